@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+about = {}
+exec(Path("spacy_aner/about.py").read_text(), about)
+
+setup(
+    name="spacy-aner",
+    version=about["__version__"],
+    description="Arabic named-entity recognition (PERS, LOC, ORG, MISC) for spaCy: CAMeL Tools tokenizer + BiLSTM trained on ANERCorp",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT (code); the shipped model is CC BY-NC-SA 4.0, see README",
+    python_requires=">=3.11",
+    packages=find_packages(include=["spacy_aner", "spacy_aner.*"]),
+    include_package_data=True,
+    package_data={"spacy_aner": ["models/*/*.json", "models/*/*.h5", "models/*/*.txt", "py.typed"]},
+    install_requires=[
+        "spacy>=3.8,<3.9",
+        "tensorflow-cpu>=2.16",
+        "gensim>=4.3",
+        "numpy>=1.24",
+        "seqeval>=1.2.2",
+        "camel-tools>=1.5",
+        "matplotlib>=3.7",
+        "typer>=0.9",
+        "tqdm>=4.60",
+        "h5py>=3.8",
+    ],
+    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    entry_points={
+        "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
+        "spacy_factories": ["aner_lstm = spacy_aner.component:make_aner_lstm"],
+        "spacy_tokenizers": ["spacy_aner.CamelTokenizer.v1 = spacy_aner.tokenizer:create_camel_tokenizer"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Natural Language :: Arabic",
+        "Topic :: Text Processing :: Linguistic",
+    ],
+)

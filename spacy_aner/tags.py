@@ -1,0 +1,57 @@
+"""BIO (IOB2) tag sets and the conversion between tags and entity spans."""
+from __future__ import annotations
+
+from typing import Iterable, List, Sequence, Tuple
+
+LABELS: Tuple[str, ...] = ("PERS", "LOC", "ORG", "MISC")
+TAGS: Tuple[str, ...] = ("O",) + tuple(f"{p}-{label}" for label in LABELS for p in ("B", "I"))
+
+Span = Tuple[int, int, str]  # token start, token end (exclusive), label
+
+
+def split_tag(tag: str) -> Tuple[str, str]:
+    """``"B-PERS"`` -> ``("B", "PERS")``; ``"O"`` -> ``("O", "")``."""
+    if tag == "O":
+        return "O", ""
+    prefix, _, label = tag.partition("-")
+    if prefix not in ("B", "I") or not label:
+        raise ValueError(f"not a BIO tag: {tag!r}")
+    return prefix, label
+
+
+def bio_to_spans(tags: Sequence[str]) -> List[Span]:
+    """Decode IOB2 tags into non-overlapping spans.
+
+    An ``I-X`` that does not continue an ``X`` entity starts a new one, as seqeval's
+    default mode and the CoNLL script do, so a model's stray ``I-`` never produces a
+    broken span and corpus counts match the published ones.
+    """
+    spans: List[Span] = []
+    start, label = -1, ""
+    for i, tag in enumerate(tags):
+        prefix, tag_label = split_tag(tag)
+        if prefix == "I" and start >= 0 and tag_label == label:
+            continue
+        if start >= 0:
+            spans.append((start, i, label))
+            start, label = -1, ""
+        if prefix != "O":
+            start, label = i, tag_label
+    if start >= 0:
+        spans.append((start, len(tags), label))
+    return spans
+
+
+def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
+    """Encode non-overlapping spans as IOB2 tags over ``length`` tokens."""
+    tags = ["O"] * length
+    for start, end, label in spans:
+        tags[start] = f"B-{label}"
+        for i in range(start + 1, end):
+            tags[i] = f"I-{label}"
+    return tags
+
+
+def repair_bio(tags: Sequence[str]) -> List[str]:
+    """Rewrite tags into strict IOB2 (every entity opens with ``B-``), same spans."""
+    return spans_to_bio(bio_to_spans(tags), len(tags))

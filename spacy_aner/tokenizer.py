@@ -1,0 +1,143 @@
+"""CAMeL Tools word tokenisation as a spaCy tokenizer that never loses a character.
+
+``camel_tools.tokenizers.word.simple_word_tokenize`` splits on whitespace and
+punctuation but returns only the words, so this module aligns them back onto the input
+and rebuilds spaCy's whitespace convention: a single trailing space goes into
+``token.whitespace_``, any other whitespace becomes an ``is_space`` token, and anything
+CAMeL Tools might leave out becomes a token of its own. Hence ``doc.text == text``
+for every input and entity character offsets are exact on the raw text.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Tuple
+
+import srsly
+from camel_tools.tokenizers.word import simple_word_tokenize
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import ensure_path, registry
+from spacy.vocab import Vocab
+
+from .normalize import normalize_word
+
+TOKENIZER_NAME = "spacy_aner.CamelTokenizer.v1"
+
+
+class InvalidTextError(ValueError):
+    """The input cannot be stored as text (it is not valid Unicode)."""
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidTextError(
+            f"text contains a lone surrogate {text[err.start]!r} at offset {err.start}: "
+            "it is not valid Unicode and cannot be tokenised"
+        ) from None
+
+
+def _split_gap(gap: str) -> Iterator[Tuple[str, bool]]:
+    """Cut text between two words into (piece, is_whitespace) runs."""
+    start = 0
+    for i in range(1, len(gap) + 1):
+        if i == len(gap) or gap[i].isspace() != gap[start].isspace():
+            yield gap[start:i], gap[start].isspace()
+            start = i
+
+
+def split_words(text: str) -> Tuple[List[str], List[bool]]:
+    """Tokenise ``text`` into spaCy ``words`` and ``spaces`` that re-join to ``text``."""
+    words: List[str] = []
+    spaces: List[bool] = []
+
+    def add_gap(gap: str) -> None:
+        for piece, is_ws in _split_gap(gap):
+            if is_ws and words and not spaces[-1] and not words[-1].isspace() and piece[0] == " ":
+                # spaCy's convention: one plain space after a word is that word's whitespace_.
+                spaces[-1] = True
+                piece = piece[1:]
+                if not piece:
+                    continue
+            words.append(piece)
+            spaces.append(False)
+
+    pos = 0
+    for word in simple_word_tokenize(text):
+        start = text.find(word, pos)
+        if start < 0:  # pragma: no cover - would mean CAMeL Tools changed a character
+            raise RuntimeError(f"CAMeL Tools returned {word!r}, which is not in the text")
+        add_gap(text[pos:start])
+        words.append(word)
+        spaces.append(False)
+        pos = start + len(word)
+    add_gap(text[pos:])
+    return words, spaces
+
+
+class CamelTokenizer:
+    """spaCy tokenizer built on ``camel_tools.tokenizers.word.simple_word_tokenize``.
+
+    ``normalize=True`` stores the look-up key of :func:`spacy_aner.normalize.normalize_word`
+    (no diacritics or tatweel, unified alef, teh marbuta and alef maksura) in
+    ``token.norm_``; the text itself is never changed.
+    """
+
+    def __init__(self, vocab: Vocab, normalize: bool = True) -> None:
+        self.vocab = vocab
+        self.normalize = normalize
+
+    def __call__(self, text: str) -> Doc:
+        if not isinstance(text, str):
+            raise TypeError(f"CamelTokenizer expects a str, got {type(text).__name__}")
+        _check_encodable(text)
+        words, spaces = split_words(text)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        if self.normalize:
+            for token in doc:
+                if not token.is_space:
+                    # Always set: spaCy's default norms rewrite some symbols (« -> ").
+                    norm = normalize_word(token.text)
+                    if norm:
+                        token.norm_ = norm
+        return doc
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
+        for text in texts:
+            yield self(text)
+
+    # Serialisation: the only state is the settings; the config recreates the object.
+    def _cfg(self) -> dict:
+        return {"normalize": self.normalize}
+
+    def _set_cfg(self, cfg: dict) -> None:
+        self.normalize = bool(cfg.get("normalize", self.normalize))
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        return srsly.msgpack_dumps(self._cfg())
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "CamelTokenizer":
+        self._set_cfg(srsly.msgpack_loads(data))
+        return self
+
+    def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(Path(path) / "cfg.json", self._cfg())
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "CamelTokenizer":
+        cfg_path = ensure_path(path) / "cfg.json"
+        if cfg_path.exists():
+            self._set_cfg(srsly.read_json(cfg_path))
+        return self
+
+
+@registry.tokenizers(TOKENIZER_NAME)
+def create_camel_tokenizer(normalize: bool = True) -> Callable[[Language], CamelTokenizer]:
+    """Registered tokenizer factory: ``[nlp.tokenizer] @tokenizers = "spacy_aner.CamelTokenizer.v1"``."""
+
+    def make_tokenizer(nlp: Language) -> CamelTokenizer:
+        return CamelTokenizer(nlp.vocab, normalize=normalize)
+
+    return make_tokenizer

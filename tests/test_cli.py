@@ -1,0 +1,124 @@
+"""Tests of the ``spacy-aner`` command line."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spacy_aner.cli import app
+from spacy_aner.corpus import TEST_FILE, TRAIN_FILE
+
+runner = CliRunner()
+
+
+def _all_output(result) -> str:
+    # Click >= 8.2 keeps stderr separate from stdout; result.output interleaves both.
+    return result.output
+
+
+def test_help_lists_prepare():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "prepare" in result.output
+
+
+def test_no_args_shows_help():
+    result = runner.invoke(app, [])
+    assert "prepare" in result.output
+    assert "Usage" in result.output
+
+
+def test_prepare_help():
+    result = runner.invoke(app, ["prepare", "--help"])
+    assert result.exit_code == 0
+    assert "--dev-fraction" in result.output
+    assert "--strict" in result.output
+
+
+@pytest.mark.slow
+def test_prepare_real_corpus(anercorp_dir, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["prepare", str(anercorp_dir), str(out), "--dev-fraction", "0.1"])
+    assert result.exit_code == 0, _all_output(result)
+    stdout = result.stdout
+    assert "125,102" in stdout
+    assert "25,008" in stdout
+    assert "train file: 125,102 words, matches the CAMeL Lab release (125,102)" in stdout
+    assert "test file: 25,008 words, matches the CAMeL Lab release (25,008)" in stdout
+    assert "DIFFERS" not in stdout
+    assert "925 sentences, 25,008 words, 2,285 entities" in stdout
+    # the repaired stray I- tags are reported as warnings on stderr, with file:line
+    assert f"{TRAIN_FILE}:2779:" in result.stderr
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert set(stats) == {"train", "dev", "test", "source"}
+    assert stats["train"]["words"] + stats["dev"]["words"] == 125_102
+    assert stats["test"]["entities"] == 2_285
+    for part in ("train", "dev", "test"):
+        assert (out / f"{part}.conll").is_file() and (out / f"{part}.spacy").is_file()
+
+
+def _malformed_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / TRAIN_FILE).write_text("محمد B-PERS\nفي O\nالرباط B-PER\n\nقال O\n", encoding="utf-8")
+    (data / TEST_FILE).write_text("محمد B-PERS\n", encoding="utf-8")
+    return data
+
+
+def test_prepare_strict_malformed_exits_1(tmp_path):
+    data = _malformed_dir(tmp_path)
+    result = runner.invoke(app, ["prepare", str(data), str(tmp_path / "out"), "--strict"])
+    assert result.exit_code == 1
+    assert f"{data / TRAIN_FILE}:3:" in _all_output(result)
+    assert "error:" in result.stderr
+    assert not (tmp_path / "out" / "stats.json").exists()
+
+
+def test_prepare_malformed_non_strict_warns(tmp_path):
+    data = _malformed_dir(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["prepare", str(data), str(out)])
+    assert result.exit_code == 0, _all_output(result)
+    assert f"warning: 1 repaired line(s) in {data / TRAIN_FILE}" in result.stderr
+    assert f"{data / TRAIN_FILE}:3:" in result.stderr
+    assert "train file: 4 words, DIFFERS FROM the CAMeL Lab release (125,102)" in result.stdout
+    assert json.loads((out / "stats.json").read_text(encoding="utf-8"))["train"]["words"] == 4
+
+
+def test_prepare_missing_dir_exits_1(tmp_path):
+    result = runner.invoke(app, ["prepare", str(tmp_path / "nowhere"), str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert TRAIN_FILE in _all_output(result)
+
+
+def test_prepare_bad_dev_fraction_exits_1(tmp_path):
+    data = _malformed_dir(tmp_path)
+    result = runner.invoke(app, ["prepare", str(data), str(tmp_path / "out"), "--dev-fraction", "1.0"])
+    assert result.exit_code == 1
+    assert "dev fraction" in _all_output(result)
+
+
+def test_python_m_help():
+    proc = subprocess.run([sys.executable, "-m", "spacy_aner", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "prepare" in proc.stdout
+
+
+def _console_script() -> str | None:
+    bin_dir = str(Path(sys.executable).parent)
+    return shutil.which("spacy-aner", path=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+
+
+def test_console_script_installed():
+    script = _console_script()
+    assert script is not None
+    proc = subprocess.run([script, "prepare", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--dev-fraction" in proc.stdout
