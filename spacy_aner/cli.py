@@ -1,0 +1,154 @@
+"""The ``spacy-aner`` command line (also ``python -m spacy_aner``)."""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    name="spacy-aner",
+    help="Arabic named-entity recognition for spaCy: prepare ANERCorp, train, evaluate, annotate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Arabic named-entity recognition for spaCy: prepare ANERCorp, train, evaluate, annotate."""
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def prepare(
+    data_dir: Path = typer.Argument(..., help="Folder with ANERCorp_CamelLab_train.txt and ANERCorp_CamelLab_test.txt."),
+    out_dir: Path = typer.Argument(..., help="Where to write train/test(/dev) .conll and .spacy files."),
+    dev_fraction: float = typer.Option(0.0, "--dev-fraction", help="Hold out this last fraction of train sentences as dev (test is never used for tuning)."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first malformed line instead of repairing it with a warning."),
+) -> None:
+    """Convert the CAMeL Lab ANERCorp split into CoNLL (WORD<TAB>TAG) and spaCy DocBin files.
+
+    Prints sentences, words and entities per type of every part, and checks the word
+    counts against the release (125,102 train / 25,008 test).
+    """
+    from .corpus import RELEASE_WORDS, CorpusFormatError, CorpusWarning, prepare as run
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorpusWarning)
+        try:
+            stats = run(data_dir, out_dir, dev_fraction=dev_fraction, strict=strict)
+        except (CorpusFormatError, FileNotFoundError, ValueError) as err:
+            _fail(str(err))
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    source = stats.pop("source")
+    for name, st in stats.items():
+        ents = ", ".join(f"{k} {v:,}" for k, v in st["entities_per_type"].items())
+        typer.echo(f"{name:5}: {st['sentences']:,} sentences, {st['words']:,} words, "
+                   f"{st['entities']:,} entities ({ents}) -> {out_dir / name}.conll, .spacy")
+    for part in ("train", "test"):
+        got, want = source[f"release_{part}_words"], RELEASE_WORDS[part]
+        mark = "matches" if got == want else "DIFFERS FROM"
+        typer.echo(f"{part} file: {got:,} words, {mark} the CAMeL Lab release ({want:,})")
+    (out_dir / "stats.json").write_text(json.dumps({**stats, "source": source}, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def embeddings(
+    output: Path = typer.Option(..., "--output", "-o", help="Where to save the vectors (gensim KeyedVectors, .kv)."),
+    saudinewsnet: Path = typer.Option(None, "--saudinewsnet", help="SaudiNewsNet folder of *.zip files (read in place)."),
+    conll: list[Path] = typer.Option([], "--conll", help="WORD TAG file(s) whose words are added (e.g. train.conll; never the test split)."),
+    text: list[Path] = typer.Option([], "--text", help="Plain-text corpus file(s), one paragraph per line."),
+    dim: int = typer.Option(100, help="Vector size."),
+    window: int = typer.Option(5, help="Context window."),
+    min_count: int = typer.Option(3, help="Ignore keys rarer than this."),
+    epochs: int = typer.Option(5, help="Passes over the text."),
+    cbow: bool = typer.Option(False, "--cbow", help="CBOW instead of skip-gram (faster, weaker on rare words)."),
+    workers: int = typer.Option(2, help="Training threads."),
+    seed: int = typer.Option(13, help="Random seed."),
+) -> None:
+    """Train Word2Vec (gensim) on Arabic text tokenised and normalised as the model's input."""
+    import itertools
+    import time
+
+    from .embeddings import iter_conll_sentences, iter_saudinewsnet, iter_text_file, train_word2vec
+
+    sources = []
+    if saudinewsnet:
+        sources.append(iter_saudinewsnet(saudinewsnet))
+    sources += [iter_conll_sentences(p) for p in conll]
+    sources += [iter_text_file(p) for p in text]
+    if not sources:
+        _fail("give at least one of --saudinewsnet, --conll, --text")
+    for p in [*conll, *text]:
+        if not p.is_file():
+            _fail(f"file not found: {p}")
+    start = time.perf_counter()
+    try:
+        kv = train_word2vec(itertools.chain(*sources), dim=dim, window=window, min_count=min_count,
+                            epochs=epochs, sg=not cbow, workers=workers, seed=seed)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    kv.save(str(output))
+    minutes = (time.perf_counter() - start) / 60
+    typer.echo(f"{len(kv):,} vectors of size {kv.vector_size} from {kv.n_training_words:,} words "
+               f"in {minutes:.1f} min -> {output}")
+
+
+@app.command()
+def train(
+    train_file: Path = typer.Argument(..., help="Training data, WORD TAG per line (e.g. OUT/train.conll from `prepare`)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model directory to write (weights, vocab, config.json, meta.json, training.json)."),
+    dev: Path = typer.Option(None, "--dev", help="Dev data (e.g. OUT/dev.conll). Default: the last --dev-fraction of the training file."),
+    dev_fraction: float = typer.Option(0.1, help="Fraction of training sentences held out as dev when --dev is not given."),
+    vectors: Path = typer.Option(None, "--vectors", help="Word vectors: .kv from `spacy-aner embeddings`, AraVec .mdl, word2vec .bin/.txt, fastText .bin."),
+    output_layer: str = typer.Option("crf", "--output-layer", help="crf or softmax."),
+    lstm_units: int = typer.Option(128, help="LSTM units per direction."),
+    char_filters: int = typer.Option(64, help="Character CNN filters (0 to drop character features is not supported)."),
+    dropout: float = typer.Option(0.5, help="Dropout before and after the BiLSTM."),
+    trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
+    max_vocab: int = typer.Option(40_000, help="Word vectors kept in the model: all training words, then the most frequent others."),
+    epochs: int = typer.Option(30, help="Most epochs."),
+    patience: int = typer.Option(4, help="Stop after this many epochs without a better dev F1."),
+    batch_size: int = typer.Option(32, help="Sentences per batch."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
+    seed: int = typer.Option(13, help="Random seed."),
+) -> None:
+    """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read)."""
+    import shlex
+
+    from .model import ModelConfig
+    from .training import train as run
+
+    for p in [train_file] + ([dev] if dev else []):
+        if not p.is_file():
+            _fail(f"file not found: {p}")
+    try:
+        config = ModelConfig(output=output_layer, lstm_units=lstm_units, char_filters=char_filters,
+                             dropout=dropout, trainable_embeddings=trainable_embeddings)
+        meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
+                   max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
+                   learning_rate=learning_rate, seed=seed,
+                   command="spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    micro = meta["dev_scores"]["micro"]
+    typer.echo(f"best epoch {meta['best_epoch']} of {meta['epochs_run']}: dev P {micro['precision']:.2f} "
+               f"R {micro['recall']:.2f} F1 {micro['f1']:.2f} in {meta['training_minutes']} min -> {output}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

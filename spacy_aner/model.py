@@ -1,0 +1,397 @@
+"""The tagger: a BiLSTM over word vectors and a character CNN, with a softmax or CRF output.
+
+Everything a model needs lives in one directory of plain files, no pickles:
+
+* ``config.json``  architecture, tag set, format and normalisation versions
+* ``vocab.json``   the word and character vocabularies (index = id)
+* ``model.weights.h5``  the Keras weights
+* ``meta.json``    how it was trained: command, data hashes, dev/test F1, license
+
+TensorFlow is imported lazily, so importing :mod:`spacy_aner` stays cheap.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .normalize import NORMALIZATION_VERSION, normalize_word
+from .tags import TAGS
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"
+WEIGHTS_FILE = "model.weights.h5"
+META_FILE = "meta.json"
+PAD, UNK = 0, 1
+_PAD_LABEL = -1  # target id of padding positions; masked out of every loss
+
+
+class ModelLoadError(ValueError):
+    """A model directory that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class ModelConfig:
+    word_dim: int = 100
+    char_dim: int = 32
+    char_filters: int = 64
+    char_kernel: int = 3
+    max_word_chars: int = 20
+    lstm_units: int = 128
+    dropout: float = 0.5
+    output: str = "crf"  # "crf" or "softmax"
+    trainable_embeddings: bool = False
+    window: int = 128  # longest token sequence given to the network at once
+    context: int = 16  # tokens of overlap on each side when a longer sequence is cut
+    tags: List[str] = field(default_factory=lambda: list(TAGS))
+    format_version: int = FORMAT_VERSION
+    normalization_version: int = NORMALIZATION_VERSION
+
+    def __post_init__(self) -> None:
+        if self.output not in ("crf", "softmax"):
+            raise ValueError(f"output must be 'crf' or 'softmax', got {self.output!r}")
+        if self.window <= 2 * self.context:
+            raise ValueError("window must be longer than twice the context")
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, int]]:
+    """Cut ``n`` tokens into windows of at most ``size``: ``(start, end, core_start, core_end)``.
+
+    Cores tile ``[0, n)`` exactly; each window adds up to ``context`` tokens either side so
+    that tags near a cut are predicted with context. Linear in ``n``.
+    """
+    if n <= size:
+        return [(0, n, 0, n)]
+    out = []
+    core_start = 0
+    while core_start < n:
+        start = max(0, core_start - context)
+        end = min(n, start + size)
+        core_end = n if end == n else end - context
+        out.append((start, end, core_start, core_end))
+        core_start = core_end
+    return out
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+class Vocabulary:
+    """Word ids keyed by :func:`normalize_word`, character ids over those keys."""
+
+    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int) -> None:
+        self.words = list(words)
+        self.chars = list(chars)
+        self.max_word_chars = max_word_chars
+        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
+
+    @classmethod
+    def build(cls, words: Iterable[str], max_word_chars: int, min_char_count: int = 2) -> "Vocabulary":
+        from collections import Counter
+
+        keys = ["<pad>", "<unk>"]
+        seen = set(keys)
+        char_counts: Counter = Counter()
+        for w in words:
+            if w not in seen:
+                seen.add(w)
+                keys.append(w)
+            char_counts.update(w)
+        chars = ["<pad>", "<unk>"] + sorted(c for c, n in char_counts.items() if n >= min_char_count)
+        return cls(keys, chars, max_word_chars)
+
+    def _char_ids_uncached(self, key: str) -> Tuple[int, ...]:
+        half = self.max_word_chars // 2
+        if len(key) > self.max_word_chars:  # keep both ends: Arabic marks words at both
+            key = key[:half] + key[-(self.max_word_chars - half):]
+        return tuple(self.char_index.get(c, UNK) for c in key)
+
+    def encode(self, sequences: Sequence[Sequence[str]], length: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Word ids ``(n, length)`` and char ids ``(n, length, max_word_chars)`` for raw words."""
+        word_ids = np.zeros((len(sequences), length), dtype="int32")
+        char_ids = np.zeros((len(sequences), length, self.max_word_chars), dtype="int32")
+        for i, words in enumerate(sequences):
+            for j, word in enumerate(words):
+                key = normalize_word(word) or word
+                word_ids[i, j] = self.word_index.get(key, UNK)
+                ids = self._char_ids(key)
+                char_ids[i, j, : len(ids)] = ids
+        return word_ids, char_ids
+
+    def to_json(self) -> dict:
+        return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
+
+
+# --------------------------------------------------------------------------- CRF
+
+
+def viterbi_decode(scores: np.ndarray, transitions: np.ndarray, start: np.ndarray,
+                   end: np.ndarray) -> np.ndarray:
+    """Best tag path for one sequence of unary ``scores`` ``(T, K)``."""
+    n, _ = scores.shape
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    score = start + scores[0]
+    back = np.zeros((n, scores.shape[1]), dtype="int64")
+    for t in range(1, n):
+        cand = score[:, None] + transitions
+        back[t] = cand.argmax(0)
+        score = cand.max(0) + scores[t]
+    best = [int((score + end).argmax())]
+    for t in range(n - 1, 0, -1):
+        best.append(int(back[t, best[-1]]))
+    return np.array(best[::-1])
+
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras  # noqa: F401  (Keras 3 on the TensorFlow backend)
+    import tensorflow as tf
+
+    return keras, tf
+
+
+def output_layer_class():
+    keras, tf = _keras()
+
+    class TagScores(keras.layers.Layer):
+        """Final layer: passes unary tag scores through and, for a CRF, holds its transitions.
+
+        It drops the padding mask: the losses below mask padding themselves (target ``-1``)
+        and return one value per sequence, which Keras must not re-weight per token.
+        """
+
+        def __init__(self, n_tags: int, crf: bool, **kwargs):
+            super().__init__(**kwargs)
+            self.n_tags = n_tags
+            self.crf = crf
+            self.supports_masking = True
+
+        def build(self, input_shape):
+            if self.crf:
+                init = keras.initializers.Zeros()
+                self.transitions = self.add_weight(name="transitions", shape=(self.n_tags, self.n_tags), initializer=init)
+                self.start = self.add_weight(name="start", shape=(self.n_tags,), initializer=init)
+                self.end = self.add_weight(name="end", shape=(self.n_tags,), initializer=init)
+
+        def call(self, inputs, mask=None):
+            return inputs + 0.0  # a new tensor: the input one carries Keras's mask attribute
+
+        def compute_mask(self, inputs, mask=None):
+            return None
+
+        def get_config(self):
+            return {**super().get_config(), "n_tags": self.n_tags, "crf": self.crf}
+
+    return TagScores
+
+
+def crf_nll(y_true, scores, transitions, start, end):
+    """Negative log-likelihood of gold paths under a linear-chain CRF, per sequence.
+
+    ``y_true`` ``(B, T)`` holds tag ids with ``-1`` at padding; sequences are left-aligned.
+    """
+    _, tf = _keras()
+    y_true = tf.cast(y_true, tf.int32)
+    mask = tf.cast(y_true >= 0, scores.dtype)
+    y = tf.maximum(y_true, 0)
+    lengths = tf.cast(tf.reduce_sum(mask, 1), tf.int32)
+    unary = tf.reduce_sum(tf.gather(scores, y, batch_dims=2) * mask, 1)
+    pairs = tf.stack([y[:, :-1], y[:, 1:]], -1)
+    binary = tf.reduce_sum(tf.gather_nd(transitions, pairs) * mask[:, 1:], 1)
+    last = tf.gather(y, tf.maximum(lengths - 1, 0), batch_dims=1)
+    gold = unary + binary + tf.gather(start, y[:, 0]) + tf.gather(end, last)
+
+    alpha0 = start[None, :] + scores[:, 0]
+
+    def step(alpha, inputs):
+        score_t, mask_t = inputs
+        new = tf.reduce_logsumexp(alpha[:, :, None] + transitions[None], axis=1) + score_t
+        return tf.where(mask_t[:, None] > 0, new, alpha)
+
+    alphas = tf.scan(step, (tf.transpose(scores[:, 1:], [1, 0, 2]), tf.transpose(mask[:, 1:])), initializer=alpha0)
+    alpha = tf.concat([alpha0[None], alphas], 0)[-1]
+    log_z = tf.reduce_logsumexp(alpha + end[None, :], 1)
+    return log_z - gold
+
+
+def masked_softmax_loss(y_true, scores):
+    """Token cross-entropy summed per sequence, padding (``-1``) excluded."""
+    _, tf = _keras()
+    y_true = tf.cast(y_true, tf.int32)
+    mask = tf.cast(y_true >= 0, scores.dtype)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(y_true, 0), logits=scores)
+    return tf.reduce_sum(ce * mask, 1)
+
+
+# --------------------------------------------------------------------------- network
+
+
+def build_network(config: ModelConfig, n_words: int, n_chars: int,
+                  embedding_matrix: Optional[np.ndarray] = None):
+    """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
+    keras, _ = _keras()
+    L = keras.layers
+    words_in = keras.Input(shape=(None,), dtype="int32", name="words")
+    chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
+    init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
+    w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
+                    trainable=config.trainable_embeddings, name="word_embedding")(words_in)
+    c = L.Embedding(n_chars, config.char_dim, name="char_embedding")(chars_in)
+    # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
+    # TimeDistributed it copes with a sentence length unknown until run time.
+    c = L.Conv2D(config.char_filters, (1, config.char_kernel), padding="same", activation="relu", name="char_cnn")(c)
+    c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name="char_pool")(c)
+    c = L.Reshape((-1, config.char_filters), name="char_features")(c)
+    x = L.Concatenate(name="features")([w, c])
+    x = L.Dropout(config.dropout)(x)
+    x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
+    x = L.Dropout(config.dropout)(x)
+    scores = L.Dense(len(config.tags), name="scores")(x)
+    scores = output_layer_class()(len(config.tags), crf=config.output == "crf", name="tag_scores")(scores)
+    return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
+
+
+def _bucket(n: int, multiple: int = 16) -> int:
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+class Tagger:
+    """A trained tagger: vocabulary + network + decoding; framework details stay inside."""
+
+    def __init__(self, config: ModelConfig, vocab: Vocabulary, network, meta: Optional[dict] = None) -> None:
+        self.config = config
+        self.vocab = vocab
+        self.network = network
+        self.meta = meta or {}
+        self._predict_fn = None
+
+    # ---- prediction
+    def _scores_fn(self):
+        if self._predict_fn is None:
+            _, tf = _keras()
+            spec = {
+                "words": tf.TensorSpec([None, None], tf.int32),
+                "chars": tf.TensorSpec([None, None, self.config.max_word_chars], tf.int32),
+            }
+            net = self.network
+            # One trace for every batch shape: per-batch padding never triggers retracing.
+            self._predict_fn = tf.function(lambda x: net(x, training=False), input_signature=[spec])
+        return self._predict_fn
+
+    def _crf_params(self):
+        layer = self.network.get_layer("tag_scores")
+        return (np.asarray(layer.transitions.numpy()), np.asarray(layer.start.numpy()), np.asarray(layer.end.numpy()))
+
+    def decode(self, scores: np.ndarray, lengths: Sequence[int]) -> List[List[str]]:
+        tags = self.config.tags
+        if self.config.output == "crf":
+            trans, start, end = self._crf_params()
+            return [[tags[i] for i in viterbi_decode(s[:n], trans, start, end)] for s, n in zip(scores, lengths)]
+        return [[tags[i] for i in s[:n].argmax(-1)] for s, n in zip(scores, lengths)]
+
+    def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
+        """BIO tags for each word sequence, of any length (long ones are windowed)."""
+        pieces: List[Tuple[int, int, int, int, int]] = []  # seq, start, end, core_start, core_end
+        for i, words in enumerate(sequences):
+            if words:
+                pieces.extend((i, *w) for w in make_windows(len(words), self.config.window, self.config.context))
+        out: List[List[str]] = [["O"] * len(words) for words in sequences]
+        order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
+        fn = self._scores_fn()
+        for b in range(0, len(order), batch_size):
+            batch = [pieces[k] for k in order[b: b + batch_size]]
+            seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
+            lengths = [len(s) for s in seqs]
+            words, chars = self.vocab.encode(seqs, _bucket(max(lengths)))
+            scores = fn({"words": words, "chars": chars}).numpy()
+            for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
+                out[i][cs:ce] = tags[cs - s: ce - s]
+        return out
+
+    # ---- persistence
+    def save(self, path: Path | str, meta: Optional[dict] = None) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
+        (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False), encoding="utf-8")
+        self.network.save_weights(str(path / WEIGHTS_FILE))
+        if meta is not None:
+            self.meta = meta
+        (path / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Tagger":
+        """Load a model directory; every problem raises :class:`ModelLoadError` naming the file."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelLoadError(f"model directory not found: {path}")
+        config_data = _read_json(path / CONFIG_FILE)
+        if not isinstance(config_data, dict):
+            raise ModelLoadError(f"{path / CONFIG_FILE}: expected a JSON object")
+        version = config_data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ModelLoadError(f"{path / CONFIG_FILE}: model format version {version!r}, this spacy-aner "
+                                 f"reads version {FORMAT_VERSION}; retrain or install a matching spacy-aner")
+        if config_data.get("normalization_version") != NORMALIZATION_VERSION:
+            raise ModelLoadError(f"{path / CONFIG_FILE}: trained with normalisation version "
+                                 f"{config_data.get('normalization_version')!r}, this spacy-aner has {NORMALIZATION_VERSION}")
+        try:
+            config = ModelConfig(**config_data)
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"{path / CONFIG_FILE}: invalid configuration: {err}") from None
+        vocab_data = _read_json(path / VOCAB_FILE)
+        try:
+            vocab = Vocabulary(vocab_data["words"], vocab_data["chars"], int(vocab_data["max_word_chars"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelLoadError(f"{path / VOCAB_FILE}: invalid vocabulary ({err!r})") from None
+        if vocab.max_word_chars != config.max_word_chars:
+            raise ModelLoadError(f"{path / VOCAB_FILE}: max_word_chars disagrees with {CONFIG_FILE}")
+        meta_path = path / META_FILE
+        meta = _read_json(meta_path) if meta_path.exists() else {}
+        weights = path / WEIGHTS_FILE
+        _check_weights_file(weights)
+        network = build_network(config, len(vocab.words), len(vocab.chars))
+        try:
+            network.load_weights(str(weights))
+        except Exception as err:  # Keras raises many types for a file that does not fit
+            raise ModelLoadError(f"{weights}: weights do not fit the architecture in {CONFIG_FILE} "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        return cls(config, vocab, network, meta)
+
+
+def _read_json(path: Path):
+    if not path.is_file():
+        raise ModelLoadError(f"missing model file: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{path}: not valid JSON ({err})") from None
+
+
+def _check_weights_file(path: Path) -> None:
+    """Open the HDF5 file up front: a truncated file then fails here with its name."""
+    if not path.is_file():
+        raise ModelLoadError(f"missing model file: {path}")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            def touch(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    obj[()]  # reads every array: truncation shows up here, not inside Keras
+
+            f.visititems(touch)
+    except Exception as err:
+        raise ModelLoadError(f"{path}: unreadable or truncated weights file ({type(err).__name__}: {err})") from None

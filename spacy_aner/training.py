@@ -1,0 +1,215 @@
+"""Training the tagger: vocabulary, embedding matrix, Keras fit with early stopping on dev F1."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .corpus import Sentence, read_conll, sha256_file, split_dev
+from .evaluation import entity_scores
+from .model import _PAD_LABEL, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
+from .normalize import normalize_word
+from .tags import repair_bio
+
+logger = logging.getLogger(__name__)
+
+MODEL_LICENSE = (
+    "CC BY-NC-SA 4.0 when trained with vectors from SaudiNewsNet (CC BY-NC-SA 4.0, Alhagri 2015); "
+    "training data ANERCorp CAMeL Lab split (Benajiba et al. 2007; Obeid et al. 2020). "
+    "The spacy-aner code is MIT."
+)
+
+
+def chunk_sentences(sentences: Sequence[Sentence], size: int) -> List[Sentence]:
+    """Cut training sentences longer than the network's window into consecutive pieces."""
+    out = []
+    for s in sentences:
+        for i in range(0, len(s.words), size):
+            out.append(Sentence(s.words[i: i + size], repair_bio(s.tags[i: i + size]), s.line))
+    return out
+
+
+def select_vocabulary(train: Sequence[Sentence], kv, max_vocab: int) -> List[str]:
+    """Every training key, then the vectors' most frequent keys, up to ``max_vocab``.
+
+    Only these rows of the vectors ship with the model, which keeps it small while
+    covering words the training split never saw.
+    """
+    counts = Counter(normalize_word(w) or w for s in train for w in s.words)
+    keys = [k for k, _ in counts.most_common()]
+    if kv is not None:
+        seen = set(keys)
+        for word in kv.index_to_key:
+            if len(keys) >= max_vocab:
+                break
+            key = normalize_word(str(word))
+            if key and key not in seen:
+                seen.add(key)
+                keys.append(key)
+    return keys
+
+
+def batches_class():
+    keras, _ = _keras()
+
+    class LengthBatches(keras.utils.PyDataset):
+        """Batches of similar length (little padding), in a new random order every epoch."""
+
+        def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
+                     batch_size: int, seed: int):
+            super().__init__()
+            self.sentences = sentences
+            self.vocab = vocab
+            self.tag_index = {t: i for i, t in enumerate(tags)}
+            order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))
+            self.batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+            self.rng = random.Random(seed)
+            self.rng.shuffle(self.batches)
+
+        def __len__(self):
+            return len(self.batches)
+
+        def __getitem__(self, idx):
+            sents = [self.sentences[i] for i in self.batches[idx]]
+            length = _bucket(max(len(s.words) for s in sents))
+            words, chars = self.vocab.encode([s.words for s in sents], length)
+            y = np.full((len(sents), length), _PAD_LABEL, dtype="int32")
+            for i, s in enumerate(sents):
+                y[i, : len(s.tags)] = [self.tag_index[t] for t in s.tags]
+            return {"words": words, "chars": chars}, y
+
+        def on_epoch_end(self):
+            self.rng.shuffle(self.batches)
+
+    return LengthBatches
+
+
+def dev_f1_callback_class():
+    keras, _ = _keras()
+
+    class DevF1(keras.callbacks.Callback):
+        """Scores the dev set (seqeval, entity level) after every epoch as ``val_f1``."""
+
+        def __init__(self, tagger: Tagger, dev: Sequence[Sentence], log_path: Optional[Path]):
+            super().__init__()
+            self.tagger = tagger
+            self.dev = dev
+            self.log_path = log_path
+            self.history: List[Dict] = []
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            pred = self.tagger.predict([s.words for s in self.dev])
+            scores = entity_scores([s.tags for s in self.dev], pred)
+            logs["val_f1"] = scores["micro"]["f1"]
+            self.history.append({
+                "epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
+                "dev_f1": scores["micro"]["f1"], "dev_precision": scores["micro"]["precision"],
+                "dev_recall": scores["micro"]["recall"],
+                "dev_f1_per_type": {k: v["f1"] for k, v in scores["per_type"].items()},
+                "seconds": round(time.perf_counter() - self.start, 1),
+            })
+            print(f" - dev F1 {logs['val_f1']:.2f}", flush=True)
+            if self.log_path:
+                self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
+
+    return DevF1
+
+
+def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path | str] = None,
+          dev_fraction: float = 0.1, vectors: Optional[Path | str] = None, config: Optional[ModelConfig] = None,
+          max_vocab: int = 40_000, epochs: int = 30, patience: int = 4, batch_size: int = 32,
+          learning_rate: float = 1e-3, seed: int = 13, verbose: int = 1, command: str = "") -> Dict:
+    """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
+
+    The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
+    training stops when dev F1 has not improved for ``patience`` epochs, keeping the best
+    weights.
+    """
+    keras, tf = _keras()
+    keras.utils.set_random_seed(seed)
+    config = config or ModelConfig()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+
+    train_sents = read_conll(train_path).sentences
+    if dev_path:
+        dev_sents = read_conll(dev_path).sentences
+    else:
+        train_sents, dev_sents = split_dev(train_sents, dev_fraction)
+    if not train_sents or not dev_sents:
+        raise ValueError("training needs at least one training and one dev sentence")
+
+    kv = None
+    if vectors:
+        from .embeddings import load_vectors
+
+        kv = load_vectors(vectors)
+        config.word_dim = kv.vector_size
+    else:
+        config.trainable_embeddings = True  # random vectors are useless unless learnt
+    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars)
+    if kv is not None:
+        from .embeddings import build_embedding_matrix
+
+        matrix, hits = build_embedding_matrix(vocab.words, kv, seed=seed)
+    else:
+        matrix, hits = None, 0
+
+    network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
+    if config.output == "crf":
+        out_layer = network.get_layer("tag_scores")
+
+        def loss(y_true, scores):
+            return crf_nll(y_true, scores, out_layer.transitions, out_layer.start, out_layer.end)
+    else:
+        loss = masked_softmax_loss
+    network.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=loss)
+
+    tagger = Tagger(config, vocab, network)
+    data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, batch_size, seed)
+    dev_cb = dev_f1_callback_class()(tagger, dev_sents, output / "training.json")
+    stopper = keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=patience,
+                                            restore_best_weights=True, verbose=verbose)
+    start = time.perf_counter()
+    network.fit(data, epochs=epochs, callbacks=[dev_cb, stopper], verbose=verbose)
+    minutes = (time.perf_counter() - start) / 60
+
+    dev_pred = tagger.predict([s.words for s in dev_sents])
+    dev_scores = entity_scores([s.tags for s in dev_sents], dev_pred)
+    best_epoch = max(dev_cb.history, key=lambda h: h["dev_f1"])["epoch"]
+    meta = {
+        "name": "aner_lstm",
+        "spacy_aner_version": __import__("spacy_aner").__version__,
+        "command": command or " ".join(sys.argv),
+        "train_file": str(train_path),
+        "train_sha256": sha256_file(train_path),
+        "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path else {"fraction_of_train": dev_fraction},
+        "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
+        "vectors": {
+            "file": str(vectors) if vectors else None,
+            "sha256": sha256_file(vectors) if vectors and Path(vectors).is_file() else None,
+            "source_keys": len(kv) if kv is not None else 0,
+            "kept_rows": len(vocab.words),
+            "rows_with_vectors": hits,
+        },
+        "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
+                            "learning_rate": learning_rate, "seed": seed, "max_vocab": max_vocab,
+                            **asdict(config)},
+        "best_epoch": best_epoch,
+        "epochs_run": len(dev_cb.history),
+        "training_minutes": round(minutes, 1),
+        "dev_scores": dev_scores,
+        "license": MODEL_LICENSE if vectors else "Trained on ANERCorp only; see README for data terms.",
+    }
+    tagger.save(output, meta)
+    return meta
