@@ -116,6 +116,7 @@ def train(
     char_filters: int = typer.Option(64, help="Character CNN filters (0 to drop character features is not supported)."),
     dropout: float = typer.Option(0.5, help="Dropout before and after the BiLSTM."),
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
+    clitic_backoff: bool = typer.Option(False, "--clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
     max_vocab: int = typer.Option(40_000, help="Word vectors kept in the model: all training words, then the most frequent others."),
     epochs: int = typer.Option(30, help="Most epochs."),
     patience: int = typer.Option(4, help="Stop after this many epochs without a better dev F1."),
@@ -134,7 +135,8 @@ def train(
             _fail(f"file not found: {p}")
     try:
         config = ModelConfig(output=output_layer, lstm_units=lstm_units, char_filters=char_filters,
-                             dropout=dropout, trainable_embeddings=trainable_embeddings)
+                             dropout=dropout, trainable_embeddings=trainable_embeddings,
+                             clitic_backoff=clitic_backoff)
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, seed=seed,
@@ -144,6 +146,85 @@ def train(
     micro = meta["dev_scores"]["micro"]
     typer.echo(f"best epoch {meta['best_epoch']} of {meta['epochs_run']}: dev P {micro['precision']:.2f} "
                f"R {micro['recall']:.2f} F1 {micro['f1']:.2f} in {meta['training_minutes']} min -> {output}")
+
+
+@app.command()
+def evaluate(
+    test_files: list[Path] = typer.Argument(..., help="WORD TAG file(s) to score, e.g. the released CAMeL test split and the repaired one, side by side."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for metrics.json, report.txt and the PNG plots."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    raw: bool = typer.Option(False, "--raw", help="Also score on raw text through the CAMeL tokenizer, matching entities by character offsets."),
+    batch_size: int = typer.Option(256, help="Sentences per nlp.pipe batch."),
+    record: bool = typer.Option(False, "--record", help="Write the micro scores and this command into the model's meta.json (test_scores)."),
+) -> None:
+    """Entity-level P/R/F1 (seqeval default and strict IOB2, and spaCy's Scorer) with plots.
+
+    The pipeline runs on the gold words, so figures are comparable with published ones;
+    --raw adds a score where tokenisation errors count too.
+    """
+    from . import load
+    from .component import DEFAULT_MODEL
+    from .corpus import sha256_file
+    from .evaluation import evaluate_file, model_hash, strip_private, summary_line
+    from .model import ModelLoadError
+    from .plots import confusion_matrix, per_class_bars, training_curves
+
+    for p in test_files:
+        if not p.is_file():
+            _fail(f"file not found: {p}")
+    model_dir = model or DEFAULT_MODEL
+    try:
+        nlp = load(model_dir)
+        nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
+    except ModelLoadError as err:
+        _fail(str(err))
+    output.mkdir(parents=True, exist_ok=True)
+    results, reports = {}, []
+    for path in test_files:
+        name = path.name.rsplit(".", 1)[0]
+        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
+        reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
+                       f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
+    first = results[next(iter(results))]
+    micro = first["seqeval_default"]["micro"]
+    metrics = {
+        "precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1"],
+        "mode": first["seqeval_default"]["mode"],
+        "micro": micro, "macro": first["seqeval_default"]["macro"], "per_type": first["seqeval_default"]["per_type"],
+        "sentences": first["sentences"], "words": first["words"], "file": first["file"],
+        "model": str(model_dir), "model_hash": model_hash(model_dir),
+        "files": {name: {k: v for k, v in strip_private(r).items() if not k.startswith("report")}
+                  for name, r in results.items()},
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    (output / "report.txt").write_text("\n".join(reports), encoding="utf-8")
+    per_class_bars(results, output / "per_class.png")
+    for name, r in results.items():
+        confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
+    curves = model_dir / "training.json"
+    if curves.is_file():
+        training_curves(json.loads(curves.read_text())["epochs"], output / "training_curves.png")
+    if record:
+        import shlex
+
+        from .model import META_FILE
+
+        meta_path = model_dir / META_FILE
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta.setdefault("test_scores", {})
+        for name, r in results.items():
+            meta["test_scores"][name] = {
+                "file": r["file"], "sha256": sha256_file(r["file"]),
+                "command": "spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                **{k: r[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
+                "per_type_f1": {lab: v["f1"] for lab, v in r["seqeval_default"]["per_type"].items()},
+                **({"raw_text": r["raw_text"]["micro"]} if "raw_text" in r else {}),
+            }
+        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    typer.echo("\n".join(reports))
+    for name, r in results.items():
+        typer.echo(summary_line(name, r))
+    typer.echo(f"-> {output}/metrics.json, report.txt, " + ", ".join(sorted(p.name for p in output.glob("*.png"))))
 
 
 def main() -> None:

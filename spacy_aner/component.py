@@ -11,7 +11,7 @@ from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from spacy.util import ensure_path, filter_spans, minibatch
+from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
 from .model import CONFIG_FILE, META_FILE, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError, Tagger
@@ -111,7 +111,9 @@ class AnerLSTM(Pipe):
             if self.overwrite_ents:
                 doc.ents = spans
             else:
-                doc.ents = filter_spans(list(doc.ents) + spans)  # existing ents come first and win ties
+                # Existing entities always win: add only predictions that touch none of them.
+                taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+                doc.ents = list(doc.ents) + [s for s in spans if taken.isdisjoint(range(s.start, s.end))]
         return None
 
     # ------------------------------------------------------------------ scoring

@@ -47,6 +47,7 @@ class ModelConfig:
     dropout: float = 0.5
     output: str = "crf"  # "crf" or "softmax"
     trainable_embeddings: bool = False
+    clitic_backoff: bool = False  # unknown words fall back to their proclitic-stripped form
     window: int = 128  # longest token sequence given to the network at once
     context: int = 16  # tokens of overlap on each side when a longer sequence is cut
     tags: List[str] = field(default_factory=lambda: list(TAGS))
@@ -85,19 +86,51 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
 # --------------------------------------------------------------------------- vocabulary
 
 
+def clitic_candidates(key: str) -> List[str]:
+    """Forms of a normalised word without its proclitics, most specific first.
+
+    و/ف (conjunctions), ب/ل/ك (prepositions) and ال (article) glue onto the next word, so
+    a name seen once in a corpus mostly appears in a form never seen: والقاهره, بالقاهره,
+    للقاهره all back off to القاهره, then to قاهره.
+    """
+    out: List[str] = []
+    forms = [key] + ([key[1:]] if key[:1] in ("و", "ف") else [])
+    for k in forms:
+        if k is not key:
+            out.append(k)
+        if k.startswith(("بال", "كال")):
+            out.append("ال" + k[3:])
+        elif k.startswith("لل"):
+            out.append("ال" + k[2:])
+        elif k[:1] in ("ب", "ل", "ك"):
+            out.append(k[1:])
+    out += [k[2:] for k in out + [key] if k.startswith("ال")]
+    return list(dict.fromkeys(k for k in out if len(k) >= 2 and k != key))
+
+
 class Vocabulary:
     """Word ids keyed by :func:`normalize_word`, character ids over those keys."""
 
-    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int) -> None:
+    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int,
+                 clitic_backoff: bool = False) -> None:
         self.words = list(words)
         self.chars = list(chars)
         self.max_word_chars = max_word_chars
+        self.clitic_backoff = clitic_backoff
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
         self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
+        self._word_id = lru_cache(maxsize=200_000)(self._word_id_uncached)
+
+    def _word_id_uncached(self, key: str) -> int:
+        idx = self.word_index.get(key)
+        if idx is None and self.clitic_backoff:
+            idx = next((self.word_index[k] for k in clitic_candidates(key) if k in self.word_index), None)
+        return UNK if idx is None else idx
 
     @classmethod
-    def build(cls, words: Iterable[str], max_word_chars: int, min_char_count: int = 2) -> "Vocabulary":
+    def build(cls, words: Iterable[str], max_word_chars: int, min_char_count: int = 2,
+              clitic_backoff: bool = False) -> "Vocabulary":
         from collections import Counter
 
         keys = ["<pad>", "<unk>"]
@@ -109,7 +142,7 @@ class Vocabulary:
                 keys.append(w)
             char_counts.update(w)
         chars = ["<pad>", "<unk>"] + sorted(c for c, n in char_counts.items() if n >= min_char_count)
-        return cls(keys, chars, max_word_chars)
+        return cls(keys, chars, max_word_chars, clitic_backoff)
 
     def _char_ids_uncached(self, key: str) -> Tuple[int, ...]:
         half = self.max_word_chars // 2
@@ -124,7 +157,7 @@ class Vocabulary:
         for i, words in enumerate(sequences):
             for j, word in enumerate(words):
                 key = normalize_word(word) or word
-                word_ids[i, j] = self.word_index.get(key, UNK)
+                word_ids[i, j] = self._word_id(key)
                 ids = self._char_ids(key)
                 char_ids[i, j, : len(ids)] = ids
         return word_ids, char_ids
@@ -353,7 +386,8 @@ class Tagger:
             raise ModelLoadError(f"{path / CONFIG_FILE}: invalid configuration: {err}") from None
         vocab_data = _read_json(path / VOCAB_FILE)
         try:
-            vocab = Vocabulary(vocab_data["words"], vocab_data["chars"], int(vocab_data["max_word_chars"]))
+            vocab = Vocabulary(vocab_data["words"], vocab_data["chars"], int(vocab_data["max_word_chars"]),
+                               config.clitic_backoff)
         except (KeyError, TypeError, ValueError) as err:
             raise ModelLoadError(f"{path / VOCAB_FILE}: invalid vocabulary ({err!r})") from None
         if vocab.max_word_chars != config.max_word_chars:

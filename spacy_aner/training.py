@@ -157,7 +157,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         config.word_dim = kv.vector_size
     else:
         config.trainable_embeddings = True  # random vectors are useless unless learnt
-    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars)
+    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars,
+                             clitic_backoff=config.clitic_backoff)
     if kv is not None:
         from .embeddings import build_embedding_matrix
 

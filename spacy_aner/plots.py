@@ -1,0 +1,104 @@
+"""Figures for evaluation reports (matplotlib, no display needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+from .tags import LABELS
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def per_class_bars(results: Dict[str, Dict], path: Path | str) -> None:
+    """Grouped P/R/F1 bars per entity type (and micro/macro), one panel per evaluated file."""
+    plt = _pyplot()
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.2), squeeze=False, sharey=True)
+    groups = list(LABELS) + ["micro", "macro"]
+    width = 0.27
+    for ax, name in zip(axes[0], names):
+        scores = results[name]["seqeval_default"]
+        rows = [scores[g] if g in ("micro", "macro") else scores["per_type"].get(g, {}) for g in groups]
+        for k, (metric, color) in enumerate((("precision", "#4C72B0"), ("recall", "#DD8452"), ("f1", "#55A868"))):
+            xs = [i + (k - 1) * width for i in range(len(groups))]
+            vals = [r.get(metric, 0.0) for r in rows]
+            bars = ax.bar(xs, vals, width, label=metric.capitalize() if metric != "f1" else "F1", color=color)
+            if metric == "f1":
+                for b, v in zip(bars, vals):
+                    ax.text(b.get_x() + b.get_width() / 2, v + 1, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+        support = [scores["per_type"].get(g, {}).get("support", "") for g in LABELS]
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{g}\n(n={s})" for g, s in zip(LABELS, support)] + ["micro", "macro"])
+        ax.set_ylim(0, 105)
+        ax.set_title(f"{name}: entity-level P/R/F1 (seqeval)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("percent")
+    axes[0][0].legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def confusion_matrix(counts: Dict[str, Dict[str, int]], path: Path | str, title: str) -> None:
+    """Heat map of gold type × predicted type over exact spans, with missed/spurious cells."""
+    import numpy as np
+
+    plt = _pyplot()
+    keys = list(counts)
+    m = np.array([[counts[g][p] for p in keys] for g in keys], dtype=float)
+    m[-1, -1] = np.nan  # "none/none" is not a thing
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    shown = np.where(np.isnan(m), 0, m)
+    im = ax.imshow(np.log1p(shown), cmap="Blues")
+    for i in range(len(keys)):
+        for j in range(len(keys)):
+            if not np.isnan(m[i, j]):
+                ax.text(j, i, int(m[i, j]), ha="center", va="center",
+                        color="white" if shown[i, j] > shown.max() / 3 else "black", fontsize=9)
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels(keys[:-1] + ["missed"])
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels(keys[:-1] + ["spurious"])
+    ax.set_xlabel("predicted type (same span)")
+    ax.set_ylabel("gold type")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log(1 + count)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def training_curves(history: List[Dict], path: Path | str) -> None:
+    """Training loss and dev entity F1 (overall and per type) per epoch, best epoch marked."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss (per sentence)")
+    ax1.set_title("training loss")
+    ax1.grid(alpha=0.3)
+    ax2.plot(epochs, [h["dev_f1"] for h in history], marker="o", ms=3, lw=2.5, color="black", label="micro F1")
+    for label in LABELS:
+        vals = [h.get("dev_f1_per_type", {}).get(label) for h in history]
+        if any(v is not None for v in vals):
+            ax2.plot(epochs, [v if v is not None else float("nan") for v in vals], lw=1, label=label)
+    best = max(history, key=lambda h: h["dev_f1"])
+    ax2.axvline(best["epoch"], ls="--", color="grey")
+    ax2.annotate(f"best: epoch {best['epoch']}, F1 {best['dev_f1']:.1f}", (best["epoch"], best["dev_f1"]),
+                 textcoords="offset points", xytext=(-120, 10), fontsize=9)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("dev entity F1 (seqeval)")
+    ax2.set_title("dev F1 (early stopping keeps the best epoch)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
