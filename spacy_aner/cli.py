@@ -113,15 +113,17 @@ def train(
     vectors: Path = typer.Option(None, "--vectors", help="Word vectors: .kv from `spacy-aner embeddings`, AraVec .mdl, word2vec .bin/.txt, fastText .bin."),
     output_layer: str = typer.Option("crf", "--output-layer", help="crf or softmax."),
     lstm_units: int = typer.Option(128, help="LSTM units per direction."),
+    lstm_layers: int = typer.Option(1, help="Stacked BiLSTM layers."),
     char_filters: int = typer.Option(64, help="Character CNN filters (0 to drop character features is not supported)."),
     dropout: float = typer.Option(0.5, help="Dropout before and after the BiLSTM."),
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
-    clitic_backoff: bool = typer.Option(False, "--clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
+    clitic_backoff: bool = typer.Option(True, "--clitic-backoff/--no-clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
     max_vocab: int = typer.Option(40_000, help="Word vectors kept in the model: all training words, then the most frequent others."),
-    epochs: int = typer.Option(30, help="Most epochs."),
-    patience: int = typer.Option(4, help="Stop after this many epochs without a better dev F1."),
+    epochs: int = typer.Option(60, help="Most epochs."),
+    patience: int = typer.Option(8, help="Stop after this many epochs without a better dev F1."),
     batch_size: int = typer.Option(32, help="Sentences per batch."),
-    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
+    learning_rate: float = typer.Option(3e-3, help="Adam learning rate."),
+    lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
     seed: int = typer.Option(13, help="Random seed."),
 ) -> None:
     """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read)."""
@@ -134,12 +136,12 @@ def train(
         if not p.is_file():
             _fail(f"file not found: {p}")
     try:
-        config = ModelConfig(output=output_layer, lstm_units=lstm_units, char_filters=char_filters,
+        config = ModelConfig(output=output_layer, lstm_units=lstm_units, lstm_layers=lstm_layers, char_filters=char_filters,
                              dropout=dropout, trainable_embeddings=trainable_embeddings,
                              clitic_backoff=clitic_backoff)
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
-                   learning_rate=learning_rate, seed=seed,
+                   learning_rate=learning_rate, lr_decay=lr_decay, seed=seed,
                    command="spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))

@@ -44,10 +44,11 @@ class ModelConfig:
     char_kernel: int = 3
     max_word_chars: int = 20
     lstm_units: int = 128
+    lstm_layers: int = 1
     dropout: float = 0.5
     output: str = "crf"  # "crf" or "softmax"
     trainable_embeddings: bool = False
-    clitic_backoff: bool = False  # unknown words fall back to their proclitic-stripped form
+    clitic_backoff: bool = True  # unknown words fall back to their proclitic-stripped form
     window: int = 128  # longest token sequence given to the network at once
     context: int = 16  # tokens of overlap on each side when a longer sequence is cut
     tags: List[str] = field(default_factory=lambda: list(TAGS))
@@ -289,8 +290,10 @@ def build_network(config: ModelConfig, n_words: int, n_chars: int,
     c = L.Reshape((-1, config.char_filters), name="char_features")(c)
     x = L.Concatenate(name="features")([w, c])
     x = L.Dropout(config.dropout)(x)
-    x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
-    x = L.Dropout(config.dropout)(x)
+    for layer in range(config.lstm_layers):
+        name = "bilstm" if layer == 0 else f"bilstm_{layer + 1}"
+        x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name=name)(x)
+        x = L.Dropout(config.dropout)(x)
     scores = L.Dense(len(config.tags), name="scores")(x)
     scores = output_layer_class()(len(config.tags), crf=config.output == "crf", name="tag_scores")(scores)
     return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")

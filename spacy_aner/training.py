@@ -125,15 +125,25 @@ def dev_f1_callback_class():
     return DevF1
 
 
+def _prepare_source(train_path: Path | str) -> Optional[Dict]:
+    """The release files (and their hashes) that ``spacy-aner prepare`` derived the data from."""
+    stats = Path(train_path).parent / "stats.json"
+    if stats.is_file():
+        return json.loads(stats.read_text(encoding="utf-8")).get("source")
+    return None
+
+
 def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path | str] = None,
           dev_fraction: float = 0.1, vectors: Optional[Path | str] = None, config: Optional[ModelConfig] = None,
-          max_vocab: int = 40_000, epochs: int = 30, patience: int = 4, batch_size: int = 32,
-          learning_rate: float = 1e-3, seed: int = 13, verbose: int = 1, command: str = "") -> Dict:
+          max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
+          learning_rate: float = 3e-3, lr_decay: float = 0.5, seed: int = 13, verbose: int = 1,
+          command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
     training stops when dev F1 has not improved for ``patience`` epochs, keeping the best
-    weights.
+    weights. With ``lr_decay`` < 1 the learning rate is multiplied by it whenever dev F1
+    has not improved for two epochs.
     """
     keras, tf = _keras()
     keras.utils.set_random_seed(seed)
@@ -181,8 +191,12 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     dev_cb = dev_f1_callback_class()(tagger, dev_sents, output / "training.json")
     stopper = keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=patience,
                                             restore_best_weights=True, verbose=verbose)
+    callbacks = [dev_cb, stopper]
+    if lr_decay < 1.0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_f1", mode="max", factor=lr_decay,
+                                                           patience=2, min_lr=learning_rate / 50, verbose=verbose))
     start = time.perf_counter()
-    network.fit(data, epochs=epochs, callbacks=[dev_cb, stopper], verbose=verbose)
+    network.fit(data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     minutes = (time.perf_counter() - start) / 60
 
     dev_pred = tagger.predict([s.words for s in dev_sents])
@@ -194,6 +208,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         "command": command or " ".join(sys.argv),
         "train_file": str(train_path),
         "train_sha256": sha256_file(train_path),
+        "corpus_source": _prepare_source(train_path),
         "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path else {"fraction_of_train": dev_fraction},
         "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
         "vectors": {
@@ -204,7 +219,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
             "rows_with_vectors": hits,
         },
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
-                            "learning_rate": learning_rate, "seed": seed, "max_vocab": max_vocab,
+                            "learning_rate": learning_rate, "lr_decay": lr_decay, "seed": seed, "max_vocab": max_vocab,
                             **asdict(config)},
         "best_epoch": best_epoch,
         "epochs_run": len(dev_cb.history),
