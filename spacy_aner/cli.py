@@ -22,6 +22,16 @@ def _root() -> None:
     """Arabic named-entity recognition for spaCy: prepare ANERCorp, train, evaluate, annotate."""
 
 
+def _invocation(ctx: typer.Context) -> str:
+    """The command line that is running, to record next to the figures it produces."""
+    import shlex
+
+    if ctx.info_name in sys.argv[1:]:  # a real command line
+        return "spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    params = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in ctx.params.items())  # called in-process
+    return f"spacy-aner {ctx.info_name} {params}"
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -106,6 +116,7 @@ def embeddings(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     train_file: Path = typer.Argument(..., help="Training data, WORD TAG per line (e.g. OUT/train.conll from `prepare`)."),
     output: Path = typer.Option(..., "--output", "-o", help="Model directory to write (weights, vocab, config.json, meta.json, training.json)."),
     dev: Path = typer.Option(None, "--dev", help="Dev data (e.g. OUT/dev.conll). Default: the last --dev-fraction of the training file."),
@@ -124,11 +135,10 @@ def train(
     batch_size: int = typer.Option(32, help="Sentences per batch."),
     learning_rate: float = typer.Option(3e-3, help="Adam learning rate."),
     lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
+    word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     seed: int = typer.Option(13, help="Random seed."),
 ) -> None:
     """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read)."""
-    import shlex
-
     from .model import ModelConfig
     from .training import train as run
 
@@ -141,8 +151,8 @@ def train(
                              clitic_backoff=clitic_backoff)
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
-                   learning_rate=learning_rate, lr_decay=lr_decay, seed=seed,
-                   command="spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                   learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
+                   command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     micro = meta["dev_scores"]["micro"]
@@ -152,6 +162,7 @@ def train(
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     test_files: list[Path] = typer.Argument(..., help="WORD TAG file(s) to score, e.g. the released CAMeL test split and the repaired one, side by side."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for metrics.json, report.txt and the PNG plots."),
     model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
@@ -207,8 +218,6 @@ def evaluate(
     if curves.is_file():
         training_curves(json.loads(curves.read_text())["epochs"], output / "training_curves.png")
     if record:
-        import shlex
-
         from .model import META_FILE
 
         meta_path = model_dir / META_FILE
@@ -217,7 +226,7 @@ def evaluate(
         for name, r in results.items():
             meta["test_scores"][name] = {
                 "file": r["file"], "sha256": sha256_file(r["file"]),
-                "command": "spacy-aner " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                "command": _invocation(ctx),
                 **{k: r[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
                 "per_type_f1": {lab: v["f1"] for lab, v in r["seqeval_default"]["per_type"].items()},
                 **({"raw_text": r["raw_text"]["micro"]} if "raw_text" in r else {}),
@@ -227,6 +236,58 @@ def evaluate(
     for name, r in results.items():
         typer.echo(summary_line(name, r))
     typer.echo(f"-> {output}/metrics.json, report.txt, " + ", ".join(sorted(p.name for p in output.glob("*.png"))))
+
+
+@app.command()
+def annotate(
+    input_path: str = typer.Argument(..., metavar="INPUT", help="Documents: a text file (one document per line), a JSONL file (see --text-key), or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="JSONL to write, one record per input line, in input order; - for stdout. A file appears only when the run succeeds."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    text_key: str = typer.Option(None, "--text-key", help="Read INPUT as JSONL, each document from this key (an input named *.jsonl or *.ndjson is JSONL with key 'text')."),
+    id_key: str = typer.Option(None, "--id-key", help="JSONL only: write this key's value instead of the text into each record."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
+) -> None:
+    """Tag a corpus, streaming: one JSONL record per input line, in input order.
+
+    A record is {"text": ..., "entities": [{"start", "end", "label", "text"}]}
+    (the id instead of the text with --id-key). start and end are character
+    (code point) offsets into the original text; an empty line gives a record
+    with no entities. A line that is not UTF-8 (in JSONL: not an object with
+    the text key) stops the run, naming the line, unless --skip-invalid. A
+    document that cannot be tokenised (a lone surrogate from a JSON escape, or
+    over 5,000,000 characters) becomes {line, error, entities} with a warning.
+    """
+    import os
+
+    from .annotate import STDIN, InvalidInputError, annotate_file, load_pipeline, resolve_text_key
+    from .model import ModelLoadError
+
+    if id_key is not None and resolve_text_key(input_path, text_key) is None:
+        _fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
+    if input_path != STDIN and not Path(input_path).is_file():
+        _fail(f"file not found: {input_path}")
+    try:
+        nlp = load_pipeline(model, n_process=n_process)
+    except ModelLoadError as err:
+        _fail(str(err))
+    try:
+        stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
+                              n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
+                              warn=lambda msg: typer.secho(f"warning: {msg}", fg=typer.colors.YELLOW, err=True))
+    except InvalidInputError as err:
+        where = "" if output == STDIN else "; nothing was written"
+        _fail(f"{err}\n(fix the line, or pass --skip-invalid to write an error record for it and go on{where})")
+    except BrokenPipeError:  # e.g. `| head`: the reader has gone, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1)
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    if not quiet:
+        typer.echo(f"{stats.records:,} records ({stats.errors:,} errors), {stats.entities:,} entities in "
+                   f"{stats.seconds:.1f} s ({stats.docs_per_second:,.0f} docs/s) -> {output}", err=True)
 
 
 def main() -> None:

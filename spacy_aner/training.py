@@ -15,7 +15,7 @@ import numpy as np
 
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
-from .model import _PAD_LABEL, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
+from .model import _PAD_LABEL, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
 from .normalize import normalize_word
 from .tags import repair_bio
 
@@ -64,8 +64,10 @@ def batches_class():
         """Batches of similar length (little padding), in a new random order every epoch."""
 
         def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
-                     batch_size: int, seed: int):
+                     batch_size: int, seed: int, word_dropout: float = 0.0):
             super().__init__()
+            self.word_dropout = word_dropout
+            self.np_rng = np.random.default_rng(seed)
             self.sentences = sentences
             self.vocab = vocab
             self.tag_index = {t: i for i, t in enumerate(tags)}
@@ -81,6 +83,11 @@ def batches_class():
             sents = [self.sentences[i] for i in self.batches[idx]]
             length = _bucket(max(len(s.words) for s in sents))
             words, chars = self.vocab.encode([s.words for s in sents], length)
+            if self.word_dropout > 0:
+                # Unknown-word practice: test names are mostly unseen, so the network must
+                # also learn to tag from characters and context alone.
+                drop = (self.np_rng.random(words.shape) < self.word_dropout) & (words > UNK)
+                words[drop] = UNK
             y = np.full((len(sents), length), _PAD_LABEL, dtype="int32")
             for i, s in enumerate(sents):
                 y[i, : len(s.tags)] = [self.tag_index[t] for t in s.tags]
@@ -136,7 +143,7 @@ def _prepare_source(train_path: Path | str) -> Optional[Dict]:
 def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path | str] = None,
           dev_fraction: float = 0.1, vectors: Optional[Path | str] = None, config: Optional[ModelConfig] = None,
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
-          learning_rate: float = 3e-3, lr_decay: float = 0.5, seed: int = 13, verbose: int = 1,
+          learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
           command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
@@ -187,7 +194,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     network.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=loss)
 
     tagger = Tagger(config, vocab, network)
-    data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, batch_size, seed)
+    data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, batch_size, seed,
+                           word_dropout)
     dev_cb = dev_f1_callback_class()(tagger, dev_sents, output / "training.json")
     stopper = keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=patience,
                                             restore_best_weights=True, verbose=verbose)
@@ -219,7 +227,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
             "rows_with_vectors": hits,
         },
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
-                            "learning_rate": learning_rate, "lr_decay": lr_decay, "seed": seed, "max_vocab": max_vocab,
+                            "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout, "seed": seed, "max_vocab": max_vocab,
                             **asdict(config)},
         "best_epoch": best_epoch,
         "epochs_run": len(dev_cb.history),

@@ -1,0 +1,184 @@
+"""Scoring conventions, the evaluate command, and agreement between seqeval and spaCy's Scorer."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from seqeval.metrics import f1_score
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from typer.testing import CliRunner
+
+import spacy_aner
+from spacy_aner.cli import app
+from spacy_aner.corpus import read_conll, sentence_to_doc
+from spacy_aner.evaluation import (
+    char_spans_of_words,
+    confusion_counts,
+    entity_scores,
+    predict_gold_words,
+    span_scores,
+    spacy_scorer_scores,
+)
+from spacy_aner.tags import LABELS, spans_to_bio
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_default_and_strict_modes_differ_only_on_stray_i():
+    gold = [["B-PERS", "I-PERS", "O", "I-LOC"]]
+    pred = [["B-PERS", "I-PERS", "O", "B-LOC"]]
+    default = entity_scores(gold, pred)
+    strict = entity_scores(gold, pred, strict=True)
+    assert default["micro"]["f1"] == pytest.approx(100.0)  # stray I-LOC opens a LOC entity
+    assert strict["micro"]["support"] == 1  # strict IOB2 does not count it as gold
+    assert strict["micro"]["precision"] == pytest.approx(50.0)
+    assert set(default["per_type"]) == {"PERS", "LOC"}
+
+
+def test_entity_scores_rejects_misaligned_input():
+    with pytest.raises(ValueError):
+        entity_scores([["O", "O"]], [["O"]])
+
+
+def test_span_scores_counts_exact_matches_per_type():
+    gold = [[(0, 4, "PERS"), (10, 16, "LOC")], [(0, 5, "ORG")]]
+    pred = [[(0, 4, "PERS"), (10, 15, "LOC")], [(0, 5, "ORG"), (6, 9, "MISC")]]
+    s = span_scores(gold, pred)
+    assert s["micro"]["precision"] == pytest.approx(50.0)
+    assert s["micro"]["recall"] == pytest.approx(200 / 3)
+    assert s["per_type"]["LOC"]["f1"] == 0.0
+    assert s["per_type"]["PERS"]["f1"] == pytest.approx(100.0)
+    assert s["per_type"]["MISC"]["support"] == 0
+
+
+def test_confusion_counts_missed_spurious_and_type_errors():
+    gold = [["B-PERS", "I-PERS", "O", "B-LOC", "O", "B-ORG"]]
+    pred = [["B-PERS", "I-PERS", "O", "B-ORG", "B-MISC", "O"]]
+    c = confusion_counts(gold, pred)
+    assert c["PERS"]["PERS"] == 1
+    assert c["LOC"]["ORG"] == 1  # same span, wrong type
+    assert c["ORG"]["none"] == 1  # missed
+    assert c["none"]["MISC"] == 1  # spurious
+    assert sum(sum(row.values()) for row in c.values()) == 4
+
+
+def test_char_spans_of_words():
+    words = ["محمد", "يعيش", "في", "الرباط"]
+    text = " ".join(words)
+    spans = char_spans_of_words(words, ["B-PERS", "O", "O", "B-LOC"])
+    assert [text[s:e] for s, e, _ in spans] == ["محمد", "الرباط"]
+
+
+@st.composite
+def well_formed_tags(draw, length):
+    tags, i = [], 0
+    spans = []
+    while i < length:
+        if draw(st.booleans()):
+            n = draw(st.integers(1, min(3, length - i)))
+            spans.append((i, i + n, draw(st.sampled_from(LABELS))))
+            i += n
+        else:
+            i += 1
+    return spans_to_bio(spans, length)
+
+
+@st.composite
+def gold_pred_pairs(draw):
+    lengths = draw(st.lists(st.integers(1, 12), min_size=1, max_size=6))
+    gold = [draw(well_formed_tags(n)) for n in lengths]
+    pred = [draw(well_formed_tags(n)) for n in lengths]
+    return gold, pred
+
+
+@settings(max_examples=200, deadline=None)
+@given(gold_pred_pairs())
+def test_spacy_scorer_agrees_with_seqeval_strict_on_iob2(pair):
+    gold, pred = pair
+    words = [[f"w{i}" for i in range(len(g))] for g in gold]
+    vocab = spacy.blank("ar").vocab
+    scorer = spacy_scorer_scores(vocab, gold, words, pred)["micro"]
+    strict = entity_scores(gold, pred, strict=True)["micro"]
+    default = entity_scores(gold, pred)["micro"]
+    assert scorer["f1"] == pytest.approx(strict["f1"], abs=1e-9)
+    assert scorer["precision"] == pytest.approx(strict["precision"], abs=1e-9)
+    assert scorer["recall"] == pytest.approx(strict["recall"], abs=1e-9)
+    assert default["f1"] == pytest.approx(strict["f1"], abs=1e-9)  # no stray I- in IOB2 input
+
+
+@pytest.fixture(scope="module")
+def small_conll(tmp_path_factory, anercorp_dir):
+    """The first 40 sentences of the train file: a functional check, not a figure."""
+    sents = read_conll(anercorp_dir / "ANERCorp_CamelLab_train.txt").sentences[:40]
+    path = tmp_path_factory.mktemp("eval") / "small.conll"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.words, s.tags)) for s in sents) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_evaluate_cli_writes_metrics_plots_and_agrees_with_seqeval(tiny_model_dir, small_conll, tmp_path):
+    model = tmp_path / "model"
+    import shutil
+
+    shutil.copytree(tiny_model_dir, model)
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["evaluate", str(small_conll), "--model", str(model), "-o", str(out),
+                                      "--raw", "--record"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("f1", "precision", "recall", "micro", "macro", "per_type", "mode", "sentences", "words", "model_hash"):
+        assert key in metrics
+    assert metrics["sentences"] == 40
+    # Independent scoring of the same predictions with seqeval itself.
+    nlp = spacy_aner.load(model)
+    sents = read_conll(small_conll).sentences
+    pred = predict_gold_words(nlp, [s.words for s in sents], progress=False)
+    assert metrics["f1"] == pytest.approx(100 * f1_score([s.tags for s in sents], pred))
+    assert "raw_text" in metrics["files"]["small"]
+    assert "micro avg" in (out / "report.txt").read_text()
+    for name in ("per_class.png", "confusion_small.png", "training_curves.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
+    meta = json.loads((model / "meta.json").read_text())
+    assert meta["test_scores"]["small"]["seqeval_default"]["f1"] == pytest.approx(metrics["f1"])
+    assert "spacy-aner evaluate" in meta["test_scores"]["small"]["command"]
+
+
+def test_evaluate_cli_reports_broken_model(tmp_path, small_conll):
+    result = CliRunner().invoke(app, ["evaluate", str(small_conll), "--model", str(tmp_path / "nope"),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "model directory not found" in result.output
+
+
+@pytest.mark.slow
+def test_spacy_evaluate_cli_on_saved_pipeline(tiny_model_dir, small_conll, tmp_path):
+    nlp = spacy_aner.load(tiny_model_dir)
+    saved = tmp_path / "pipeline"
+    nlp.to_disk(saved)
+    sents = read_conll(small_conll).sentences
+    db = DocBin(docs=[sentence_to_doc(nlp.vocab, s.words, s.tags) for s in sents])
+    db.to_disk(tmp_path / "small.spacy")
+    out = tmp_path / "scores.json"
+    proc = subprocess.run([sys.executable, "-m", "spacy", "evaluate", str(saved), str(tmp_path / "small.spacy"),
+                           "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = json.loads(out.read_text())
+    assert "ents_f" in scores and 0.0 <= scores["ents_f"] <= 1.0
+
+    # On the same words, the component's Scorer-based score equals seqeval strict IOB2.
+    loaded = spacy.load(saved)
+    examples = [Example(Doc(loaded.vocab, words=s.words), sentence_to_doc(loaded.vocab, s.words, s.tags))
+                for s in sents]
+    got = loaded.evaluate(examples)
+    gold = [spans_to_bio([(e.start, e.end, e.label_) for e in eg.reference.ents], len(eg.reference))
+            for eg in examples]
+    pred = predict_gold_words(loaded, [s.words for s in sents], progress=False)
+    strict = entity_scores(gold, pred, strict=True)["micro"]["f1"]
+    assert 100 * (got["ents_f"] or 0.0) == pytest.approx(strict)

@@ -1,0 +1,68 @@
+"""Every script in examples/ runs and prints what it promises."""
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_examples(tiny_model_dir, capsys):
+    module = load_example("seed_examples")
+    module.main(["--model", str(tiny_model_dir)])
+    out = capsys.readouterr().out
+    for text in module.SEEDS:
+        assert text in out
+        for word in text.split():
+            assert re.search(re.escape(word) + r"/(O|[BI]-(PERS|LOC|ORG|MISC))\b", out), word
+    assert out.count("entities:") == 3
+
+
+def test_existing_pipeline_keeps_ruler_entity(tiny_model_dir, capsys):
+    module = load_example("existing_pipeline")
+    module.main(["--model", str(tiny_model_dir)])
+    out = capsys.readouterr().out
+    assert "['sentencizer', 'entity_ruler', 'aner_lstm']" in out
+    assert "sentences: 2" in out
+    start = module.TEXT.index("منظمة الصحة العالمية")
+    assert f"منظمة الصحة العالمية\tORG\t{start}-{start + len('منظمة الصحة العالمية')}" in out
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:  # every printed entity slices back out of the text
+            s, e = map(int, parts[2].split("-"))
+            assert module.TEXT[s:e] == parts[0]
+
+
+def test_displacy_rtl_page(tiny_model_dir, tmp_path, capsys):
+    module = load_example("displacy_rtl")
+    out_file = tmp_path / "ents.html"
+    module.main([str(out_file), "--model", str(tiny_model_dir)])
+    html = out_file.read_text(encoding="utf-8")
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert '<html dir="rtl"' in html and "direction: rtl" in html
+    import spacy_aner
+
+    docs = list(spacy_aner.load(tiny_model_dir).pipe(module.TEXTS))
+    assert html.count("<mark") == sum(len(d.ents) for d in docs)
+    for text in module.TEXTS:
+        for word in text.split():
+            assert word in html
+    assert str(out_file) in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (EXAMPLES.parent / "spacy_aner" / "models" / "aner-lstm" / "model.weights.h5").exists(),
+                    reason="the shipped model is not in this checkout")
+def test_seed_examples_with_shipped_model(capsys):
+    module = load_example("seed_examples")
+    module.main([])
+    out = capsys.readouterr().out
+    assert "محمد/B-PERS" in out and "الرباط/B-LOC" in out
+    assert "باريس/B-LOC" in out and "فرنسا/B-LOC" in out
