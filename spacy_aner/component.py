@@ -131,12 +131,16 @@ class AnerLSTM(Pipe):
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
-        if self._tagger is not None and not all((source / f).is_file() for f in _MODEL_FILES[:3]):
-            self._tagger.save(path)
-        else:
+        if source.is_dir() and source.resolve() == path.resolve():
+            pass  # saving a loaded pipeline back in place: the files are already there
+        elif all((source / f).is_file() for f in _MODEL_FILES[:3]):
             for f in _MODEL_FILES:
                 if (source / f).is_file():
                     shutil.copyfile(source / f, path / f)
+        else:
+            # The source files are gone (or never existed): write from memory, loading first
+            # so that a model path that never worked fails here with ModelLoadError.
+            self.tagger.save(path)
         srsly.write_json(path / "cfg.json", {"batch_size": self.batch_size, "overwrite_ents": self.overwrite_ents})
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":

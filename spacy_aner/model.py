@@ -71,6 +71,8 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
     Cores tile ``[0, n)`` exactly; each window adds up to ``context`` tokens either side so
     that tags near a cut are predicted with context. Linear in ``n``.
     """
+    if size <= 2 * context:
+        raise ValueError(f"window size {size} must be longer than twice the context {context}")
     if n <= size:
         return [(0, n, 0, n)]
     out = []
@@ -123,10 +125,14 @@ class Vocabulary:
         self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
         self._word_id = lru_cache(maxsize=200_000)(self._word_id_uncached)
 
-    def _word_id_uncached(self, key: str) -> int:
+    def _lookup(self, key: str) -> Optional[int]:
         idx = self.word_index.get(key)
+        return idx if idx is not None and idx > UNK else None  # a text word "<pad>" is not padding
+
+    def _word_id_uncached(self, key: str) -> int:
+        idx = self._lookup(key)
         if idx is None and self.clitic_backoff:
-            idx = next((self.word_index[k] for k in clitic_candidates(key) if k in self.word_index), None)
+            idx = next((i for i in map(self._lookup, clitic_candidates(key)) if i is not None), None)
         return UNK if idx is None else idx
 
     @classmethod
@@ -290,9 +296,13 @@ def build_network(config: ModelConfig, n_words: int, n_chars: int,
     c = L.Reshape((-1, config.char_filters), name="char_features")(c)
     x = L.Concatenate(name="features")([w, c])
     x = L.Dropout(config.dropout)(x)
+    # Concatenate with the unmasked char features turns the padding mask all-True, and the
+    # backward LSTM would then start on padding: tags would depend on how a batch is padded.
+    # The mask is therefore passed explicitly.
+    mask = keras.ops.not_equal(words_in, 0)
     for layer in range(config.lstm_layers):
         name = "bilstm" if layer == 0 else f"bilstm_{layer + 1}"
-        x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name=name)(x)
+        x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name=name)(x, mask=mask)
         x = L.Dropout(config.dropout)(x)
     scores = L.Dense(len(config.tags), name="scores")(x)
     scores = output_layer_class()(len(config.tags), crf=config.output == "crf", name="tag_scores")(scores)
@@ -345,9 +355,17 @@ class Tagger:
                 pieces.extend((i, *w) for w in make_windows(len(words), self.config.window, self.config.context))
         out: List[List[str]] = [["O"] * len(words) for words in sequences]
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
+        # Cut the sorted windows into batches of at most batch_size that share one padded
+        # length: a few long windows then never pad a whole batch of short ones.
+        batches: List[List[int]] = []
+        for k in order:
+            length = _bucket(pieces[k][2] - pieces[k][1])
+            if not batches or len(batches[-1]) == batch_size or length != batches[-1][0]:
+                batches.append([length])
+            batches[-1].append(k)
         fn = self._scores_fn()
-        for b in range(0, len(order), batch_size):
-            batch = [pieces[k] for k in order[b: b + batch_size]]
+        for _, *ks in batches:
+            batch = [pieces[k] for k in ks]
             seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
             lengths = [len(s) for s in seqs]
             words, chars = self.vocab.encode(seqs, _bucket(max(lengths)))
@@ -399,7 +417,11 @@ class Tagger:
         meta = _read_json(meta_path) if meta_path.exists() else {}
         weights = path / WEIGHTS_FILE
         _check_weights_file(weights)
-        network = build_network(config, len(vocab.words), len(vocab.chars))
+        try:
+            network = build_network(config, len(vocab.words), len(vocab.chars))
+        except Exception as err:  # e.g. a zero or negative size that passed the dataclass
+            raise ModelLoadError(f"{path / CONFIG_FILE}: cannot build the network from this configuration "
+                                 f"({type(err).__name__}: {err})") from None
         try:
             network.load_weights(str(weights))
         except Exception as err:  # Keras raises many types for a file that does not fit

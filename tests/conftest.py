@@ -61,3 +61,54 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     train(data, model, dev_fraction=0.25, epochs=2, verbose=0, seed=1,
           config=ModelConfig(lstm_units=16, char_filters=16, window=32, context=4))
     return model
+
+
+# --------------------------------------------------------------------------- model tests
+
+
+def _write_conll(path: Path, sentences) -> Path:
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(text.split(), tags.split()))
+                                for text, tags in sentences) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_conll_file(tmp_path_factory) -> Path:
+    """The ``tiny_model_dir`` training data (``TINY_SENTENCES`` x 4) as a ``WORD TAG`` file."""
+    return _write_conll(tmp_path_factory.mktemp("tiny_conll") / "tiny.conll", TINY_SENTENCES * 4)
+
+
+@pytest.fixture(scope="session")
+def tiny_vectors_kv(tmp_path_factory) -> Path:
+    """A gensim ``KeyedVectors`` file (``.kv``) with random 8-d vectors for some ``TINY_SENTENCES`` words.
+
+    Holds raw (unnormalised) forms such as ``القاهرة`` and one word absent from the training data.
+    """
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    words = ["محمد", "الرباط", "باريس", "فرنسا", "القاهرة", "أحمد", "لندن", "بيروت", "في", "دمشق"]
+    kv = KeyedVectors(vector_size=8)
+    kv.add_vectors(words, np.random.default_rng(7).normal(0, 1, (len(words), 8)).astype("float32"))
+    path = tmp_path_factory.mktemp("tiny_vectors") / "tiny.kv"
+    kv.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def scrambled_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """``tiny_model_dir`` with a randomised output layer, so that it tags most words, with every label.
+
+    The untuned tiny model tags nothing; tests about entities need a model that predicts some.
+    """
+    import numpy as np
+
+    from spacy_aner.model import Tagger
+
+    tagger = Tagger.load(tiny_model_dir)
+    layer = tagger.network.get_layer("scores")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([np.random.default_rng(0).normal(0, 3.0, kernel.shape).astype(kernel.dtype), bias])
+    out = tmp_path_factory.mktemp("scrambled_model") / "model"
+    tagger.save(out, meta={"name": "aner_lstm", "note": "scrambled output layer, for tests"})
+    return out

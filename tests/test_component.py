@@ -1,0 +1,446 @@
+"""The ``aner_lstm`` spaCy component (spacy_aner.component) and ``spacy_aner.load``.
+
+Pipelines use the session's tiny trained model (``tiny_model_dir``) or, where entities
+are needed, its scrambled copy (``scrambled_model_dir``) that tags most words with
+every label; an untuned model tags nothing and would make entity checks vacuous.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+import spacy_aner
+from spacy_aner.component import AnerLSTM
+from spacy_aner.model import WEIGHTS_FILE, ModelLoadError
+from spacy_aner.tokenizer import CamelTokenizer
+
+LABELS = {"PERS", "LOC", "ORG", "MISC"}
+WORDS = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة أمس الأمم المتحدة لندن".split()
+SAMPLE_TEXTS = [
+    "محمد يعيش في الرباط",
+    "باريس هي عاصمة فرنسا.",
+    "زار أحمد علي القاهرة أمس، ثم عاد إلى بيروت!",
+    "أعلنت الأمم المتحدة عن خطة جديدة\n\nفي  لندن   مع شركة سوني",
+    "",
+    "   ",
+    "\n",
+    " ".join(WORDS * 12),  # longer than several windows
+]
+
+
+def random_text(rng: random.Random, max_words: int) -> str:
+    seps = [" ", " ", " ", "  ", "\n", "\n\n", "، ", ". "]
+    n = rng.randint(0, max_words)
+    return "".join(rng.choice(WORDS) + rng.choice(seps) for _ in range(n)).strip(" ") if n else rng.choice(
+        ["", " ", "\n\n", "\t"])
+
+
+def ents_of(doc):
+    return [(e.start, e.end, e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def check_ents(doc, text):
+    assert doc.text == text
+    for ent in doc.ents:
+        assert ent.label_ in LABELS
+        assert ent.text == text[ent.start_char:ent.end_char]
+        assert not doc[ent.start].is_space and not doc[ent.end - 1].is_space
+        assert not ent.text[:1].isspace() and not ent.text[-1:].isspace()
+
+
+@pytest.fixture(scope="module")
+def nlp(scrambled_model_dir):
+    """CAMeL tokenizer + aner_lstm with the scrambled (entity-happy) model."""
+    nlp = spacy_aner.load(scrambled_model_dir)
+    assert nlp("محمد يعيش في الرباط").ents, "the scrambled model must predict entities"
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def blank_nlp(scrambled_model_dir):
+    """spaCy's default Arabic tokenizer + aner_lstm (whitespace tokens for extra spaces)."""
+    nlp = spacy.blank("ar")
+    nlp.add_pipe("aner_lstm", config={"model": str(scrambled_model_dir)})
+    return nlp
+
+
+@pytest.fixture()
+def lazy_component():
+    """A component whose model is never loaded: for set_annotations and config tests."""
+    nlp = spacy.blank("ar")
+    return nlp, nlp.add_pipe("aner_lstm", config={"model": "/nonexistent/model"})
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def test_factory_found_through_entry_point(tiny_model_dir):
+    """In a fresh interpreter nothing imports spacy_aner: spaCy finds the factory by its entry point."""
+    code = (
+        "import sys, spacy\n"
+        "assert 'spacy_aner' not in sys.modules\n"
+        "nlp = spacy.blank('ar')\n"
+        f"comp = nlp.add_pipe('aner_lstm', config={{'model': {str(tiny_model_dir)!r}}})\n"
+        "print(type(comp).__module__, type(comp).__name__, nlp.pipe_names)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["spacy_aner.component", "AnerLSTM", "['aner_lstm']"]
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep.value for ep in entry_points(group="spacy_factories")}
+    assert eps.get("aner_lstm") == "spacy_aner.component:make_aner_lstm"
+
+
+def test_add_pipe_config_and_meta(tiny_model_dir):
+    nlp = spacy.blank("ar")
+    comp = nlp.add_pipe("aner_lstm", config={"model": str(tiny_model_dir), "batch_size": 7})
+    assert isinstance(comp, AnerLSTM) and nlp.pipe_names == ["aner_lstm"]
+    meta = nlp.get_pipe_meta("aner_lstm")
+    assert meta.default_score_weights["ents_f"] == 1.0
+    assert "doc.ents" in meta.assigns
+    cfg = nlp.config["components"]["aner_lstm"]
+    assert cfg["factory"] == "aner_lstm"
+    assert cfg["model"] == str(tiny_model_dir) and cfg["batch_size"] == 7 and cfg["overwrite_ents"] is True
+    assert comp.batch_size == 7 and comp.labels == ("PERS", "LOC", "ORG", "MISC")
+    assert nlp("محمد يعيش في الرباط").text == "محمد يعيش في الرباط"
+    assert comp.meta["name"] == "aner_lstm"
+
+
+def test_bad_batch_size_rejected():
+    with pytest.raises(ValueError, match="batch_size"):
+        spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "batch_size": 0})
+
+
+def test_missing_model_is_reported_on_first_use():
+    nlp = spacy.blank("ar")
+    nlp.add_pipe("aner_lstm", config={"model": "/nonexistent"})  # loading is lazy: no error yet
+    with pytest.raises(ModelLoadError, match="/nonexistent"):
+        nlp("محمد يعيش في الرباط")
+    with pytest.raises(ModelLoadError, match="/nonexistent"):
+        list(nlp.pipe(["محمد", "في"]))
+
+
+# --------------------------------------------------------------------------- entities
+
+
+@pytest.mark.parametrize("which", ["nlp", "blank_nlp"])
+def test_entities_are_valid_spans(which, request):
+    pipeline = request.getfixturevalue(which)
+    labels = set()
+    for text in SAMPLE_TEXTS + [random_text(random.Random(i), 40) for i in range(30)]:
+        doc = pipeline(text)
+        check_ents(doc, text)
+        labels.update(e.label_ for e in doc.ents)
+    assert labels == LABELS, "the scrambled model predicts every label, so every check above ran"
+
+
+def test_entities_skip_whitespace_tokens(blank_nlp):
+    text = "محمد  يعيش\n\nفي   الرباط\n باريس"
+    doc = blank_nlp(text)
+    assert any(t.is_space for t in doc)
+    check_ents(doc, text)
+    words = [t for t in doc if not t.is_space]
+    assert len(words) == 5
+    tagged = {t.i for e in doc.ents for t in e if not t.is_space}
+    assert tagged, "something is tagged"
+    # Whatever is tagged, entity boundaries are on word tokens only.
+    assert {doc[e.start].i for e in doc.ents} <= {t.i for t in words}
+
+
+@pytest.mark.parametrize("tags,expected", [
+    (["I-LOC", "O", "O", "O"], [(0, "LOC")]),
+    (["O", "I-PERS", "O", "O"], [(1, "PERS")]),
+    (["B-LOC", "I-PERS", "O", "O"], [(0, "LOC"), (1, "PERS")]),
+    (["B-ORG", "I-ORG", "I-ORG", "I-ORG"], [((0, 3), "ORG")]),
+    (["B-MISC", "O", "I-MISC", "B-MISC"], [(0, "MISC"), (2, "MISC"), (3, "MISC")]),
+    (["O", "O", "O", "O"], []),
+    (["I-PERS", "I-LOC", "I-ORG", "I-MISC"], [(0, "PERS"), (1, "LOC"), (2, "ORG"), (3, "MISC")]),
+])
+def test_set_annotations_with_hand_written_tags(lazy_component, tags, expected):
+    nlp, comp = lazy_component
+    text = "محمد  يعيش\n\nفي الرباط\n"
+    doc = nlp.make_doc(text)
+    assert [t.text for t in doc] == ["محمد", " ", "يعيش", "\n\n", "في", "الرباط", "\n"]
+    positions = [0, 2, 4, 5]  # token index of each non-space word
+    comp.set_annotations([doc], [tags])
+    want = []
+    for where, label in expected:
+        first, last = (where, where) if isinstance(where, int) else where
+        want.append((positions[first], positions[last] + 1, label))
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == want
+    check_ents(doc, text)
+    assert comp._tagger is None  # set_annotations never needs the network
+
+
+def test_set_annotations_on_empty_and_whitespace_docs(lazy_component):
+    nlp, comp = lazy_component
+    docs = [nlp.make_doc(t) for t in ("", "  \n\n ", "محمد")]
+    comp.set_annotations(docs, [[], [], ["I-PERS"]])
+    assert [ents_of(d) for d in docs[:2]] == [[], []]
+    assert [(e.text, e.label_) for e in docs[2].ents] == [("محمد", "PERS")]
+
+
+def test_predict_ignores_whitespace_tokens(blank_nlp):
+    comp = blank_nlp.get_pipe("aner_lstm")
+    doc = blank_nlp.make_doc("محمد  يعيش\n\nفي الرباط\n")
+    tags = comp.predict([doc])
+    assert len(tags) == 1 and len(tags[0]) == 4
+
+
+def test_overwrite_ents_false_keeps_existing_entities(scrambled_model_dir):
+    text = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة"
+    keep = spacy_aner.load(scrambled_model_dir, overwrite_ents=False)
+    replace = spacy_aner.load(scrambled_model_dir)
+    assert keep.config["components"]["aner_lstm"]["overwrite_ents"] is False
+    predicted = [(e.start, e.end, e.label_) for e in replace(text).ents]
+    assert len(predicted) >= 3
+
+    doc = keep.make_doc(text)
+    doc.ents = [Span(doc, 1, 3, label="GPE")]
+    doc = keep.get_pipe("aner_lstm")(doc)
+    got = [(e.start, e.end, e.label_) for e in doc.ents]
+    assert (1, 3, "GPE") in got
+    added = [s for s in predicted if s[1] <= 1 or s[0] >= 3]
+    assert sorted(got) == sorted([(1, 3, "GPE")] + added)
+    assert any(s[0] < 3 and s[1] > 1 for s in predicted), "some prediction overlapped the kept entity"
+    assert len(added) < len(predicted)
+
+    # overwrite_ents=True replaces the existing entity.
+    doc = replace.make_doc(text)
+    doc.ents = [Span(doc, 1, 3, label="GPE")]
+    doc = replace.get_pipe("aner_lstm")(doc)
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == predicted
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def mixed_texts(n: int, seed: int = 0):
+    rng = random.Random(seed)
+    texts = [random_text(rng, rng.choice([3, 10, 60, 300])) for _ in range(n)]
+    texts[::97] = [""] * len(texts[::97])
+    texts[5::101] = ["  \n\t "] * len(texts[5::101])
+    return texts
+
+
+def test_pipe_keeps_order_text_and_count(nlp):
+    texts = mixed_texts(1000)
+    assert "" in texts and "  \n\t " in texts
+    docs = list(nlp.pipe(texts, batch_size=64))
+    assert len(docs) == 1000
+    assert [d.text for d in docs] == texts
+    for doc, text in zip(docs, texts):
+        check_ents(doc, text)
+    assert sum(len(d.ents) for d in docs) > 1000
+    assert all(not d.ents for d, t in zip(docs, texts) if not t.strip())
+
+
+@pytest.mark.slow
+def test_pipe_equals_one_by_one(nlp):
+    texts = mixed_texts(1000, seed=1)
+    piped = [ents_of(d) for d in nlp.pipe(texts)]
+    single = [ents_of(nlp(t)) for t in texts]
+    assert piped == single
+
+
+def test_pipe_equals_one_by_one_for_equal_length_docs(nlp):
+    """Docs of one length share a padding bucket whatever the batch: here batching changes nothing."""
+    rng = random.Random(2)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(200)]
+    piped = [ents_of(d) for d in nlp.pipe(texts, batch_size=50)]
+    assert piped == [ents_of(nlp(t)) for t in texts]
+    assert sum(map(len, piped)) > 200
+
+
+def test_pipe_batches_network_calls(nlp, monkeypatch):
+    comp = nlp.get_pipe("aner_lstm")
+    tagger = comp.tagger
+    fn = tagger._scores_fn()
+    calls = []
+
+    def counting(x):
+        calls.append(x["words"].shape)
+        return fn(x)
+
+    monkeypatch.setattr(tagger, "_predict_fn", counting)
+    texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(1 + i % 6)) for i in range(600)]
+    docs = list(nlp.pipe(texts, batch_size=256))
+    assert len(docs) == 600 and [d.text for d in docs] == texts
+    assert 1 <= len(calls) <= 5, calls  # 3 minibatches of <= 256 docs, one network call each
+    assert sum(shape[0] for shape in calls) == 600
+    calls.clear()
+    nlp("محمد يعيش في الرباط")
+    assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def test_to_disk_is_self_contained(scrambled_model_dir, tmp_path):
+    model = tmp_path / "model_copy"
+    shutil.copytree(scrambled_model_dir, model)
+    nlp = spacy_aner.load(model)
+    texts = SAMPLE_TEXTS + [random_text(random.Random(i), 30) for i in range(20)]
+    before = [ents_of(d) for d in nlp.pipe(texts)]
+    assert any(before)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(model)
+    saved = tmp_path / "pipeline" / "aner_lstm"
+    assert {"config.json", "vocab.json", WEIGHTS_FILE, "meta.json", "cfg.json"} <= {p.name for p in saved.iterdir()}
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.pipe_names == ["aner_lstm"]
+    assert isinstance(loaded.tokenizer, CamelTokenizer)
+    assert [ents_of(d) for d in loaded.pipe(texts)] == before
+    assert [d.text for d in loaded.pipe(texts)] == texts
+
+
+def test_to_disk_after_model_dir_deleted_saves_loaded_model(scrambled_model_dir, tmp_path):
+    model = tmp_path / "model_copy"
+    shutil.copytree(scrambled_model_dir, model)
+    nlp = spacy_aner.load(model, batch_size=32)
+    texts = SAMPLE_TEXTS[:4]
+    before = [ents_of(d) for d in nlp.pipe(texts)]  # loads the network
+    shutil.rmtree(model)
+    nlp.to_disk(tmp_path / "pipeline")
+    cfg = json.loads((tmp_path / "pipeline" / "aner_lstm" / "cfg.json").read_text())
+    assert cfg == {"batch_size": 32, "overwrite_ents": True}
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("aner_lstm").batch_size == 32
+    assert [ents_of(d) for d in loaded.pipe(texts)] == before
+
+
+def test_save_loaded_pipeline_in_place(scrambled_model_dir, tmp_path):
+    spacy_aner.load(scrambled_model_dir).to_disk(tmp_path / "pipeline")
+    nlp = spacy.load(tmp_path / "pipeline")
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline")("محمد يعيش في الرباط").text == "محمد يعيش في الرباط"
+
+
+def test_nlp_to_bytes_round_trip(nlp):
+    texts = SAMPLE_TEXTS
+    before = [ents_of(d) for d in nlp.pipe(texts)]
+    data = nlp.to_bytes()
+    fresh = spacy.util.get_lang_class("ar").from_config(nlp.config)
+    assert fresh.pipe_names == ["aner_lstm"]
+    fresh.from_bytes(data)
+    assert isinstance(fresh.tokenizer, CamelTokenizer)
+    assert [ents_of(d) for d in fresh.pipe(texts)] == before
+
+
+def test_component_to_bytes_round_trip(nlp, lazy_component):
+    comp = nlp.get_pipe("aner_lstm")
+    other_nlp, other = lazy_component
+    other.from_bytes(comp.to_bytes())
+    assert other._tagger is not None  # loaded at once, not lazily
+    words = [WORDS, WORDS[:3], []]
+    assert other.tagger.predict(words) == comp.tagger.predict(words)
+    assert other.batch_size == comp.batch_size and other.overwrite_ents == comp.overwrite_ents
+    text = "زار أحمد علي القاهرة أمس"
+    assert ents_of(other(other_nlp.make_doc(text))) == ents_of(comp(nlp.make_doc(text)))
+
+
+def test_component_from_bytes_rejects_path_names(lazy_component):
+    import srsly
+
+    _, comp = lazy_component
+    with pytest.raises(ModelLoadError, match="unexpected file name"):
+        comp.from_bytes(srsly.msgpack_dumps({"../config.json": b"{}"}))
+
+
+def test_truncated_weights_in_saved_pipeline(tiny_model_dir, tmp_path):
+    spacy_aner.load(tiny_model_dir).to_disk(tmp_path / "pipeline")
+    weights = tmp_path / "pipeline" / "aner_lstm" / WEIGHTS_FILE
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match=r"model\.weights\.h5"):
+        spacy.load(tmp_path / "pipeline")
+
+
+def test_missing_weights_in_saved_pipeline(tiny_model_dir, tmp_path):
+    spacy_aner.load(tiny_model_dir).to_disk(tmp_path / "pipeline")
+    (tmp_path / "pipeline" / "aner_lstm" / WEIGHTS_FILE).unlink()
+    with pytest.raises(ModelLoadError, match=r"model\.weights\.h5"):
+        spacy.load(tmp_path / "pipeline")
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def gold_examples(nlp):
+    from conftest import TINY_SENTENCES  # noqa: E402  (tests/ is on sys.path under pytest)
+
+    examples = []
+    for text, tags in TINY_SENTENCES:
+        words = text.split()
+        gold = Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], ents=tags.split())
+        assert [t.text for t in nlp.make_doc(text)] == words
+        examples.append(Example(nlp.make_doc(text), gold))
+    return examples
+
+
+def test_score_matches_spacy_ner_prf(nlp):
+    examples = gold_examples(nlp)
+    assert sum(len(e.reference.ents) for e in examples) == 15
+    evaluated = nlp.evaluate(examples)
+    # nlp.evaluate tags the predicted docs in one batch; do the same by hand.
+    predicted = list(nlp.pipe([e.predicted.text for e in examples]))
+    annotated = [Example(doc, e.reference) for doc, e in zip(predicted, examples)]
+    reference = get_ner_prf(annotated)
+    comp = nlp.get_pipe("aner_lstm")
+    scores = comp.score(annotated)
+    for key in ("ents_p", "ents_r", "ents_f"):
+        assert scores[key] == pytest.approx(reference[key])
+        assert evaluated[key] == pytest.approx(reference[key])
+        assert 0.0 <= scores[key] <= 1.0
+    # Hand count of exact (start, end, label) matches.
+    gold = {(i, e.start, e.end, e.label_) for i, ex in enumerate(annotated) for e in ex.reference.ents}
+    pred = {(i, e.start, e.end, e.label_) for i, ex in enumerate(annotated) for e in ex.predicted.ents}
+    tp = len(gold & pred)
+    assert len(pred) > 0
+    assert scores["ents_p"] == pytest.approx(tp / len(pred))
+    assert scores["ents_r"] == pytest.approx(tp / len(gold))
+    assert set(scores["ents_per_type"]) <= LABELS
+
+
+def test_score_of_perfect_and_empty_predictions(nlp):
+    comp = nlp.get_pipe("aner_lstm")
+    examples = gold_examples(nlp)
+    perfect = [Example(e.reference.copy(), e.reference) for e in examples]
+    scores = comp.score(perfect)
+    assert scores["ents_p"] == scores["ents_r"] == scores["ents_f"] == 1.0
+    assert set(scores["ents_per_type"]) == LABELS
+    empty = [Example(nlp.make_doc(e.reference.text), e.reference) for e in examples]
+    scores = comp.score(empty)
+    assert scores["ents_r"] == 0.0 and scores["ents_f"] == 0.0
+
+
+# --------------------------------------------------------------------------- spacy_aner.load
+
+
+def test_load_uses_camel_tokenizer(tiny_model_dir):
+    nlp = spacy_aner.load(tiny_model_dir)
+    assert isinstance(nlp.tokenizer, CamelTokenizer)
+    assert nlp.pipe_names == ["aner_lstm"]
+    assert nlp.lang == "ar"
+    assert Path(nlp.get_pipe("aner_lstm").model_path) == Path(tiny_model_dir)
+    doc = nlp("زار أحمد القاهرة، ثم بيروت.")
+    assert [t.text for t in doc] == ["زار", "أحمد", "القاهرة", "،", "ثم", "بيروت", "."]
+    assert all(e.label_ in LABELS for e in doc.ents)
+
+
+def test_load_without_ner():
+    nlp = spacy_aner.load(ner=False)
+    assert nlp.pipe_names == []
+    assert isinstance(nlp.tokenizer, CamelTokenizer)
+    assert [t.text for t in nlp("محمد، في الرباط")] == ["محمد", "،", "في", "الرباط"]

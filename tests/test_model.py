@@ -1,0 +1,556 @@
+"""The tagger (spacy_aner.model) and its training (spacy_aner.training).
+
+Pure functions (windows, Viterbi, CRF loss) are checked against brute force; the
+:class:`Tagger` against the session's tiny trained model (``tiny_model_dir``) and, where
+an untuned model that tags nothing would prove nothing, its scrambled copy
+(``scrambled_model_dir``) that tags most words.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spacy_aner.model import (
+    CONFIG_FILE,
+    META_FILE,
+    PAD,
+    UNK,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    ModelConfig,
+    ModelLoadError,
+    Tagger,
+    Vocabulary,
+    _bucket,
+    make_windows,
+    viterbi_decode,
+)
+from spacy_aner.normalize import NORMALIZATION_VERSION
+from spacy_aner.tags import TAGS
+
+WORDS = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة أمس الأمم المتحدة لندن".split()
+
+
+def random_words(rng: random.Random, n: int):
+    return [rng.choice(WORDS) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def tiny_tagger(tiny_model_dir):
+    return Tagger.load(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def scrambled_tagger(scrambled_model_dir):
+    tagger = Tagger.load(scrambled_model_dir)
+    tags = tagger.predict([WORDS])[0]
+    assert sum(t != "O" for t in tags) >= len(WORDS) // 2, "scrambled model must tag most words"
+    return tagger
+
+
+# --------------------------------------------------------------------------- make_windows
+
+WINDOW_PARAMS = [(1, 0), (2, 0), (3, 1), (5, 2), (8, 0), (9, 4), (16, 3), (32, 4), (33, 16), (128, 16)]
+
+
+def check_windows(n: int, size: int, context: int) -> None:
+    windows = make_windows(n, size, context)
+    assert windows, "at least one window"
+    if n == 0:
+        assert all(cs == ce for _, _, cs, ce in windows)
+        return
+    covered = []
+    for k, (start, end, cs, ce) in enumerate(windows):
+        assert 0 <= start <= cs < ce <= end <= n, windows[k]
+        assert end - start <= size
+        # As much context as exists, up to ``context`` tokens, on either side of the core.
+        assert cs - start == min(context, cs), (k, windows[k])
+        assert end - ce == min(context, n - ce), (k, windows[k])
+        covered.extend(range(cs, ce))
+    assert covered == list(range(n)), "cores tile [0, n) exactly, in order"
+    if n <= size:
+        assert windows == [(0, n, 0, n)]
+    else:
+        assert all(end - start == size for start, end, _, _ in windows[:-1]), "full windows except the last"
+
+
+@pytest.mark.parametrize("size,context", WINDOW_PARAMS)
+def test_make_windows_tile_all_lengths(size, context):
+    for n in range(0, 400):
+        check_windows(n, size, context)
+
+
+def test_make_windows_example():
+    assert make_windows(10, 6, 1) == [(0, 6, 0, 5), (4, 10, 5, 10)]
+    assert make_windows(6, 6, 1) == [(0, 6, 0, 6)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(0, 3000), context=st.integers(0, 40), extra=st.integers(1, 200))
+def test_make_windows_property(n, context, extra):
+    size = 2 * context + extra
+    check_windows(n, size, context)
+    if n > size:  # linear: the cores advance by size - 2 * context except at the ends
+        assert len(make_windows(n, size, context)) <= n // (size - 2 * context) + 2
+
+
+# --------------------------------------------------------------------------- Viterbi / CRF
+
+
+def path_score(path, scores, transitions, start, end):
+    s = start[path[0]] + end[path[-1]] + sum(scores[t, k] for t, k in enumerate(path))
+    return s + sum(transitions[a, b] for a, b in zip(path[:-1], path[1:]))
+
+
+def test_viterbi_equals_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        T, K = int(rng.integers(1, 6)), 3
+        scores, transitions = rng.normal(size=(T, K)), rng.normal(size=(K, K))
+        start, end = rng.normal(size=K), rng.normal(size=K)
+        paths = list(itertools.product(range(K), repeat=T))
+        best = max(paths, key=lambda p: path_score(p, scores, transitions, start, end))
+        got = viterbi_decode(scores, transitions, start, end)
+        assert got.shape == (T,)
+        assert tuple(int(k) for k in got) == best
+
+
+def test_viterbi_empty_sequence():
+    K = 3
+    out = viterbi_decode(np.zeros((0, K)), np.zeros((K, K)), np.zeros(K), np.zeros(K))
+    assert out.shape == (0,)
+
+
+def brute_nll(scores, transitions, start, end, gold):
+    n = len(gold)
+    all_scores = np.array([path_score(p, scores[:n], transitions, start, end)
+                           for p in itertools.product(range(scores.shape[1]), repeat=n)])
+    log_z = np.logaddexp.reduce(all_scores)
+    return log_z - path_score(gold, scores[:n], transitions, start, end)
+
+
+def test_crf_nll_equals_brute_force_with_padding():
+    import tensorflow as tf
+
+    from spacy_aner.model import crf_nll
+
+    rng = np.random.default_rng(1)
+    B, T, K = 6, 5, 3
+    for _ in range(5):
+        lengths = [5, 1, 3, 2, 4, int(rng.integers(1, 6))]
+        scores = rng.normal(0, 2, size=(B, T, K)).astype("float32")
+        transitions = rng.normal(0, 1, size=(K, K)).astype("float32")
+        start = rng.normal(0, 1, size=K).astype("float32")
+        end = rng.normal(0, 1, size=K).astype("float32")
+        y = np.full((B, T), -1, dtype="int32")
+        for i, n in enumerate(lengths):
+            y[i, :n] = rng.integers(0, K, size=n)
+        got = crf_nll(tf.constant(y), tf.constant(scores), tf.constant(transitions), tf.constant(start),
+                      tf.constant(end)).numpy()
+        assert got.shape == (B,)
+        want = [brute_nll(scores[i].astype("float64"), transitions.astype("float64"), start.astype("float64"),
+                          end.astype("float64"), y[i, :n]) for i, n in enumerate(lengths)]
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
+        assert (got > 0).all()
+        # Scores at padded positions are ignored.
+        noisy = scores.copy()
+        for i, n in enumerate(lengths):
+            noisy[i, n:] = rng.normal(0, 50, size=(T - n, K))
+        got2 = crf_nll(tf.constant(y), tf.constant(noisy), tf.constant(transitions), tf.constant(start),
+                       tf.constant(end)).numpy()
+        np.testing.assert_allclose(got2, got, atol=1e-4)
+
+
+def test_crf_probabilities_of_all_paths_sum_to_one():
+    import tensorflow as tf
+
+    from spacy_aner.model import crf_nll
+
+    rng = np.random.default_rng(2)
+    T, K = 4, 3
+    paths = np.array(list(itertools.product(range(K), repeat=T)), dtype="int32")  # all 81 gold paths
+    scores = np.repeat(rng.normal(size=(1, T, K)).astype("float32"), len(paths), 0)
+    transitions, start, end = (rng.normal(size=s).astype("float32") for s in [(K, K), (K,), (K,)])
+    nll = crf_nll(tf.constant(paths), tf.constant(scores), tf.constant(transitions), tf.constant(start),
+                  tf.constant(end)).numpy()
+    assert np.exp(-nll.astype("float64")).sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_masked_softmax_loss_ignores_padding():
+    import tensorflow as tf
+
+    from spacy_aner.model import masked_softmax_loss
+
+    rng = np.random.default_rng(3)
+    B, T, K = 4, 6, len(TAGS)
+    lengths = [6, 1, 3, 4]
+    y = np.full((B, T), -1, dtype="int32")
+    for i, n in enumerate(lengths):
+        y[i, :n] = rng.integers(0, K, size=n)
+    scores = rng.normal(size=(B, T, K)).astype("float32")
+    loss = masked_softmax_loss(tf.constant(y), tf.constant(scores)).numpy()
+    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    want = [-sum(log_p[i, t, y[i, t]] for t in range(n)) for i, n in enumerate(lengths)]
+    np.testing.assert_allclose(loss, want, rtol=1e-5, atol=1e-5)
+    noisy = scores.copy()
+    for i, n in enumerate(lengths):
+        noisy[i, n:] = rng.normal(0, 100, size=(T - n, K))
+    np.testing.assert_allclose(masked_softmax_loss(tf.constant(y), tf.constant(noisy)).numpy(), loss, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- Vocabulary
+
+
+def test_vocabulary_encode_ids_padding_and_shapes():
+    vocab = Vocabulary.build(["محمد", "الرباط", "في", "محمد"], max_word_chars=8)
+    assert vocab.words[:2] == ["<pad>", "<unk>"] and vocab.words[2:] == ["محمد", "الرباط", "في"]
+    words, chars = vocab.encode([["محمد", "مجهول", "في"], ["الرباط"], []], length=5)
+    assert words.shape == (3, 5) and chars.shape == (3, 5, 8)
+    assert words.dtype == np.int32 and chars.dtype == np.int32
+    assert words.tolist() == [[2, UNK, 4, PAD, PAD], [3, PAD, PAD, PAD, PAD], [PAD] * 5]
+    assert UNK == 1 and PAD == 0
+    assert (chars[0, 3:] == PAD).all() and (chars[2] == PAD).all()
+    # Characters of each word fill the row from the left, the rest is padding.
+    assert (chars[0, 0, :4] > UNK).all() and (chars[0, 0, 4:] == PAD).all()
+    # Unknown words still get their known characters; unseen letters are UNK.
+    assert vocab.char_index.get("ج") is None
+    assert chars[0, 1, 0] == vocab.char_index["م"] and chars[0, 1, 1] == UNK
+    # Letters seen fewer than min_char_count=2 times are unknown too.
+    assert "ف" not in vocab.char_index and chars[0, 2, 0] == UNK
+
+
+def test_vocabulary_normalises_words():
+    vocab = Vocabulary.build(["محمد", "القاهره", "احمد"], max_word_chars=10)
+    plain = vocab.encode([["محمد", "القاهره", "احمد"]], 3)
+    variants = vocab.encode([["مُحَمَّد", "القـــاهرة", "أحمد"]], 3)  # diacritics, tatweel + teh marbuta, hamza
+    assert plain[0].tolist() == [[2, 3, 4]]
+    assert variants[0].tolist() == plain[0].tolist()
+    np.testing.assert_array_equal(variants[1], plain[1])
+
+
+def test_vocabulary_keeps_both_ends_of_long_words():
+    vocab = Vocabulary.build(["abcdefghijklmnop"] * 2, max_word_chars=6)
+    _, chars = vocab.encode([["abcdefghijklmnop", "abcdef"]], 2)
+    ids = [vocab.chars[i] for i in chars[0, 0]]
+    assert ids == list("abc") + list("nop")
+    assert [vocab.chars[i] for i in chars[0, 1]] == list("abcdef")
+    odd = Vocabulary.build(["abcdefghijklmnop"] * 2, max_word_chars=5)
+    _, chars = odd.encode([["abcdefghijklmnop"]], 1)
+    assert [odd.chars[i] for i in chars[0, 0]] == list("ab") + list("nop")
+
+
+def test_vocabulary_clitic_backoff():
+    words = ["القاهره"]
+    plain = Vocabulary.build(words, max_word_chars=10)
+    backoff = Vocabulary.build(words, max_word_chars=10, clitic_backoff=True)
+    assert plain.encode([["والقاهرة"]], 1)[0][0, 0] == UNK
+    assert backoff.encode([["والقاهرة", "بالقاهرة", "للقاهرة", "كتاب"]], 4)[0].tolist() == [[2, 2, 2, UNK]]
+
+
+def test_vocabulary_reserved_names_are_not_words():
+    vocab = Vocabulary.build(["x"], max_word_chars=5)
+    words, _ = vocab.encode([["<pad>", "<PAD>", "x"]], 3)
+    assert words[0, 0] != PAD and words[0, 1] != PAD
+
+
+# --------------------------------------------------------------------------- Tagger
+
+
+def test_predict_lengths_and_tag_set(tiny_tagger):
+    w = tiny_tagger.config.window
+    assert w == 32
+    rng = random.Random(0)
+    lengths = [0, 1, w - 1, w, w + 1, 2 * w, 10 * w, 10 * w + 3, 5000, 0, 2]
+    seqs = [random_words(rng, n) for n in lengths]
+    out = tiny_tagger.predict(seqs)
+    assert [len(t) for t in out] == lengths
+    assert all(tag in tiny_tagger.config.tags for tags in out for tag in tags)
+    assert tiny_tagger.predict([]) == []
+    assert tiny_tagger.predict([[]]) == [[]]
+
+
+def test_predict_each_sequence_alone_has_right_length(scrambled_tagger):
+    w = scrambled_tagger.config.window
+    for n in (1, w, w + 1, 10 * w, 5000):
+        tags = scrambled_tagger.predict([random_words(random.Random(n), n)])[0]
+        assert len(tags) == n
+        assert set(tags) <= set(TAGS)
+        if n >= w:
+            assert set(tags) - {"O"}, "the scrambled model tags something in every long sequence"
+
+
+def test_long_sequence_tags_near_window_cuts_use_context(scrambled_tagger):
+    """Tags of a long sequence equal those of each window's core predicted with its context."""
+    cfg = scrambled_tagger.config
+    seq = random_words(random.Random(5), 6 * cfg.window)
+    full = scrambled_tagger.predict([seq])[0]
+    windows = make_windows(len(seq), cfg.window, cfg.context)
+    for start, end, cs, ce in windows:
+        if end - start == cfg.window:  # same padding bucket as in the long prediction
+            alone = scrambled_tagger.predict([seq[start:end]])[0]
+            assert full[cs:ce] == alone[cs - start: ce - start]
+
+
+def test_long_sequence_all_full_windows_batch_size_independent(scrambled_tagger):
+    """A sequence cut into windows that all share one padding bucket: batch size 1 and 256 agree."""
+    cfg = scrambled_tagger.config
+    step = cfg.window - 2 * cfg.context
+    n = cfg.window + 200 * step  # every window, the last included, is exactly ``window`` long
+    assert all(e - s == cfg.window for s, e, _, _ in make_windows(n, cfg.window, cfg.context))
+    seq = random_words(random.Random(1), n)
+    one = scrambled_tagger.predict([seq], batch_size=1)
+    many = scrambled_tagger.predict([seq], batch_size=256)
+    assert one == many
+    assert len(one[0]) == n and set(one[0]) - {"O"}
+
+
+def test_long_sequences_do_not_depend_on_batch_size(scrambled_tagger):
+    rng = random.Random(2)
+    seqs = [random_words(rng, n) for n in (5003, 1007, 1010, 530, 517, 45)]
+    assert scrambled_tagger.predict(seqs, batch_size=1) == scrambled_tagger.predict(seqs, batch_size=256)
+
+
+def test_scores_do_not_depend_on_padding(scrambled_tagger):
+    fn = scrambled_tagger._scores_fn()
+    seq = WORDS[:10]
+    results = []
+    for length in (16, 32, 64):
+        words, chars = scrambled_tagger.vocab.encode([seq], length)
+        results.append(fn({"words": words, "chars": chars}).numpy()[0, : len(seq)])
+    np.testing.assert_allclose(results[1], results[0], atol=1e-4)
+    np.testing.assert_allclose(results[2], results[0], atol=1e-4)
+
+
+def test_short_sentence_alone_or_batched_with_others(scrambled_tagger):
+    rng = random.Random(3)
+    short = [random_words(rng, n) for n in (3, 5, 9, 12)]
+    others = [random_words(rng, rng.randint(1, 200)) for _ in range(300)]
+    alone = [scrambled_tagger.predict([s])[0] for s in short]
+    batched = scrambled_tagger.predict(others[:150] + short + others[150:])[150: 150 + len(short)]
+    assert batched == alone
+
+
+def test_identical_sentences_in_one_batch_get_identical_tags(scrambled_tagger):
+    rng = random.Random(4)
+    sent = random_words(rng, 17)
+    out = scrambled_tagger.predict([sent] * 40 + [random_words(rng, 17) for _ in range(40)] + [sent] * 40)
+    assert all(tags == out[0] for tags in out[:40] + out[80:])
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def test_model_dir_contents(tiny_model_dir):
+    names = {p.name for p in tiny_model_dir.iterdir()}
+    assert {CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE} <= names
+    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".npy", ".npz", ".keras", ".joblib"))]
+    for p in tiny_model_dir.iterdir():
+        head = p.read_bytes()[:8]
+        assert not head.startswith(b"\x80"), f"{p.name} looks like a pickle"
+        if p.suffix == ".json":
+            json.loads(p.read_text(encoding="utf-8"))
+    assert (tiny_model_dir / WEIGHTS_FILE).read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    config = json.loads((tiny_model_dir / CONFIG_FILE).read_text())
+    assert config["format_version"] == 1 and config["normalization_version"] == NORMALIZATION_VERSION
+    assert config["tags"] == list(TAGS)
+    vocab = json.loads((tiny_model_dir / VOCAB_FILE).read_text(encoding="utf-8"))
+    assert vocab["words"][:2] == ["<pad>", "<unk>"] and "محمد" in vocab["words"]
+
+
+def test_save_load_round_trip(scrambled_tagger, tmp_path):
+    scrambled_tagger.save(tmp_path / "copy")
+    loaded = Tagger.load(tmp_path / "copy")
+    assert loaded.config == scrambled_tagger.config
+    assert loaded.vocab.words == scrambled_tagger.vocab.words and loaded.vocab.chars == scrambled_tagger.vocab.chars
+    rng = random.Random(6)
+    seqs = [random_words(rng, n) for n in (1, 4, 31, 32, 33, 100, 700)]
+    assert loaded.predict(seqs) == scrambled_tagger.predict(seqs)
+    for a, b in zip(loaded.network.get_weights(), scrambled_tagger.network.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.meta == scrambled_tagger.meta
+    assert {p.name for p in (tmp_path / "copy").iterdir()} == {CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE}
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(os.urandom(path.stat().st_size))
+
+
+CORRUPTIONS = {
+    "missing_config": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).unlink()),
+    "config_not_json": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).write_text("{not json", encoding="utf-8")),
+    "config_not_utf8": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).write_bytes(b"\xff\xfe\x00{")),
+    "config_a_list": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).write_text("[1, 2]")),
+    "format_version_999": (CONFIG_FILE, lambda d: _edit_json(d / CONFIG_FILE, lambda c: c.update(format_version=999))),
+    "normalization_version": (CONFIG_FILE, lambda d: _edit_json(
+        d / CONFIG_FILE, lambda c: c.update(normalization_version=NORMALIZATION_VERSION + 1))),
+    "config_unknown_key": (CONFIG_FILE, lambda d: _edit_json(d / CONFIG_FILE, lambda c: c.update(colour="red"))),
+    "config_bad_output": (CONFIG_FILE, lambda d: _edit_json(d / CONFIG_FILE, lambda c: c.update(output="svm"))),
+    "config_fewer_tags": (WEIGHTS_FILE, lambda d: _edit_json(d / CONFIG_FILE, lambda c: c.update(tags=["O", "B-PERS"]))),
+    "missing_vocab": (VOCAB_FILE, lambda d: (d / VOCAB_FILE).unlink()),
+    "vocab_without_words": (VOCAB_FILE, lambda d: _edit_json(d / VOCAB_FILE, lambda v: v.pop("words"))),
+    "vocab_not_json": (VOCAB_FILE, lambda d: (d / VOCAB_FILE).write_text("", encoding="utf-8")),
+    "vocab_max_word_chars": (VOCAB_FILE, lambda d: _edit_json(d / VOCAB_FILE, lambda v: v.update(max_word_chars=7))),
+    "vocab_max_word_chars_not_int": (VOCAB_FILE, lambda d: _edit_json(
+        d / VOCAB_FILE, lambda v: v.update(max_word_chars="many"))),
+    "meta_not_json": (META_FILE, lambda d: (d / META_FILE).write_text("{", encoding="utf-8")),
+    "missing_weights": (WEIGHTS_FILE, lambda d: (d / WEIGHTS_FILE).unlink()),
+    "weights_truncated": (WEIGHTS_FILE, lambda d: _truncate(d / WEIGHTS_FILE)),
+    "weights_random_bytes": (WEIGHTS_FILE, lambda d: _random_bytes(d / WEIGHTS_FILE)),
+    "weights_empty": (WEIGHTS_FILE, lambda d: (d / WEIGHTS_FILE).write_bytes(b"")),
+    "weights_a_directory": (WEIGHTS_FILE, lambda d: ((d / WEIGHTS_FILE).unlink(), (d / WEIGHTS_FILE).mkdir())),
+    # Extra words: the embedding matrix no longer fits the weights file.
+    "vocab_extra_words": ((WEIGHTS_FILE, VOCAB_FILE), lambda d: _edit_json(
+        d / VOCAB_FILE, lambda v: v["words"].extend(f"word{i}" for i in range(7)))),
+    "vocab_extra_chars": ((WEIGHTS_FILE, VOCAB_FILE), lambda d: _edit_json(
+        d / VOCAB_FILE, lambda v: v["chars"].extend(["X", "Y"]))),
+    "lstm_units_changed": ((WEIGHTS_FILE, CONFIG_FILE), lambda d: _edit_json(
+        d / CONFIG_FILE, lambda c: c.update(lstm_units=c["lstm_units"] + 8))),
+    "output_softmax_instead_of_crf": ((WEIGHTS_FILE, CONFIG_FILE), lambda d: _edit_json(
+        d / CONFIG_FILE, lambda c: c.update(output="softmax"))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupt_model_dir_raises_model_load_error(case, tiny_model_dir, tmp_path):
+    names, corrupt = CORRUPTIONS[case]
+    names = (names,) if isinstance(names, str) else names
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    corrupt(model)
+    with pytest.raises(ModelLoadError) as info:
+        Tagger.load(model)
+    assert type(info.value) is ModelLoadError
+    message = str(info.value)
+    assert any(name in message for name in names), message
+    assert str(model) in message, message
+
+
+def test_missing_model_dir(tmp_path):
+    for path in (tmp_path / "nothing", str(tmp_path / "nothing"), tmp_path / CONFIG_FILE):
+        with pytest.raises(ModelLoadError, match="nothing|config.json"):
+            Tagger.load(path)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ModelLoadError, match="a_file"):
+        Tagger.load(tmp_path / "a_file")
+
+
+INVALID_HYPERPARAMETERS = [("lstm_units", 0), ("dropout", 2.0), ("word_dim", "abc"), ("char_kernel", 0),
+                           ("lstm_layers", "two"), ("tags", [])]
+
+
+@pytest.mark.parametrize("key,value", INVALID_HYPERPARAMETERS)
+def test_invalid_hyperparameter_in_config_raises_model_load_error(key, value, tiny_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    _edit_json(model / CONFIG_FILE, lambda c: c.update({key: value}))
+    with pytest.raises(ModelLoadError, match=CONFIG_FILE.replace(".", r"\.")):
+        Tagger.load(model)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_model_config_validation():
+    with pytest.raises(ValueError, match="output"):
+        ModelConfig(output="bad")
+    with pytest.raises(ValueError, match="window"):
+        ModelConfig(window=8, context=4)
+    assert ModelConfig(window=9, context=4).window == 9
+    assert ModelConfig(output="softmax").output == "softmax"
+
+
+def test_bucket_rounds_up_to_multiples_of_16():
+    assert [_bucket(n) for n in (0, 1, 16, 17, 32, 33)] == [16, 16, 16, 32, 32, 48]
+
+
+def test_tiny_model_meta(tiny_model_dir):
+    meta = json.loads((tiny_model_dir / META_FILE).read_text(encoding="utf-8"))
+    assert meta["name"] == "aner_lstm"
+    assert meta["sentences"] == {"train": 24, "dev": 8}
+    assert meta["vectors"]["rows_with_vectors"] == 0 and meta["vectors"]["file"] is None
+    log = json.loads((tiny_model_dir / "training.json").read_text())["epochs"]
+    assert [e["epoch"] for e in log] == [1, 2] and meta["epochs_run"] == 2
+    assert meta["hyperparameters"]["trainable_embeddings"] is True  # no vectors: embeddings are learnt
+
+
+@pytest.mark.slow
+def test_train_with_vectors(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    from gensim.models import KeyedVectors
+
+    from spacy_aner.normalize import normalize_word
+    from spacy_aner.training import train
+
+    out = tmp_path / "model"
+    meta = train(tiny_conll_file, out, vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=2, verbose=0,
+                 config=ModelConfig(lstm_units=8, char_filters=8, window=32, context=4))
+    on_disk = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    assert on_disk == json.loads(json.dumps(meta))
+    kv = KeyedVectors.load(str(tiny_vectors_kv))
+    vocab = json.loads((out / VOCAB_FILE).read_text(encoding="utf-8"))["words"]
+    keys = {normalize_word(w): w for w in kv.index_to_key}
+    assert meta["vectors"]["source_keys"] == len(kv) == 10
+    assert meta["vectors"]["rows_with_vectors"] == sum(w in keys for w in vocab[2:]) == 10
+    assert "دمشق" in vocab  # a vectors word absent from the training data is kept
+    assert meta["vectors"]["sha256"] and meta["vectors"]["file"] == str(tiny_vectors_kv)
+    assert meta["sentences"] == {"train": 26, "dev": 6}
+    assert {"micro", "macro", "per_type"} <= set(meta["dev_scores"])
+    assert 0 <= meta["dev_scores"]["micro"]["f1"] <= 100
+    log = json.loads((out / "training.json").read_text())["epochs"]
+    assert len(log) == meta["epochs_run"] == 2 and [e["epoch"] for e in log] == [1, 2]
+    assert meta["best_epoch"] in (1, 2)
+    assert all(np.isfinite(e["loss"]) for e in log)
+    # The vectors are the (frozen) embedding rows of their words.
+    tagger = Tagger.load(out)
+    assert tagger.config.word_dim == 8 and not tagger.config.trainable_embeddings
+    matrix = tagger.network.get_layer("word_embedding").get_weights()[0]
+    assert matrix.shape == (len(vocab), 8)
+    for key, word in keys.items():
+        np.testing.assert_allclose(matrix[tagger.vocab.word_index[key]], kv[word], rtol=1e-6)
+    assert len(tagger.predict([["محمد", "في", "القاهرة"]])[0]) == 3
+
+
+@pytest.mark.slow
+def test_train_softmax(tiny_conll_file, tmp_path):
+    from spacy_aner.training import train
+
+    out = tmp_path / "model"
+    meta = train(tiny_conll_file, out, dev_fraction=0.2, epochs=1, verbose=0, lr_decay=1.0,
+                 config=ModelConfig(lstm_units=8, char_filters=8, window=32, context=4, output="softmax"))
+    assert meta["hyperparameters"]["output"] == "softmax" and meta["epochs_run"] == 1 and meta["best_epoch"] == 1
+    tagger = Tagger.load(out)
+    assert tagger.config.output == "softmax"
+    assert tagger.network.get_layer("tag_scores").weights == []  # no CRF transitions
+    tags = tagger.predict([["محمد", "يعيش", "في", "الرباط"], []])
+    assert [len(t) for t in tags] == [4, 0] and set(tags[0]) <= set(TAGS)
+
+
+def test_train_rejects_empty_dev(tmp_path):
+    from spacy_aner.training import train
+
+    data = tmp_path / "one.conll"
+    data.write_text("محمد\tB-PERS\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="dev"):
+        train(data, tmp_path / "model", dev_fraction=0.2, epochs=1, verbose=0)
