@@ -1,0 +1,513 @@
+"""Batch annotation of corpora: plain functions over iterables, and the I/O of ``spacy-aner annotate``.
+
+The annotation path is made of generators that never hold more than a few batches, so
+that they can be mapped over a file of any size, stdin, or the partitions of a Dask/Spark
+collection:
+
+* :func:`annotate_texts` — texts in, one ``{"entities": [...]}`` record per text out, in
+  input order; a text that cannot be tokenised (a lone surrogate, not a ``str``, longer
+  than ``nlp.max_length``) gives ``{"error": ..., "entities": []}`` instead of an exception.
+* :func:`read_records` — lines of a text or JSONL file (or stdin) as :class:`InputRecord`,
+  read as bytes and decoded line by line, so a line that is not UTF-8 is reported by number.
+* :func:`annotate_records` — :func:`annotate_texts` over :class:`InputRecord` s, giving the
+  output records of the CLI (with the document's text or id, or the line's error).
+* :func:`write_jsonl` — one JSON object per line, UTF-8, ``ensure_ascii=False``.
+* :func:`annotate_file` — all of the above, as the ``annotate`` command runs it.
+
+Output records, one per input line, in input order (line count in == line count out):
+
+* ``{"text": TEXT, "entities": [...]}`` for a plain-text input. For a JSONL input the key
+  is the input's own: ``{TEXT_KEY: TEXT, "entities": ...}``, or ``{ID_KEY: ID, "entities": ...}``
+  with ``--id-key``.
+* each entity is ``{"start", "end", "label", "text"}``: ``start``/``end`` index the original
+  text in Unicode code points (Python ``str`` indices, *not* bytes or UTF-16 units), so
+  ``text[start:end] == entity["text"]``.
+* ``{"line": N, ["ID_KEY": ID,] "error": PROBLEM, "entities": []}`` for a line whose
+  document could not be annotated.
+
+Which problems stop the run and which become error records:
+
+* The input file itself is broken — a line that is not UTF-8, a JSONL line that is not a
+  JSON object, lacks the text (or id) key, or whose text is not a string: by default
+  :class:`InvalidInputError` ``"INPUT:LINE: problem"`` (the CLI exits with status 1 and
+  writes no output file); with ``skip_invalid=True`` (``--skip-invalid``) the line becomes an
+  error record and a warning, and the run goes on.
+* The line is well formed but its document cannot be tokenised — a string with a lone
+  surrogate (possible in JSON: ``"\\ud800"``), or longer than ``nlp.max_length``: always an
+  error record and a warning; nothing else is affected.
+
+An empty line (plain text) is an empty document: a record with no entities. A blank line
+in a JSONL file is the same, an empty document (text ``""``, id ``null``).
+
+Lines end at ``\\n`` only (a ``\\r`` right before it, CRLF, is dropped as well); any other
+character, including ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x85``, U+2028 inside a line, is part of
+the document. A UTF-8 byte-order mark at the very start of the input is dropped.
+
+Memory: documents go through ``nlp.pipe`` in lazily read chunks, each inside
+``nlp.memory_zone()``, so the strings and lexemes spaCy interns for every new word are freed
+after each chunk instead of growing with the corpus. With ``n_process > 1`` each chunk
+gets fresh worker processes for the same reason (started with ``forkserver``, not ``fork``:
+a process that has used TensorFlow deadlocks in a forked child). Chunks end on batch
+boundaries, so documents meet the network in the same batches whatever ``n_process`` is,
+and the output is byte-identical.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+#: Default number of documents per ``nlp.pipe`` batch.
+DEFAULT_BATCH_SIZE = 256
+#: Characters of text per memory zone with one process (spaCy's vocabulary is reset after each).
+ZONE_CHARS = 2_000_000
+#: Characters per worker process in one multi-process chunk (new workers for every chunk).
+PROCESS_CHUNK_CHARS = 25_000_000
+#: ``nlp.max_length`` set by :func:`annotate_file`: the pipeline is linear in the length
+#: (the tagger works in windows), about 100 MB of memory per million characters.
+MAX_DOC_CHARS = 5_000_000
+#: Suffixes read as JSONL (with text key ``"text"``) when no text key is given.
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+STDIN = "-"
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class InvalidInputError(ValueError):
+    """An input line that cannot be read; the message is ``"INPUT:LINE: problem"``."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}:{line}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class InputRecord:
+    """One line of the input: its document's text, or why there is none."""
+
+    line: int  # 1-based line number
+    text: Optional[str]  # None when ``error`` is set
+    id: Any = None  # value of the id key (JSONL with ``id_key``)
+    error: Optional[str] = None
+
+
+# --------------------------------------------------------------------------- annotation
+
+
+def entity_records(doc) -> List[Dict[str, Any]]:
+    """``doc.ents`` as ``{"start", "end", "label", "text"}`` (character offsets into ``doc.text``)."""
+    return [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+
+
+def text_problem(text: Any, max_length: Optional[int] = None) -> Optional[str]:
+    """Why ``text`` cannot be annotated (``None`` if it can): the tokenizer's checks, done up front."""
+    if not isinstance(text, str):
+        return f"expected a str, got {type(text).__name__}"
+    if max_length is not None and len(text) > max_length:
+        return f"document of {len(text):,} characters is longer than nlp.max_length ({max_length:,})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (f"not valid Unicode: lone surrogate U+{ord(text[err.start]):04X} at offset {err.start} "
+                "(cannot be tokenised)")
+    return None
+
+
+def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1,
+                   chunk_chars: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+    """One record per text, in input order: ``{"entities": [{"start", "end", "label", "text"}, ...]}``.
+
+    A text that cannot be annotated (see :func:`text_problem`) gives
+    ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
+    lazily, a few batches ahead. ``n_process > 1`` runs ``nlp.pipe(n_process=...)`` with
+    identical output. ``chunk_chars`` is the text per memory zone (see the module docstring).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if n_process < 1:
+        raise ValueError(f"n_process must be positive, got {n_process}")
+    pending: deque = deque()  # per input text in flight: None (a doc will come) or its error record
+    max_length = getattr(nlp, "max_length", None)
+
+    def valid_texts() -> Iterator[str]:
+        for text in texts:
+            problem = text_problem(text, max_length)
+            pending.append(None if problem is None else {"error": problem, "entities": []})
+            if problem is None:
+                yield text
+
+    for entities in _pipe_entities(nlp, valid_texts(), batch_size, n_process, chunk_chars):
+        # Every error queued before this document's marker belongs to a text before it.
+        while pending[0] is not None:
+            yield pending.popleft()
+        pending.popleft()
+        yield {"entities": entities}
+    while pending:  # texts after the last valid one: all errors
+        yield pending.popleft()
+
+
+def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
+                   chunk_chars: Optional[int]) -> Iterator[List[Dict[str, Any]]]:
+    """Entity records of every text, through ``nlp.pipe`` one memory zone (chunk) at a time."""
+    if chunk_chars is None:
+        chunk_chars = ZONE_CHARS if n_process == 1 else PROCESS_CHUNK_CHARS * n_process
+    it = iter(texts)
+    while True:
+        first = next(it, None)
+        if first is None:
+            return
+        chunk = _chunk(first, it, batch_size, chunk_chars)
+        with nlp.memory_zone():
+            if n_process == 1:
+                for doc in nlp.pipe(chunk, batch_size=batch_size):
+                    yield entity_records(doc)
+            else:
+                with _worker_processes(nlp):
+                    for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
+                        yield entity_records(doc)
+
+
+def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> Iterator[str]:
+    """``first`` and the following texts, ending after a whole batch once ``max_chars`` is reached.
+
+    Ending on a batch boundary keeps the batches, and so the network's inputs, the same
+    for every chunk size and process count.
+    """
+    n = chars = 0
+    text = first
+    while True:
+        yield text
+        n += 1
+        chars += len(text)
+        if chars >= max_chars and n % batch_size == 0:
+            return
+        text = next(rest, None)
+        if text is None:
+            return
+
+
+@contextmanager
+def _worker_processes(nlp) -> Iterator[None]:
+    """Make ``nlp.pipe(n_process > 1)`` safe with the TensorFlow tagger.
+
+    * Workers start with ``forkserver`` (``spawn`` where there is none) rather than Linux's
+      default ``fork``: a child forked from a process that has run TensorFlow hangs.
+    * A loaded ``aner_lstm`` network cannot be pickled for the workers; it is detached
+      while they start (each worker loads the model itself, lazily, from ``model_path``)
+      and put back afterwards.
+    """
+    from .component import AnerLSTM
+
+    previous = mp.get_start_method(allow_none=True)
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    # Inherited by the fork server (started fresh, on first use) and its children.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if method == "forkserver":
+        mp.set_forkserver_preload(["__main__", "spacy_aner"])
+    mp.set_start_method(method, force=True)
+    detached = [(pipe, pipe._tagger) for _, pipe in nlp.pipeline
+                if isinstance(pipe, AnerLSTM) and pipe._tagger is not None]
+    for pipe, _ in detached:
+        pipe._tagger = None
+    try:
+        yield
+    finally:
+        for pipe, tagger in detached:
+            if pipe._tagger is None:
+                pipe._tagger = tagger
+        mp.set_start_method(previous, force=True)
+
+
+def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "text", id_key: Optional[str] = None,
+                     batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1, chunk_chars: Optional[int] = None,
+                     on_error: Optional[Callable[[InputRecord, str], None]] = None) -> Iterator[Dict[str, Any]]:
+    """Output records (see the module docstring) for ``records``, one each, in order.
+
+    ``on_error(record, problem)`` is called for every record written as an error record.
+    """
+    pending: deque = deque()
+
+    def texts() -> Iterator[Optional[str]]:
+        for rec in records:
+            pending.append(rec)
+            yield rec.text if rec.error is None else None
+
+    for result in annotate_texts(nlp, texts(), batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars):
+        rec = pending.popleft()
+        problem = rec.error or result.get("error")
+        if problem is not None:
+            out: Dict[str, Any] = {"line": rec.line}
+            if id_key is not None and rec.id is not None:
+                out[id_key] = rec.id
+            out["error"] = problem
+            out["entities"] = []
+            if on_error is not None:
+                on_error(rec, problem)
+        elif id_key is not None:
+            out = {id_key: rec.id, "entities": result["entities"]}
+        else:
+            out = {text_key: rec.text, "entities": result["entities"]}
+        yield out
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _open_binary(source: Union[str, os.PathLike, IO[bytes]]):
+    if hasattr(source, "read"):
+        return source, False
+    if str(source) == STDIN:
+        return sys.stdin.buffer, False
+    return open(source, "rb"), True
+
+
+def source_name(source: Union[str, os.PathLike, IO[bytes]]) -> str:
+    if hasattr(source, "read"):
+        return getattr(source, "name", "<stream>")
+    return "<stdin>" if str(source) == STDIN else str(source)
+
+
+def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[str] = None,
+                 id_key: Optional[str] = None, skip_invalid: bool = False) -> Iterator[InputRecord]:
+    """Stream the lines of ``source`` (a path, ``"-"`` for stdin, or a binary file) as records.
+
+    Plain text (``text_key=None``): each line is a document. JSONL (``text_key`` given):
+    each line is a JSON object whose ``text_key`` holds the document (and ``id_key`` its
+    id). Lines are read as bytes and decoded one by one: a line that is not UTF-8 or not
+    a usable JSON object raises :class:`InvalidInputError` naming it, or with
+    ``skip_invalid`` is yielded with ``error`` set (``text`` None), never left out.
+    """
+    if id_key is not None and text_key is None:
+        raise ValueError("an id key needs JSONL input (give the text key too)")
+    name = source_name(source)
+    f, close = _open_binary(source)
+    try:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            rec = _parse_line(raw, number, text_key, id_key)
+            if rec.error is not None and not skip_invalid:
+                raise InvalidInputError(name, number, rec.error)
+            yield rec
+    finally:
+        if close:
+            f.close()
+
+
+def _parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return InputRecord(number, None, error=f"invalid UTF-8 at byte {err.start} "
+                                               f"({raw[err.start:err.start + 4]!r}: {err.reason})")
+    if text_key is None:
+        return InputRecord(number, line)
+    if not line.strip():
+        return InputRecord(number, "")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return InputRecord(number, None, error=f"invalid JSON ({err})")
+    if not isinstance(obj, dict):
+        return InputRecord(number, None, error=f"expected a JSON object, got {type(obj).__name__}")
+    doc_id = obj.get(id_key) if id_key is not None else None
+    if id_key is not None and id_key not in obj:
+        return InputRecord(number, None, error=f"no {id_key!r} key (the id key)")
+    if text_key not in obj:
+        return InputRecord(number, None, doc_id, error=f"no {text_key!r} key (the text key)")
+    text = obj[text_key]
+    if not isinstance(text, str):
+        return InputRecord(number, None, doc_id, error=f"{text_key!r} is a {type(text).__name__}, not a string")
+    return InputRecord(number, text, doc_id)
+
+
+# --------------------------------------------------------------------------- output
+
+
+#: Line breaks for ``str.splitlines()`` (and JavaScript before ES2019) that JSON leaves raw.
+_RAW_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def dumps_record(record: Dict[str, Any]) -> bytes:
+    """One JSONL line, UTF-8 with ``ensure_ascii=False``.
+
+    U+0085, U+2028 and U+2029 are written as ``\\u`` escapes (JSON escapes every other
+    line break), so that even ``str.splitlines()`` sees one line per record. A string
+    that is not valid Unicode (a lone surrogate in an id from JSON input) cannot be
+    written as UTF-8; that record is written with ASCII escapes instead (``"\\ud800"``),
+    which reads back to the same value.
+    """
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in _RAW_BREAKS:
+        if raw in line:
+            line = line.replace(raw, escaped)
+    try:
+        return line.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, IO[bytes]]) -> int:
+    """Write ``records`` one per line to a path, ``"-"`` (stdout) or a binary file; return the count."""
+    if hasattr(out, "write"):
+        return _write(records, out)
+    if str(out) == STDIN:
+        n = _write(records, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return n
+    with open(out, "wb") as f:
+        return _write(records, f)
+
+
+def _write(records: Iterable[Dict[str, Any]], f: IO[bytes]) -> int:
+    n = 0
+    for rec in records:
+        f.write(dumps_record(rec))
+        n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
+                  max_length: int = MAX_DOC_CHARS):
+    """``spacy_aner.load(model)`` with its model checked now, for batch annotation.
+
+    A missing, truncated or incompatible model raises
+    :class:`spacy_aner.model.ModelLoadError` naming the file, before any input is read.
+    With ``n_process > 1`` the check runs in a short-lived subprocess, so that this
+    process never starts TensorFlow (the workers load the model themselves) and stays
+    small. ``nlp.max_length`` is raised to ``max_length``: the pipeline is linear in the
+    length of a document.
+    """
+    from . import load
+
+    nlp = load(model)
+    nlp.max_length = max(nlp.max_length, max_length)
+    component = nlp.get_pipe("aner_lstm")
+    if n_process == 1:
+        component.tagger  # noqa: B018  (loads the network: errors surface here)
+    else:
+        check_model_in_subprocess(component.model_path)
+    return nlp
+
+
+def check_model_in_subprocess(model_dir: Union[str, os.PathLike]) -> None:
+    """Load the model in a fresh process; raise its :class:`ModelLoadError` here."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .model import ModelLoadError
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if method == "forkserver":
+        mp.set_forkserver_preload(["__main__", "spacy_aner"])
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
+        problem = pool.submit(_model_problem, str(model_dir)).result()
+    if problem is not None:
+        raise ModelLoadError(problem)
+
+
+def _model_problem(model_dir: str) -> Optional[str]:
+    from .model import ModelLoadError, Tagger
+
+    try:
+        Tagger.load(model_dir)
+    except ModelLoadError as err:
+        return str(err)
+    return None
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@dataclass
+class AnnotateStats:
+    records: int = 0
+    entities: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def resolve_text_key(source: Union[str, os.PathLike], text_key: Optional[str]) -> Optional[str]:
+    """``text_key``, or ``"text"`` for an input named ``*.jsonl``/``*.ndjson``, else None (plain text)."""
+    if text_key is None and str(source) != STDIN and str(source).lower().endswith(JSONL_SUFFIXES):
+        return "text"
+    return text_key
+
+
+def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.PathLike], *,
+                  text_key: Optional[str] = None, id_key: Optional[str] = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1, skip_invalid: bool = False,
+                  progress: bool = True, warn: Optional[Callable[[str], None]] = None,
+                  max_warnings: int = 50) -> AnnotateStats:
+    """Annotate ``source`` (path or ``"-"``) into ``output`` (path or ``"-"``); see the module docstring.
+
+    A file output is written to a temporary file beside it and renamed at the end, so an
+    error leaves no partial output. ``warn`` receives one message per error record (the
+    first ``max_warnings``; then a count). Raises :class:`InvalidInputError` for a broken
+    line without ``skip_invalid``.
+    """
+    from tqdm import tqdm
+
+    text_key = resolve_text_key(source, text_key)
+    name = source_name(source)
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    stats = AnnotateStats()
+
+    def on_error(rec: InputRecord, problem: str) -> None:
+        stats.errors += 1
+        if stats.errors <= max_warnings:
+            warn(f"{name}:{rec.line}: {problem}; written as an error record")
+        if stats.errors == max_warnings:
+            warn(f"further problems are not shown; every one is an error record (\"error\" key)")
+
+    records = read_records(source, text_key, id_key, skip_invalid)
+    results = annotate_records(nlp, records, text_key=text_key or "text", id_key=id_key, batch_size=batch_size,
+                               n_process=n_process, on_error=on_error)
+    bar = tqdm(unit=" docs", desc="annotate", file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+               disable=not progress or not sys.stderr.isatty())
+
+    def counted(results: Iterable[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+        for rec in results:
+            stats.records += 1
+            stats.entities += len(rec["entities"])
+            bar.update(1)
+            yield rec
+
+    start = time.perf_counter()
+    try:
+        if str(output) == STDIN:
+            write_jsonl(counted(results), STDIN)
+        else:
+            output = Path(output)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            if str(source) != STDIN and output.exists() and Path(source).exists() and os.path.samefile(source, output):
+                raise ValueError(f"the output {output} is the input file")
+            tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+            try:
+                write_jsonl(counted(results), tmp)
+                os.replace(tmp, output)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+    finally:
+        bar.close()
+        stats.seconds = time.perf_counter() - start
+    return stats
