@@ -66,3 +66,35 @@ def test_seed_examples_with_shipped_model(capsys):
     out = capsys.readouterr().out
     assert "محمد/B-PERS" in out and "الرباط/B-LOC" in out
     assert "باريس/B-LOC" in out and "فرنسا/B-LOC" in out
+
+
+def test_annotate_corpus_writes_one_record_per_line(scrambled_model_dir, tmp_path, capsys):
+    import json
+
+    import spacy_aner
+
+    module = load_example("annotate_corpus")
+    texts = ["محمد يعيش في الرباط", "", "باريس هي عاصمة فرنسا", "  text with\tspaces 😀 ", "الشركة تطور منتجات مبتكرة"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    module.main([str(corpus), str(tmp_path / "out.jsonl"), "--model", str(scrambled_model_dir), "--batch-size", "2"])
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == texts
+    assert sum(len(r["entities"]) for r in records) > 0
+    nlp = spacy_aner.load(scrambled_model_dir)
+    for text, record in zip(texts, records):
+        expected = [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]
+        assert [(e["start"], e["end"], e["label"]) for e in record["entities"]] == expected
+        assert all(text[e["start"]:e["end"]] == e["text"] for e in record["entities"])
+    assert f"documents: {len(texts)}" in out
+    assert f"words: {sum(len(t.split()) for t in texts)}" in out
+
+
+@pytest.mark.skipif(not (EXAMPLES.parents[1] / "shared" / "data" / "anercorp").is_dir(),
+                    reason="needs ../shared/data/anercorp")
+def test_annotate_corpus_default_is_the_test_split(tiny_model_dir, capsys):
+    module = load_example("annotate_corpus")
+    module.main(["--model", str(tiny_model_dir)])
+    out = capsys.readouterr().out
+    assert "documents: 925" in out and "words: 25008" in out
