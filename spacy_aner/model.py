@@ -29,6 +29,8 @@ VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.weights.h5"
 META_FILE = "meta.json"
 PAD, UNK = 0, 1
+#: Most padded tokens per network call in ``Tagger.predict`` (bounds peak memory).
+MAX_BATCH_TOKENS = 8192
 _PAD_LABEL = -1  # target id of padding positions; masked out of every loss
 
 
@@ -356,11 +358,13 @@ class Tagger:
         out: List[List[str]] = [["O"] * len(words) for words in sequences]
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
         # Cut the sorted windows into batches of at most batch_size that share one padded
-        # length: a few long windows then never pad a whole batch of short ones.
+        # length: a few long windows then never pad a whole batch of short ones. The token
+        # cap bounds the char-CNN activations (256 windows of 128 tokens would take ~380 MB).
         batches: List[List[int]] = []
         for k in order:
             length = _bucket(pieces[k][2] - pieces[k][1])
-            if not batches or len(batches[-1]) == batch_size or length != batches[-1][0]:
+            if (not batches or length != batches[-1][0] or len(batches[-1]) > batch_size
+                    or len(batches[-1]) * length > MAX_BATCH_TOKENS):
                 batches.append([length])
             batches[-1].append(k)
         fn = self._scores_fn()

@@ -554,3 +554,27 @@ def test_train_rejects_empty_dev(tmp_path):
     data.write_text("محمد\tB-PERS\n", encoding="utf-8")
     with pytest.raises(ValueError, match="dev"):
         train(data, tmp_path / "model", dev_fraction=0.2, epochs=1, verbose=0)
+
+
+def test_network_calls_share_a_length_and_stay_under_the_token_cap(scrambled_tagger, monkeypatch):
+    """One padded length per call, at most batch_size windows, at most MAX_BATCH_TOKENS tokens."""
+    import spacy_aner.model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_BATCH_TOKENS", 256)
+    real = scrambled_tagger._scores_fn()
+    shapes = []
+
+    def recording(inputs):
+        shapes.append(inputs["words"].shape)
+        return real(inputs)
+
+    monkeypatch.setattr(scrambled_tagger, "_scores_fn", lambda: recording)
+    rng = random.Random(4)
+    seqs = [random_words(rng, rng.randint(1, 70)) for _ in range(60)]
+    expected = [scrambled_tagger.predict([s])[0] for s in seqs]
+    shapes.clear()
+    assert scrambled_tagger.predict(seqs, batch_size=8) == expected
+    cfg = scrambled_tagger.config
+    assert sum(n for n, _ in shapes) == sum(len(make_windows(len(s), cfg.window, cfg.context)) for s in seqs)
+    assert all(n <= 8 and n * length <= 256 for n, length in shapes)
+    assert len({length for _, length in shapes}) > 1
