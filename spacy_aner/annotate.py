@@ -476,7 +476,7 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
         if stats.errors <= max_warnings:
             warn(f"{name}:{rec.line}: {problem}; written as an error record")
         if stats.errors == max_warnings:
-            warn(f"further problems are not shown; every one is an error record (\"error\" key)")
+            warn("further problems are not shown; every one is an error record (\"error\" key)")
 
     records = read_records(source, text_key, id_key, skip_invalid)
     results = annotate_records(nlp, records, text_key=text_key or "text", id_key=id_key, batch_size=batch_size,

@@ -9,7 +9,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab

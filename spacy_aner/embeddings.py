@@ -11,7 +11,7 @@ import logging
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from camel_tools.tokenizers.word import simple_word_tokenize

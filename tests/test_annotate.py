@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -45,22 +44,8 @@ def random_text(rng: random.Random, max_words: int = 30) -> str:
 
 
 @pytest.fixture(scope="session")
-def entity_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """``tiny_model_dir`` with a scrambled output layer: most words tagged, every label, runs of words."""
-    from spacy_aner.model import Tagger
-
-    tagger = Tagger.load(tiny_model_dir)
-    layer = tagger.network.get_layer("scores")
-    kernel, bias = layer.get_weights()
-    layer.set_weights([np.random.default_rng(0).normal(0, 3.0, kernel.shape).astype(kernel.dtype), bias])
-    out = tmp_path_factory.mktemp("entity_model_cli") / "model"
-    tagger.save(out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def nlp(entity_model_dir):
-    nlp = spacy_aner.load(entity_model_dir)
+def nlp(scrambled_model_dir):
+    nlp = spacy_aner.load(scrambled_model_dir)
     nlp.get_pipe("aner_lstm").tagger
     return nlp
 
@@ -210,13 +195,13 @@ def test_annotate_texts_two_processes_equal_one(nlp):
 # --------------------------------------------------------------------------- the command, end to end
 
 
-def test_cli_plain_text_with_empty_lines(entity_model_dir, tmp_path):
+def test_cli_plain_text_with_empty_lines(scrambled_model_dir, tmp_path):
     rng = random.Random(1)
     texts = [random_text(rng).rstrip("\r") for _ in range(60)]  # a final \r would be read as CRLF
     texts[0] = texts[10] = texts[59] = ""
     texts[20] = "\r \u2028 مع\x0b\x0c\x85"
     (tmp_path / "in.txt").write_bytes(("\n".join(texts) + "\n").encode("utf-8"))
-    proc = run_cli("in.txt", "--output", "out/annotated.jsonl", "--model", entity_model_dir, "--batch-size", "16",
+    proc = run_cli("in.txt", "--output", "out/annotated.jsonl", "--model", scrambled_model_dir, "--batch-size", "16",
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "60 records (0 errors)" in proc.stderr.decode()
@@ -229,7 +214,7 @@ def test_cli_plain_text_with_empty_lines(entity_model_dir, tmp_path):
     assert sum(len(r["entities"]) for r in records) > 50
 
 
-def test_cli_jsonl_one_and_two_processes_write_identical_bytes(entity_model_dir, tmp_path):
+def test_cli_jsonl_one_and_two_processes_write_identical_bytes(scrambled_model_dir, tmp_path):
     rng = random.Random(2)
     lines = [json.dumps({"id": f"doc-{i}", "text": random_text(rng), "other": i}, ensure_ascii=i % 2 == 0)
              for i in range(200)]
@@ -238,7 +223,7 @@ def test_cli_jsonl_one_and_two_processes_write_identical_bytes(entity_model_dir,
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     outputs = {}
     for n in (1, 2):
-        proc = run_cli("in.jsonl", "-o", f"out{n}.jsonl", "--model", entity_model_dir, "--text-key", "text",
+        proc = run_cli("in.jsonl", "-o", f"out{n}.jsonl", "--model", scrambled_model_dir, "--text-key", "text",
                        "--id-key", "id", "--batch-size", "8", "--n-process", n, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr.decode()
         assert "in.jsonl:6: not valid Unicode: lone surrogate U+D800 at offset 5" in proc.stderr.decode()
@@ -257,9 +242,9 @@ def test_cli_jsonl_one_and_two_processes_write_identical_bytes(entity_model_dir,
     assert sum(len(r["entities"]) for r in records) > 200
 
 
-def test_cli_stdin_to_stdout(entity_model_dir):
+def test_cli_stdin_to_stdout(scrambled_model_dir):
     texts = ["محمد يعيش في الرباط", "", "زار أحمد علي القاهرة 😀 أمس"]
-    result = runner.invoke(app, ["annotate", "-", "--model", str(entity_model_dir), "--quiet"],
+    result = runner.invoke(app, ["annotate", "-", "--model", str(scrambled_model_dir), "--quiet"],
                            input="\n".join(texts).encode("utf-8"))
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in result.stdout_bytes.decode("utf-8").splitlines()]
@@ -269,16 +254,16 @@ def test_cli_stdin_to_stdout(entity_model_dir):
     assert "records" not in result.stderr  # --quiet: no summary
 
 
-def test_cli_invalid_utf8_stops_or_is_skipped_with_a_record(entity_model_dir, tmp_path):
+def test_cli_invalid_utf8_stops_or_is_skipped_with_a_record(scrambled_model_dir, tmp_path):
     (tmp_path / "in.txt").write_bytes("محمد\nعلي\n".encode() + b"caf\xe9 latin-1\n" + "القاهرة\n".encode())
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
-                                 "--model", str(entity_model_dir)])
+                                 "--model", str(scrambled_model_dir)])
     assert result.exit_code == 1
     assert f"{tmp_path / 'in.txt'}:3: invalid UTF-8 at byte 3" in result.stderr and "--skip-invalid" in result.stderr
     assert "Traceback" not in result.output
     assert not list(tmp_path.glob("*.jsonl")) and not list(tmp_path.glob(".*tmp"))  # no partial output
 
-    proc = run_cli("in.txt", "-o", "out.jsonl", "--model", entity_model_dir, "--skip-invalid", cwd=tmp_path)
+    proc = run_cli("in.txt", "-o", "out.jsonl", "--model", scrambled_model_dir, "--skip-invalid", cwd=tmp_path)
     err = proc.stderr.decode()
     assert proc.returncode == 0, err
     assert "warning: in.txt:3: invalid UTF-8 at byte 3" in err
@@ -323,8 +308,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def broken_models(entity_model_dir, tmp_path_factory) -> dict:
-    return _broken_models(entity_model_dir, tmp_path_factory.mktemp("broken_models"))
+def broken_models(scrambled_model_dir, tmp_path_factory) -> dict:
+    return _broken_models(scrambled_model_dir, tmp_path_factory.mktemp("broken_models"))
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
@@ -370,14 +355,14 @@ def test_spacy_load_of_a_saved_pipeline_names_the_broken_file(nlp, kind, tmp_pat
     assert expected in str(info.value)
 
 
-def test_cli_argument_errors(entity_model_dir, tmp_path):
+def test_cli_argument_errors(scrambled_model_dir, tmp_path):
     (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--id-key", "id"])
     assert result.exit_code == 1 and "--id-key needs JSONL input" in result.stderr
     result = runner.invoke(app, ["annotate", str(tmp_path / "missing.txt")])
     assert result.exit_code == 1 and "file not found" in result.stderr
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "in.txt"),
-                                 "--model", str(entity_model_dir)])
+                                 "--model", str(scrambled_model_dir)])
     assert result.exit_code == 1 and "is the input file" in result.stderr
     assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
     result = runner.invoke(app, ["annotate", "--help"])

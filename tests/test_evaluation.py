@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import spacy
@@ -76,7 +75,7 @@ def test_char_spans_of_words():
 
 @st.composite
 def well_formed_tags(draw, length):
-    tags, i = [], 0
+    i = 0
     spans = []
     while i < length:
         if draw(st.booleans()):

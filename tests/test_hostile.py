@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import time
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,22 +58,8 @@ HOSTILE_TEXT = st.one_of(STRUCTURED, STRUCTURED, STRUCTURED, ANY_TEXT)
 
 
 @pytest.fixture(scope="session")
-def entity_model_dir(tiny_model_dir, tmp_path_factory):
-    """``tiny_model_dir`` with a scrambled output layer: most words tagged, every label, runs of words."""
-    from spacy_aner.model import Tagger
-
-    tagger = Tagger.load(tiny_model_dir)
-    layer = tagger.network.get_layer("scores")
-    kernel, bias = layer.get_weights()
-    layer.set_weights([np.random.default_rng(0).normal(0, 3.0, kernel.shape).astype(kernel.dtype), bias])
-    out = tmp_path_factory.mktemp("entity_model") / "model"
-    tagger.save(out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def nlp(entity_model_dir):
-    nlp = spacy_aner.load(entity_model_dir)
+def nlp(scrambled_model_dir):
+    nlp = spacy_aner.load(scrambled_model_dir)
     nlp.get_pipe("aner_lstm").tagger  # load now, outside any test's timing
     return nlp
 
