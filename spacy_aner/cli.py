@@ -124,7 +124,7 @@ def train(
     vectors: Path = typer.Option(None, "--vectors", help="Word vectors: .kv from `spacy-aner embeddings`, AraVec .mdl, word2vec .bin/.txt, fastText .bin."),
     output_layer: str = typer.Option("crf", "--output-layer", help="crf or softmax."),
     lstm_units: int = typer.Option(128, help="LSTM units per direction."),
-    lstm_layers: int = typer.Option(1, help="Stacked BiLSTM layers."),
+    lstm_layers: int = typer.Option(2, help="Stacked BiLSTM layers."),
     char_filters: int = typer.Option(64, help="Character CNN filters (0 to drop character features is not supported)."),
     dropout: float = typer.Option(0.5, help="Dropout before and after the BiLSTM."),
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),

@@ -59,7 +59,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
                                 for text, tags in TINY_SENTENCES * 4) + "\n", encoding="utf-8")
     model = folder / "model"
     train(data, model, dev_fraction=0.25, epochs=2, verbose=0, seed=1,
-          config=ModelConfig(lstm_units=16, char_filters=16, window=32, context=4))
+          config=ModelConfig(lstm_units=16, lstm_layers=1, char_filters=16, window=32, context=4))
     return model
 
 

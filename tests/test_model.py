@@ -505,7 +505,7 @@ def test_train_with_vectors(tiny_conll_file, tiny_vectors_kv, tmp_path):
 
     out = tmp_path / "model"
     meta = train(tiny_conll_file, out, vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=2, verbose=0,
-                 config=ModelConfig(lstm_units=8, char_filters=8, window=32, context=4))
+                 config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4))
     on_disk = json.loads((out / META_FILE).read_text(encoding="utf-8"))
     assert on_disk == json.loads(json.dumps(meta))
     kv = KeyedVectors.load(str(tiny_vectors_kv))
@@ -538,7 +538,7 @@ def test_train_softmax(tiny_conll_file, tmp_path):
 
     out = tmp_path / "model"
     meta = train(tiny_conll_file, out, dev_fraction=0.2, epochs=1, verbose=0, lr_decay=1.0,
-                 config=ModelConfig(lstm_units=8, char_filters=8, window=32, context=4, output="softmax"))
+                 config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4, output="softmax"))
     assert meta["hyperparameters"]["output"] == "softmax" and meta["epochs_run"] == 1 and meta["best_epoch"] == 1
     tagger = Tagger.load(out)
     assert tagger.config.output == "softmax"
@@ -578,3 +578,11 @@ def test_network_calls_share_a_length_and_stay_under_the_token_cap(scrambled_tag
     assert sum(n for n, _ in shapes) == sum(len(make_windows(len(s), cfg.window, cfg.context)) for s in seqs)
     assert all(n <= 8 and n * length <= 256 for n, length in shapes)
     assert len({length for _, length in shapes}) > 1
+
+
+def test_saved_weights_hold_no_optimizer_state(tiny_model_dir):
+    """Training compiles the network; the saved file must still hold only the model's weights."""
+    import h5py
+
+    with h5py.File(tiny_model_dir / WEIGHTS_FILE, "r") as f:
+        assert not [k for k in f.keys() if k.startswith("optimizer")]
