@@ -1,0 +1,300 @@
+#!/usr/bin/env python
+"""Peak memory of ``spacy-aner annotate`` on a large input: does it stay flat as the input grows?
+
+1. Writes an input file of ``--size-mb`` MB (default 1024) into a temporary folder,
+   streaming: one news paragraph per line, taken from SaudiNewsNet (``--source``, read in
+   place from its ZIP files; 53 M characters, then it starts again), each line prefixed with
+   its line number. The numbers keep bringing new strings after the source repeats, as
+   dates, figures and names do in real corpora: spaCy interns every new string, and a run
+   that never gave that memory back would grow with the input. Without SaudiNewsNet
+   (``--source synthetic``) the lines are random words of a Zipf-distributed made-up lexicon.
+2. Runs ``python -m spacy_aner annotate INPUT -o OUTPUT --model M --n-process N`` as a
+   subprocess (under ``nice -n 10`` by default) for each ``--n-process`` value, and polls
+   its whole process tree (the command, the fork server and the workers it starts) every
+   ``--interval`` seconds from ``/proc``: the sum of RSS, the sum of PSS (shared pages
+   counted once, split between the processes sharing them, so it does not count a forked
+   worker's pages twice) and the largest single RSS. It also records memory against the
+   position reached in the input (from ``/proc/PID/fdinfo``) to show the curve is flat.
+3. Checks the output has one line per input line and reports docs/sec from the command's
+   own summary line.
+
+    python benchmarks/annotate_memory.py --model /path/to/model                  # 1 GB, 1 process
+    python benchmarks/annotate_memory.py --size-mb 50 --n-process 1 2 --model M
+
+Writes ``benchmarks/results/annotate_memory.json`` (``--output``; runs of other sizes
+already in the file are kept) and prints a Markdown table. Linux only (``/proc``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHIPPED_MODEL = ROOT / "spacy_aner" / "models" / "aner-lstm"
+DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "arabic-text" / "SaudiNewsNet"
+SUMMARY = re.compile(r"([\d,]+) records \(([\d,]+) errors\), ([\d,]+) entities in ([\d.]+) s \(([\d,]+) docs/s\)")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- input
+
+
+def saudinewsnet_paragraphs(folder: Path) -> Iterator[str]:
+    """Paragraphs of every article's ``content``, file by file (one ZIP in memory at a time)."""
+    zips = sorted(folder.glob("*.zip"))
+    if not zips:
+        raise FileNotFoundError(f"no *.zip files in {folder}")
+    for path in zips:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                for article in json.loads(z.read(name)):
+                    for para in (article.get("content") or "").split("\n"):
+                        para = para.strip()
+                        if para:
+                            yield para
+
+
+def synthetic_paragraphs(seed: int = 0) -> Iterator[str]:
+    """Random words of a made-up lexicon of 200,000 Arabic-letter words, Zipf-distributed."""
+    rng = random.Random(seed)
+    letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةىءأإآ"
+    lexicon = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(200_000)]
+    weights = [1 / (i + 1) for i in range(len(lexicon))]
+    while True:
+        n = rng.randint(5, 120)
+        yield " ".join(rng.choices(lexicon, weights, k=n)) + rng.choice([".", "،", "؟", ""])
+
+
+def write_input(path: Path, size_mb: float, source: str) -> Dict[str, int]:
+    target = int(size_mb * 1_000_000)
+    lines = size = 0
+    with open(path, "wb", buffering=1 << 20) as f:
+        while size < target:
+            paragraphs = synthetic_paragraphs() if source == "synthetic" else saudinewsnet_paragraphs(Path(source))
+            for para in paragraphs:
+                lines += 1
+                data = f"{lines} {para}\n".encode("utf-8")
+                f.write(data)
+                size += len(data)
+                if size >= target:
+                    break
+    return {"bytes": size, "lines": lines}
+
+
+def count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            n += block.count(b"\n")
+    return n
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def _children_map() -> Dict[int, List[int]]:
+    out: Dict[int, List[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def process_tree(pid: int) -> List[int]:
+    children = _children_map()
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def _kb(path: str, key: str) -> int:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def input_position(pid: int, input_path: Path) -> Optional[int]:
+    """Offset the process has read its input file up to (its file descriptor's position)."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(input_path):
+                    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                        return int(f.readline().split()[1])  # "pos:\t<offset>"
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return None
+
+
+def measure(cmd: List[str], input_path: Path, input_bytes: int, interval: float) -> Dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_rss = peak_pss = peak_single = peak_procs = 0
+    timeline = []  # (seconds, fraction of input read, tree RSS MB, tree PSS MB)
+    next_mark = 0.0
+    stderr_chunks: List[bytes] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        tree = process_tree(proc.pid)
+        rss = [_kb(f"/proc/{p}/status", "VmRSS:") for p in tree]
+        pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree)
+        peak_rss, peak_pss = max(peak_rss, sum(rss)), max(peak_pss, pss)
+        peak_single, peak_procs = max(peak_single, max(rss, default=0)), max(peak_procs, len(tree))
+        pos = input_position(proc.pid, input_path)
+        frac = pos / input_bytes if pos is not None else None
+        elapsed = time.perf_counter() - start
+        if frac is not None and frac >= next_mark:
+            timeline.append({"seconds": round(elapsed, 1), "input_read": round(frac, 3),
+                             "tree_rss_mb": round(sum(rss) / 1024), "tree_pss_mb": round(pss / 1024)})
+            next_mark = frac + 0.05
+        time.sleep(interval)
+    seconds = time.perf_counter() - start
+    reader.join()
+    stderr = b"".join(stderr_chunks).decode("utf-8", "replace")
+    return {"returncode": proc.returncode, "seconds": round(seconds, 1), "peak_tree_rss_mb": round(peak_rss / 1024),
+            "peak_tree_pss_mb": round(peak_pss / 1024), "peak_single_rss_mb": round(peak_single / 1024),
+            "max_processes": peak_procs, "timeline": timeline,
+            "stderr_tail": "\n".join(line for line in stderr.splitlines()
+                                     if not line.startswith(("I0000", "E0000", "WARNING: All log")))[-2000:]}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-mb", type=float, default=1024, help="Input size in MB (10^6 bytes).")
+    ap.add_argument("--n-process", type=int, nargs="+", default=[1], help="Process counts to run, e.g. 1 2.")
+    ap.add_argument("--model", type=Path, default=None, help="Model directory (default: the shipped model).")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--source", default=str(DEFAULT_SOURCE),
+                    help="SaudiNewsNet folder of *.zip files, or 'synthetic'.")
+    ap.add_argument("--workdir", type=Path, default=None, help="Where to put the input and outputs (default: a temp dir).")
+    ap.add_argument("--keep", action="store_true", help="Keep the generated input and outputs.")
+    ap.add_argument("--nice", type=int, default=10, help="Run the command under nice -n N (0: not).")
+    ap.add_argument("--interval", type=float, default=0.5, help="Seconds between memory samples.")
+    ap.add_argument("--output", type=Path, default=RESULTS / "annotate_memory.json")
+    args = ap.parse_args(argv)
+
+    if not Path("/proc/self/status").exists():
+        log("this benchmark reads /proc: Linux only")
+        return 2
+    model = args.model or SHIPPED_MODEL
+    if not (model / "config.json").is_file():
+        log(f"no model at {model}: train one or pass --model")
+        return 2
+    source = args.source
+    if source != "synthetic" and not Path(source).is_dir():
+        log(f"{source} not found: using synthetic text (--source synthetic)")
+        source = "synthetic"
+
+    workdir = Path(tempfile.mkdtemp(prefix="annotate_memory_", dir=args.workdir))
+    results = json.loads(args.output.read_text()) if args.output.is_file() else {"runs": {}}
+    try:
+        input_path = workdir / "input.txt"
+        t0 = time.perf_counter()
+        info = write_input(input_path, args.size_mb, source)
+        log(f"wrote {info['bytes'] / 1e6:,.0f} MB, {info['lines']:,} lines to {input_path} "
+            f"in {time.perf_counter() - t0:.0f} s (source: {source})")
+        outputs = {}
+        for n in args.n_process:
+            out = workdir / f"output_n{n}.jsonl"
+            cmd = [sys.executable, "-m", "spacy_aner", "annotate", str(input_path), "-o", str(out),
+                   "--model", str(model), "--n-process", str(n), "--batch-size", str(args.batch_size)]
+            if args.nice:
+                cmd = ["nice", "-n", str(args.nice)] + cmd
+            log(f"running: {' '.join(cmd)}")
+            run = measure(cmd, input_path, info["bytes"], args.interval)
+            if run["returncode"] != 0:
+                log(f"annotate failed ({run['returncode']}):\n{run['stderr_tail']}")
+                return 1
+            m = SUMMARY.search(run["stderr_tail"])
+            lines_out = count_lines(out)
+            run.update({
+                "n_process": n, "batch_size": args.batch_size, "input_mb": round(info["bytes"] / 1e6, 1),
+                "input_lines": info["lines"], "output_lines": lines_out, "output_mb": round(out.stat().st_size / 1e6, 1),
+                "annotate_seconds": float(m.group(4)) if m else None,
+                "docs_per_second": int(m.group(5).replace(",", "")) if m else None,
+                "entities": int(m.group(3).replace(",", "")) if m else None,
+                "input_mb_per_second": round(info["bytes"] / 1e6 / run["seconds"], 3),
+            })
+            assert lines_out == info["lines"], f"{lines_out} output lines for {info['lines']} input lines"
+            outputs[n] = out
+            key = f"{round(args.size_mb)}MB-n{n}"
+            results["runs"][key] = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "model": str(model),
+                                    "source": source, "command": " ".join(cmd), **run}
+            log(f"n_process={n}: peak RSS {run['peak_tree_rss_mb']:,} MB (tree), PSS {run['peak_tree_pss_mb']:,} MB, "
+                f"largest process {run['peak_single_rss_mb']:,} MB; {run['docs_per_second']} docs/s; "
+                f"{run['seconds']:.0f} s")
+        if len(outputs) > 1:
+            first = next(iter(outputs.values()))
+            same = all(_same_file(first, o) for o in outputs.values())
+            results["identical_outputs_" + f"{round(args.size_mb)}MB"] = same
+            log(f"outputs of n_process {list(outputs)} are {'byte-identical' if same else 'DIFFERENT'}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir}")
+
+    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                          "memory_mb": _kb("/proc/meminfo", "MemTotal:") // 1024}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("| input | lines | processes | peak RSS (tree) | peak PSS (tree) | largest process | docs/s | MB/s | time |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for key, r in sorted(results["runs"].items(), key=lambda kv: (kv[1]["input_mb"], kv[1]["n_process"])):
+        print(f"| {r['input_mb']:,.0f} MB | {r['input_lines']:,} | {r['n_process']} | {r['peak_tree_rss_mb']:,} MB "
+              f"| {r['peak_tree_pss_mb']:,} MB | {r['peak_single_rss_mb']:,} MB | {r['docs_per_second']:,} "
+              f"| {r['input_mb_per_second']:.2f} | {r['seconds']:,.0f} s |")
+    print(f"-> {args.output}")
+    return 0
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
