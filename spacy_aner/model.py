@@ -23,7 +23,9 @@ import numpy as np
 from .normalize import NORMALIZATION_VERSION, normalize_word
 from .tags import TAGS
 
-FORMAT_VERSION = 1
+#: 2: padding is masked in the BiLSTMs. A version-1 model was trained with padding reaching
+#: its backward LSTM and would predict differently under the mask, so it is refused.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.weights.h5"

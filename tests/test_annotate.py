@@ -345,8 +345,8 @@ def test_spacy_load_of_a_saved_pipeline_names_the_broken_file(nlp, kind, tmp_pat
         expected = f"{weights}: unreadable or truncated weights file"
     elif kind == "wrong-version":
         cfg = model / "config.json"
-        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "format_version": 2}))
-        expected = f"{cfg}: model format version 2"
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "format_version": 1}))
+        expected = f"{cfg}: model format version 1"
     else:
         (model / "model.weights.h5").unlink()
         expected = f"missing model file: {model / 'model.weights.h5'}"
