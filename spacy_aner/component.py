@@ -38,7 +38,8 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
-    batch_size: token windows per network call in ``pipe()``.
+    batch_size: documents per ``pipe()`` batch, and at most this many token windows per
+        network call (windows are grouped by padded length, at most 8,192 padded tokens).
     overwrite_ents: replace existing ``doc.ents``; if False, only add non-overlapping ones.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
@@ -86,7 +87,7 @@ class AnerLSTM(Pipe):
         return next(self.pipe([doc]))
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: Optional[int] = None) -> Iterator[Doc]:
-        """Tag documents in batches: one sorted, padded network call per batch of windows."""
+        """Tag documents in batches: their windows sorted by length, one network call per padded length."""
         error_handler = self.get_error_handler()
         for docs in minibatch(stream, size=batch_size or self.batch_size):
             try:
@@ -131,12 +132,11 @@ class AnerLSTM(Pipe):
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
-        if source.is_dir() and source.resolve() == path.resolve():
-            pass  # saving a loaded pipeline back in place: the files are already there
-        elif all((source / f).is_file() for f in _MODEL_FILES[:3]):
-            for f in _MODEL_FILES:
-                if (source / f).is_file():
-                    shutil.copyfile(source / f, path / f)
+        if all((source / f).is_file() for f in _MODEL_FILES[:3]):
+            if source.resolve() != path.resolve():  # in place, the files are already there
+                for f in _MODEL_FILES:
+                    if (source / f).is_file():
+                        shutil.copyfile(source / f, path / f)
         else:
             # The source files are gone (or never existed): write from memory, loading first
             # so that a model path that never worked fails here with ModelLoadError.

@@ -321,10 +321,27 @@ def test_to_disk_after_model_dir_deleted_saves_loaded_model(scrambled_model_dir,
 
 
 def test_save_loaded_pipeline_in_place(scrambled_model_dir, tmp_path):
+    import hashlib
+
+    spacy_aner.load(scrambled_model_dir).to_disk(tmp_path / "pipeline")
+    weights = tmp_path / "pipeline" / "aner_lstm" / "model.weights.h5"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    nlp = spacy.load(tmp_path / "pipeline")
+    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
+    assert any(before)
+    nlp.to_disk(tmp_path / "pipeline")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    assert [ents_of(d) for d in spacy.load(tmp_path / "pipeline").pipe(SAMPLE_TEXTS)] == before
+
+
+def test_save_in_place_after_the_model_files_were_removed(scrambled_model_dir, tmp_path):
+    """A loaded pipeline saved back over its own folder rewrites missing model files from memory."""
     spacy_aner.load(scrambled_model_dir).to_disk(tmp_path / "pipeline")
     nlp = spacy.load(tmp_path / "pipeline")
+    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
+    (tmp_path / "pipeline" / "aner_lstm" / "model.weights.h5").unlink()
     nlp.to_disk(tmp_path / "pipeline")
-    assert spacy.load(tmp_path / "pipeline")("محمد يعيش في الرباط").text == "محمد يعيش في الرباط"
+    assert [ents_of(d) for d in spacy.load(tmp_path / "pipeline").pipe(SAMPLE_TEXTS)] == before
 
 
 def test_nlp_to_bytes_round_trip(nlp):
