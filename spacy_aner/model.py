@@ -370,11 +370,11 @@ class Tagger:
                 batches.append([length])
             batches[-1].append(k)
         fn = self._scores_fn()
-        for _, *ks in batches:
+        for length, *ks in batches:
             batch = [pieces[k] for k in ks]
             seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
             lengths = [len(s) for s in seqs]
-            words, chars = self.vocab.encode(seqs, _bucket(max(lengths)))
+            words, chars = self.vocab.encode(seqs, length)
             scores = fn({"words": words, "chars": chars}).numpy()
             for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
@@ -388,7 +388,7 @@ class Tagger:
         (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False), encoding="utf-8")
         network = self.network
         if getattr(network, "optimizer", None) is not None:
-            # A compiled network would also save Adam's moments: a third of the file, never read.
+            # A compiled network would also save Adam's moments (a quarter of the file), never read.
             network = build_network(self.config, len(self.vocab.words), len(self.vocab.chars))
             network.set_weights(self.network.get_weights())
         network.save_weights(str(path / WEIGHTS_FILE))
