@@ -130,6 +130,9 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
     ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
     lazily, a few batches ahead. ``n_process > 1`` runs ``nlp.pipe(n_process=...)`` with
     identical output. ``chunk_chars`` is the text per memory zone (see the module docstring).
+    While a multi-process chunk is in flight, the process's multiprocessing start method is
+    ``forkserver`` and the pipeline's network is detached; both are restored when the chunk
+    ends or the generator is closed, so consume it to the end or ``close()`` it.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -195,6 +198,19 @@ def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> 
             return
 
 
+def _safe_start_method() -> str:
+    """``forkserver`` (``spawn`` where there is none), set up to preload the package.
+
+    Never ``fork``: a child forked from a process that has run TensorFlow hangs.
+    """
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    # Inherited by the fork server (started fresh, on first use) and its children.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if method == "forkserver":
+        mp.set_forkserver_preload(["__main__", "spacy_aner"])
+    return method
+
+
 @contextmanager
 def _worker_processes(nlp) -> Iterator[None]:
     """Make ``nlp.pipe(n_process > 1)`` safe with the TensorFlow tagger.
@@ -208,12 +224,7 @@ def _worker_processes(nlp) -> Iterator[None]:
     from .component import AnerLSTM
 
     previous = mp.get_start_method(allow_none=True)
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    # Inherited by the fork server (started fresh, on first use) and its children.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if method == "forkserver":
-        mp.set_forkserver_preload(["__main__", "spacy_aner"])
-    mp.set_start_method(method, force=True)
+    mp.set_start_method(_safe_start_method(), force=True)
     detached = [(pipe, pipe._tagger) for _, pipe in nlp.pipeline
                 if isinstance(pipe, AnerLSTM) and pipe._tagger is not None]
     for pipe, _ in detached:
@@ -410,11 +421,7 @@ def check_model_in_subprocess(model_dir: Union[str, os.PathLike]) -> None:
 
     from .model import ModelLoadError
 
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if method == "forkserver":
-        mp.set_forkserver_preload(["__main__", "spacy_aner"])
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(_safe_start_method())) as pool:
         problem = pool.submit(_model_problem, str(model_dir)).result()
     if problem is not None:
         raise ModelLoadError(problem)
