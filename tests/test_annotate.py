@@ -174,6 +174,24 @@ def test_memory_zones_forget_the_words_of_each_chunk(nlp):
         assert small == one == [{"entities": entity_records(d)} for d in nlp.pipe(texts, batch_size=4)]
 
 
+def test_each_chunk_gets_its_own_memory_zone(nlp, monkeypatch):
+    """Chunks end on batch boundaries once they hold chunk_chars; each runs in a zone of its own."""
+    zones = []
+    real = nlp.memory_zone
+
+    def counting(*args, **kwargs):
+        zones.append(len(zones))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nlp, "memory_zone", counting)
+    texts = ["محمد في الرباط"] * 40  # 14 characters each: 4 texts (one batch) pass 50 characters
+    records = list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=50))
+    assert len(records) == 40 and len(zones) == 10
+    zones.clear()
+    list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=10**9))
+    assert len(zones) == 1
+
+
 def test_annotate_texts_two_processes_equal_one(nlp):
     """nlp.pipe(n_process=2) through annotate_texts: same records, same order, even with the network
     already loaded in this process (it is detached while the workers start, then put back)."""
