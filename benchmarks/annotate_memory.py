@@ -223,6 +223,8 @@ def main(argv=None) -> int:
         log(f"{source} not found: using synthetic text (--source synthetic)")
         source = "synthetic"
 
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="annotate_memory_", dir=args.workdir))
     results = json.loads(args.output.read_text()) if args.output.is_file() else {"runs": {}}
     try:
