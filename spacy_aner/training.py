@@ -75,6 +75,12 @@ def batches_class():
             self.batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
             self.rng = random.Random(seed)
             self.rng.shuffle(self.batches)
+            # Keras fixes the input signature from the first two batches: if both had the same
+            # padded length, every longer batch would be refused. Make them differ.
+            lengths = [_bucket(max(len(sentences[i].words) for i in b)) for b in self.batches]
+            other = next((j for j in range(1, len(lengths)) if lengths[j] != lengths[0]), None)
+            if other is not None and lengths[1] == lengths[0]:
+                self.batches[1], self.batches[other] = self.batches[other], self.batches[1]
 
         def __len__(self):
             return len(self.batches)

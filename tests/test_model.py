@@ -586,3 +586,32 @@ def test_saved_weights_hold_no_optimizer_state(tiny_model_dir):
 
     with h5py.File(tiny_model_dir / WEIGHTS_FILE, "r") as f:
         assert not [k for k in f.keys() if k.startswith("optimizer")]
+
+
+def test_first_two_training_batches_differ_in_length_for_every_seed():
+    """Keras fixes the input signature from the first two batches; equal lengths broke training."""
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    # 30 short sentences (one padded length) and 2 long ones: most shuffles start short, short.
+    sents = [Sentence(["محمد"] * n, ["O"] * n, 0) for n in [3] * 30 + [40, 41]]
+    for seed in range(40):
+        data = batches_class()(sents, vocab, TAGS, batch_size=2, seed=seed)
+        first, second = (data[i][0]["words"].shape[1] for i in (0, 1))
+        assert first != second, seed
+        assert sorted(i for b in data.batches for i in b) == list(range(len(sents)))
+
+
+def test_training_with_mixed_lengths_trains_for_any_seed(tmp_path):
+    from spacy_aner.training import train
+
+    lines = []
+    for n in [40, 41] + [3] * 12:  # long ones first: dev is the last 20 %
+        lines.append("\n".join(f"محمد\tB-PERS" if k == 0 else "في\tO" for k in range(n)))
+    data = tmp_path / "mixed.conll"
+    data.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    for seed in (1, 8):  # without the fix, both start with two batches of one padded length
+        meta = train(data, tmp_path / f"m{seed}", dev_fraction=0.2, epochs=1, verbose=0, batch_size=2, seed=seed,
+                     config=ModelConfig(lstm_units=4, lstm_layers=1, char_filters=4, window=64, context=4))
+        assert meta["epochs_run"] == 1
