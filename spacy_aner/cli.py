@@ -161,6 +161,31 @@ def train(
 
 
 @app.command()
+def ensemble(
+    ctx: typer.Context,
+    models: list[Path] = typer.Argument(..., help="Model directories trained with `train` on the same data and vectors, differing only in --seed."),
+    output: Path = typer.Option(..., "--output", "-o", help="Ensemble model directory to write."),
+    dev: Path = typer.Option(..., "--dev", help="Dev data the members were early-stopped on; the ensemble and each member are scored on it."),
+) -> None:
+    """Merge seed-varied models into one ensemble (averaged tag scores, decoded by Viterbi)."""
+    from .model import ModelLoadError
+    from .training import ensemble as run
+
+    for p in models:
+        if not p.is_dir():
+            _fail(f"model directory not found: {p}")
+    if not dev.is_file():
+        _fail(f"file not found: {dev}")
+    try:
+        meta = run(models, output, dev_path=dev, command=_invocation(ctx))
+    except (ModelLoadError, ValueError) as err:
+        _fail(str(err))
+    for m in meta["members"]:
+        typer.echo(f"member seed {m['seed']}: dev F1 {m['dev_f1']:.2f}")
+    typer.echo(f"ensemble of {len(meta['members'])}: dev F1 {meta['dev_scores']['micro']['f1']:.2f} -> {output}")
+
+
+@app.command()
 def evaluate(
     ctx: typer.Context,
     test_files: list[Path] = typer.Argument(..., help="WORD TAG file(s) to score, e.g. the released CAMeL test split and the repaired one, side by side."),
@@ -216,7 +241,7 @@ def evaluate(
         confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
     curves = model_dir / "training.json"
     if curves.is_file():
-        training_curves(json.loads(curves.read_text())["epochs"], output / "training_curves.png")
+        training_curves(json.loads(curves.read_text()), output / "training_curves.png")
     if record:
         from .model import META_FILE
 

@@ -53,6 +53,10 @@ class ModelConfig:
     output: str = "crf"  # "crf" or "softmax"
     trainable_embeddings: bool = False
     clitic_backoff: bool = True  # unknown words fall back to their proclitic-stripped form
+    #: Independently trained taggers over one shared, frozen word-embedding table; their tag
+    #: scores (and CRF transitions) are averaged, i.e. a product of experts decoded exactly
+    #: by Viterbi. Built by :func:`merge_members` from models trained with different seeds.
+    members: int = 1
     window: int = 128  # longest token sequence given to the network at once
     context: int = 16  # tokens of overlap on each side when a longer sequence is cut
     tags: List[str] = field(default_factory=lambda: list(TAGS))
@@ -64,6 +68,8 @@ class ModelConfig:
             raise ValueError(f"output must be 'crf' or 'softmax', got {self.output!r}")
         if self.window <= 2 * self.context:
             raise ValueError("window must be longer than twice the context")
+        if self.members < 1:
+            raise ValueError(f"members must be at least 1, got {self.members}")
 
 
 # --------------------------------------------------------------------------- windows
@@ -282,6 +288,11 @@ def masked_softmax_loss(y_true, scores):
 # --------------------------------------------------------------------------- network
 
 
+def member_prefix(member: int) -> str:
+    """Layer-name prefix of ensemble member ``member``; member 0 keeps the single-model names."""
+    return "" if member == 0 else f"m{member}_"
+
+
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
     """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
@@ -292,25 +303,34 @@ def build_network(config: ModelConfig, n_words: int, n_chars: int,
     init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
     w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
                     trainable=config.trainable_embeddings, name="word_embedding")(words_in)
-    c = L.Embedding(n_chars, config.char_dim, name="char_embedding")(chars_in)
-    # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
-    # TimeDistributed it copes with a sentence length unknown until run time.
-    c = L.Conv2D(config.char_filters, (1, config.char_kernel), padding="same", activation="relu", name="char_cnn")(c)
-    c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name="char_pool")(c)
-    c = L.Reshape((-1, config.char_filters), name="char_features")(c)
-    x = L.Concatenate(name="features")([w, c])
-    x = L.Dropout(config.dropout)(x)
     # Concatenate with the unmasked char features turns the padding mask all-True, and the
     # backward LSTM would then start on padding: tags would depend on how a batch is padded.
     # The mask is therefore passed explicitly.
     mask = keras.ops.not_equal(words_in, 0)
+    outputs = [_tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m)) for m in range(config.members)]
+    scores = outputs[0] if len(outputs) == 1 else L.Average(name="member_average")(outputs)
+    return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
+
+
+def _tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
+    """One tagger over the shared word embeddings ``w``: char CNN, BiLSTMs, tag scores."""
+    keras, _ = _keras()
+    L = keras.layers
+    c = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
+    # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
+    # TimeDistributed it copes with a sentence length unknown until run time.
+    c = L.Conv2D(config.char_filters, (1, config.char_kernel), padding="same", activation="relu",
+                 name=prefix + "char_cnn")(c)
+    c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool")(c)
+    c = L.Reshape((-1, config.char_filters), name=prefix + "char_features")(c)
+    x = L.Concatenate(name=prefix + "features")([w, c])
+    x = L.Dropout(config.dropout)(x)
     for layer in range(config.lstm_layers):
-        name = "bilstm" if layer == 0 else f"bilstm_{layer + 1}"
+        name = prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
         x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name=name)(x, mask=mask)
         x = L.Dropout(config.dropout)(x)
-    scores = L.Dense(len(config.tags), name="scores")(x)
-    scores = output_layer_class()(len(config.tags), crf=config.output == "crf", name="tag_scores")(scores)
-    return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
+    scores = L.Dense(len(config.tags), name=prefix + "scores")(x)
+    return output_layer_class()(len(config.tags), crf=config.output == "crf", name=prefix + "tag_scores")(scores)
 
 
 def _bucket(n: int, multiple: int = 16) -> int:
@@ -341,8 +361,10 @@ class Tagger:
         return self._predict_fn
 
     def _crf_params(self):
-        layer = self.network.get_layer("tag_scores")
-        return (np.asarray(layer.transitions.numpy()), np.asarray(layer.start.numpy()), np.asarray(layer.end.numpy()))
+        """Transition, start and end scores, averaged over members like the unary scores."""
+        layers = [self.network.get_layer(member_prefix(m) + "tag_scores") for m in range(self.config.members)]
+        return tuple(np.mean([np.asarray(getattr(layer, name).numpy()) for layer in layers], axis=0)
+                     for name in ("transitions", "start", "end"))
 
     def decode(self, scores: np.ndarray, lengths: Sequence[int]) -> List[List[str]]:
         tags = self.config.tags
@@ -392,6 +414,8 @@ class Tagger:
             network = build_network(self.config, len(self.vocab.words), len(self.vocab.chars))
             network.set_weights(self.network.get_weights())
         network.save_weights(str(path / WEIGHTS_FILE))
+        if not self.config.trainable_embeddings:
+            _store_word_vectors_in_half(path / WEIGHTS_FILE, network.get_layer("word_embedding").get_weights()[0])
         if meta is not None:
             self.meta = meta
         (path / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -442,6 +466,38 @@ class Tagger:
         return cls(config, vocab, network, meta)
 
 
+def _store_word_vectors_in_half(path: Path, table: np.ndarray) -> None:
+    """Rewrite a weights file with the frozen word-vector table in float16.
+
+    The table is most of the file (40,000 x 100); half precision halves the package and
+    leaves the predictions unchanged (no tag differs on dev for the shipped model). Keras
+    casts it back to float32 on load. Trained weights stay float32.
+    """
+    import h5py
+
+    tmp = path.with_name(path.name + ".tmp")
+    halved = 0
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        dst.attrs.update(src.attrs)
+
+        def copy(name, obj):
+            nonlocal halved
+            if isinstance(obj, h5py.Group):
+                dst.require_group(name).attrs.update(obj.attrs)
+                return
+            data = obj[()]
+            if data.shape == table.shape and np.array_equal(data, table):
+                data = data.astype("float16")
+                halved += 1
+            dst.create_dataset(name, data=data).attrs.update(obj.attrs)
+
+        src.visititems(copy)
+    if halved == 1:
+        os.replace(tmp, path)
+    else:  # not found unambiguously: keep Keras's file as it is
+        tmp.unlink()
+
+
 def _read_json(path: Path):
     if not path.is_file():
         raise ModelLoadError(f"missing model file: {path}")
@@ -466,3 +522,38 @@ def _check_weights_file(path: Path) -> None:
             f.visititems(touch)
     except Exception as err:
         raise ModelLoadError(f"{path}: unreadable or truncated weights file ({type(err).__name__}: {err})") from None
+
+
+def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":
+    """One ensemble tagger from single taggers trained with different seeds.
+
+    They must share the vocabulary, the frozen word vectors and the architecture (the
+    vectors are stored once); each keeps its own char CNN, BiLSTMs and CRF.
+    """
+    if len(taggers) < 2:
+        raise ValueError("an ensemble needs at least two models")
+    first = taggers[0]
+    base = {**asdict(first.config), "members": 1}
+    for k, t in enumerate(taggers):
+        if t.config.members != 1:
+            raise ValueError(f"model {k + 1} is already an ensemble; merge single models")
+        if {**asdict(t.config), "members": 1} != base:
+            raise ValueError(f"model {k + 1} has a different configuration from model 1")
+        if t.config.trainable_embeddings:
+            raise ValueError("members must have frozen word vectors, which they share")
+        if t.vocab.words != first.vocab.words or t.vocab.chars != first.vocab.chars:
+            raise ValueError(f"model {k + 1} has a different vocabulary from model 1 (train them on the same data and vectors)")
+    # Compared as stored (float16, see Tagger.save): a member saved before the table was
+    # halved still shares it.
+    table = first.network.get_layer("word_embedding").get_weights()[0].astype("float16")
+    for k, t in enumerate(taggers[1:], 2):
+        if not np.array_equal(t.network.get_layer("word_embedding").get_weights()[0].astype("float16"), table):
+            raise ValueError(f"model {k} has different word vectors from model 1")
+    config = ModelConfig(**{**base, "members": len(taggers)})
+    network = build_network(config, len(first.vocab.words), len(first.vocab.chars))
+    network.get_layer("word_embedding").set_weights([table.astype("float32")])
+    for m, t in enumerate(taggers):
+        for layer in t.network.layers:
+            if layer.weights and layer.name != "word_embedding":
+                network.get_layer(member_prefix(m) + layer.name).set_weights(layer.get_weights())
+    return Tagger(config, first.vocab, network)

@@ -75,25 +75,38 @@ def confusion_matrix(counts: Dict[str, Dict[str, int]], path: Path | str, title:
     plt.close(fig)
 
 
-def training_curves(history: List[Dict], path: Path | str) -> None:
-    """Training loss and dev entity F1 (overall and per type) per epoch, best epoch marked."""
+def training_curves(log: Dict, path: Path | str) -> None:
+    """Training loss and dev entity F1 per epoch from a model's ``training.json``, best epochs marked.
+
+    A single model's log (``{"epochs": [...]}``) also gets one dev F1 line per entity type;
+    an ensemble's (``{"members": [[...], ...]}``) one loss and one dev F1 line per member.
+    """
     plt = _pyplot()
-    epochs = [h["epoch"] for h in history]
+    runs = log["members"] if "members" in log else [log["epochs"]]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3)
+    for k, history in enumerate(runs):
+        if not history:
+            continue
+        epochs = [h["epoch"] for h in history]
+        label = "micro F1" if len(runs) == 1 else f"member {k + 1}"
+        line = ax2.plot(epochs, [h["dev_f1"] for h in history], marker="o", ms=3, lw=2.5 if len(runs) == 1 else 1.5,
+                        color="black" if len(runs) == 1 else None, label=label)[0]
+        ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3, color=line.get_color(), label=label)
+        best = max(history, key=lambda h: h["dev_f1"])
+        ax2.axvline(best["epoch"], ls="--", color=line.get_color() if len(runs) > 1 else "grey", lw=0.8)
+        if len(runs) == 1:
+            ax2.annotate(f"best: epoch {best['epoch']}, F1 {best['dev_f1']:.1f}", (best["epoch"], best["dev_f1"]),
+                         textcoords="offset points", xytext=(-120, 10), fontsize=9)
+            for label in LABELS:
+                vals = [h.get("dev_f1_per_type", {}).get(label) for h in history]
+                if any(v is not None for v in vals):
+                    ax2.plot(epochs, [v if v is not None else float("nan") for v in vals], lw=1, label=label)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("training loss (per sentence)")
     ax1.set_title("training loss")
     ax1.grid(alpha=0.3)
-    ax2.plot(epochs, [h["dev_f1"] for h in history], marker="o", ms=3, lw=2.5, color="black", label="micro F1")
-    for label in LABELS:
-        vals = [h.get("dev_f1_per_type", {}).get(label) for h in history]
-        if any(v is not None for v in vals):
-            ax2.plot(epochs, [v if v is not None else float("nan") for v in vals], lw=1, label=label)
-    best = max(history, key=lambda h: h["dev_f1"])
-    ax2.axvline(best["epoch"], ls="--", color="grey")
-    ax2.annotate(f"best: epoch {best['epoch']}, F1 {best['dev_f1']:.1f}", (best["epoch"], best["dev_f1"]),
-                 textcoords="offset points", xytext=(-120, 10), fontsize=9)
+    if len(runs) > 1:
+        ax1.legend(fontsize=8)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("dev entity F1 (seqeval)")
     ax2.set_title("dev F1 (early stopping keeps the best epoch)")

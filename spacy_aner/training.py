@@ -185,7 +185,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     if kv is not None:
         from .embeddings import build_embedding_matrix
 
-        matrix, hits = build_embedding_matrix(vocab.words, kv, seed=seed)
+        # The default seed, not the training seed: models that differ only in their seed then
+        # share one frozen table, which an ensemble (merge_members) stores once.
+        matrix, hits = build_embedding_matrix(vocab.words, kv)
     else:
         matrix, hits = None, 0
 
@@ -242,4 +244,50 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         "license": MODEL_LICENSE if vectors else "Trained on ANERCorp only; see README for data terms.",
     }
     tagger.save(output, meta)
+    return meta
+
+
+def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: Path | str,
+             command: str = "") -> Dict:
+    """Merge models trained with different seeds into one ensemble model; score it on dev.
+
+    The members must come from the same data and vectors (``train`` with only ``--seed``
+    changed). Each member's dev F1 is recorded next to the ensemble's, so the gain is on
+    record and measured on dev only.
+    """
+    from .model import merge_members
+
+    taggers = [Tagger.load(d) for d in model_dirs]
+    merged = merge_members(taggers)
+    dev_sents = read_conll(dev_path).sentences
+    gold = [s.tags for s in dev_sents]
+    dev_scores = entity_scores(gold, merged.predict([s.words for s in dev_sents]))
+    members = []
+    for d, t in zip(model_dirs, taggers):
+        member_scores = entity_scores(gold, t.predict([s.words for s in dev_sents]))
+        members.append({"dir": str(d), "command": t.meta.get("command"),
+                        "seed": t.meta.get("hyperparameters", {}).get("seed"),
+                        "best_epoch": t.meta.get("best_epoch"), "epochs_run": t.meta.get("epochs_run"),
+                        "training_minutes": t.meta.get("training_minutes"),
+                        "dev_f1": member_scores["micro"]["f1"]})
+    first = taggers[0].meta
+    meta = {
+        **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "vectors")
+           if k in first},
+        "spacy_aner_version": __import__("spacy_aner").__version__,
+        "command": command or " ".join(sys.argv),
+        "hyperparameters": {**first.get("hyperparameters", {}), "seed": None, "members": len(taggers)},
+        "members": members,
+        "training_minutes": round(sum(m["training_minutes"] or 0 for m in members), 1),
+        "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)},
+        "dev_scores": dev_scores,
+        "license": first.get("license"),
+    }
+    output = Path(output)
+    merged.save(output, meta)
+    histories = []
+    for d in model_dirs:
+        log = Path(d) / "training.json"
+        histories.append(json.loads(log.read_text())["epochs"] if log.is_file() else [])
+    (output / "training.json").write_text(json.dumps({"members": histories}, indent=2))
     return meta
