@@ -1,0 +1,58 @@
+"""The model that ships in the package: size, provenance, and the test-split figure in its meta.
+
+The README's accuracy figures come from ``meta.json`` (``spacy-aner evaluate --record``);
+re-scoring here keeps them from going stale when the model changes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import spacy_aner
+from spacy_aner.component import DEFAULT_MODEL
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "model.weights.h5").exists(),
+                                reason="the shipped model is not in this checkout")
+
+#: The issue's limit for the whole package, shipped model included.
+MAX_PACKAGE_BYTES = 25 * 1000 * 1000
+
+
+@pytest.fixture(scope="module")
+def meta():
+    return json.loads((DEFAULT_MODEL / "meta.json").read_text(encoding="utf-8"))
+
+
+def test_package_with_model_is_at_most_25_mb():
+    package = Path(spacy_aner.__file__).parent
+    size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert size <= MAX_PACKAGE_BYTES, f"package is {size / 1e6:.1f} MB"
+
+
+def test_meta_records_how_the_model_was_made(meta):
+    assert meta["command"].startswith("spacy-aner ")
+    assert len(meta["train_sha256"]) == 64 and len(meta["vectors"]["sha256"]) == 64
+    assert meta["corpus_source"]["release_train_words"] == 125_102
+    assert 0 < meta["dev_scores"]["micro"]["f1"] <= 100
+    assert "CC BY-NC-SA 4.0" in meta["license"]
+    assert (DEFAULT_MODEL / "LICENSE-MODEL.txt").is_file()
+    members = meta.get("members", [])
+    assert meta["hyperparameters"].get("members", 1) == max(1, len(members))
+    for m in members:
+        assert m["command"].startswith("spacy-aner train ") and 0 < m["dev_f1"] <= 100
+
+
+@pytest.mark.slow
+def test_test_split_f1_in_meta_is_reproduced(meta, anercorp_dir):
+    """Feeding the gold words of the released test split gives the recorded micro F1 exactly."""
+    from spacy_aner.evaluation import evaluate_file
+
+    recorded = meta["test_scores"]["ANERCorp_CamelLab_test"]
+    nlp = spacy_aner.load()
+    result = evaluate_file(nlp, anercorp_dir / "ANERCorp_CamelLab_test.txt", progress=False)
+    for mode in ("seqeval_default", "seqeval_strict"):
+        assert result[mode]["micro"]["f1"] == pytest.approx(recorded[mode]["f1"], abs=1e-6)
+    for label, f1 in recorded["per_type_f1"].items():
+        assert result["seqeval_default"]["per_type"][label]["f1"] == pytest.approx(f1, abs=1e-6)
