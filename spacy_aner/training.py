@@ -161,6 +161,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     keras, tf = _keras()
     keras.utils.set_random_seed(seed)
     config = config or ModelConfig()
+    if config.members != 1:
+        raise ValueError("train fits one tagger; train members with different --seed and merge them with `spacy-aner ensemble`")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
 

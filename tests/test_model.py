@@ -645,8 +645,12 @@ def test_ensemble_refuses_models_that_do_not_share_vectors_and_vocabulary(seed_m
     a, b = (Tagger.load(d) for d in seed_members)
     with pytest.raises(ValueError, match="at least two"):
         merge_members([a])
-    with pytest.raises(ValueError):  # no vectors: trainable embeddings, other vocabulary
+    with pytest.raises(ValueError, match="other hyperparameters"):  # no vectors, other sizes
         merge_members([a, Tagger.load(tiny_model_dir)])
+    other_data = Tagger.load(seed_members[1])
+    other_data.meta["train_sha256"] = "0" * 64
+    with pytest.raises(ValueError, match="other training data"):
+        merge_members([a, other_data])
     layer = b.network.get_layer("word_embedding")
     layer.set_weights([layer.get_weights()[0] + 1.0])
     with pytest.raises(ValueError, match="different word vectors"):
@@ -734,3 +738,15 @@ def test_frozen_word_vectors_are_stored_in_half_precision(tiny_conll_file, tiny_
     again = Tagger.load(tmp_path / "again")
     np.testing.assert_array_equal(again.network.get_layer("word_embedding").get_weights()[0], table)
     np.testing.assert_allclose(again.network({"words": words, "chars": chars}, training=False).numpy(), before, rtol=1e-5, atol=1e-5)
+
+
+def test_train_refuses_an_ensemble_configuration(tiny_conll_file, tmp_path):
+    from spacy_aner.training import train
+
+    with pytest.raises(ValueError, match="spacy-aner ensemble"):
+        train(tiny_conll_file, tmp_path / "m", dev_fraction=0.2, epochs=1, verbose=0, config=ModelConfig(members=2))
+
+
+def test_single_model_config_omits_members(tiny_model_dir):
+    """Builds from before ensembles refuse unknown config keys; a single model stays readable by them."""
+    assert "members" not in json.loads((tiny_model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
