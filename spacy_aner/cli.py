@@ -137,14 +137,24 @@ def train(
     lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     seed: int = typer.Option(13, help="Random seed."),
+    lr_drops: str = typer.Option(None, "--lr-drops", help="Refit only (--dev-fraction 0, no --dev): comma-separated epochs after which the learning rate is multiplied by --lr-decay, read off a run with a dev set (its training.json); train exactly --epochs epochs."),
 ) -> None:
-    """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read)."""
+    """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read).
+
+    With --dev-fraction 0 and no --dev, refit on the whole file for exactly --epochs epochs
+    (use the epoch count and --lr-drops of an earlier run with a dev set)."""
     from .model import ModelConfig
     from .training import train as run
 
     for p in [train_file] + ([dev] if dev else []):
         if not p.is_file():
             _fail(f"file not found: {p}")
+    drops = None
+    if lr_drops is not None:
+        try:
+            drops = [int(x) for x in lr_drops.split(",") if x.strip()]
+        except ValueError:
+            _fail(f"--lr-drops takes comma-separated epoch numbers, got {lr_drops!r}")
     try:
         config = ModelConfig(output=output_layer, lstm_units=lstm_units, lstm_layers=lstm_layers, char_filters=char_filters,
                              dropout=dropout, trainable_embeddings=trainable_embeddings,
@@ -152,9 +162,13 @@ def train(
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
-                   command=_invocation(ctx))
+                   lr_drops=drops, command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
+    if meta["dev_scores"] is None:
+        typer.echo(f"refit: {meta['epochs_run']} epochs on {meta['sentences']['train']:,} sentences, no dev set, "
+                   f"in {meta['training_minutes']} min -> {output}")
+        return
     micro = meta["dev_scores"]["micro"]
     typer.echo(f"best epoch {meta['best_epoch']} of {meta['epochs_run']}: dev P {micro['precision']:.2f} "
                f"R {micro['recall']:.2f} F1 {micro['f1']:.2f} in {meta['training_minutes']} min -> {output}")
@@ -165,7 +179,7 @@ def ensemble(
     ctx: typer.Context,
     models: list[Path] = typer.Argument(..., help="Model directories trained with `train` on the same data and vectors, differing only in --seed."),
     output: Path = typer.Option(..., "--output", "-o", help="Ensemble model directory to write."),
-    dev: Path = typer.Option(..., "--dev", help="Dev data the members were early-stopped on; the ensemble and each member are scored on it."),
+    dev: Path = typer.Option(None, "--dev", help="Dev data the members were early-stopped on; the ensemble and each member are scored on it. Leave out for refit members (no held-out dev)."),
 ) -> None:
     """Merge seed-varied models into one ensemble (averaged tag scores, decoded by Viterbi)."""
     from .model import ModelLoadError
@@ -174,12 +188,16 @@ def ensemble(
     for p in models:
         if not p.is_dir():
             _fail(f"model directory not found: {p}")
-    if not dev.is_file():
+    if dev is not None and not dev.is_file():
         _fail(f"file not found: {dev}")
     try:
         meta = run(models, output, dev_path=dev, command=_invocation(ctx))
     except (ModelLoadError, ValueError) as err:
         _fail(str(err))
+    if meta["dev_scores"] is None:
+        typer.echo(f"ensemble of {len(meta['members'])} (seeds {', '.join(str(m['seed']) for m in meta['members'])}), "
+                   f"no held-out dev -> {output}")
+        return
     for m in meta["members"]:
         typer.echo(f"member seed {m['seed']}: dev F1 {m['dev_f1']:.2f}")
     typer.echo(f"ensemble of {len(meta['members'])}: dev F1 {meta['dev_scores']['micro']['f1']:.2f} -> {output}")

@@ -529,11 +529,12 @@ def _check_weights_file(path: Path) -> None:
 
 
 def _provenance_differences(a: dict, b: dict):
-    """(what, value in a, value in b) for training data and settings that differ (seed excepted)."""
+    """(what, value in a, value in b) for training data and settings that differ (seed and schedule excepted)."""
     def facts(meta):
-        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k != "seed"}
-        return {"training data": meta.get("train_sha256"), "vectors": meta.get("vectors", {}).get("sha256"),
-                "dev data": meta.get("dev", {}).get("sha256"), "hyperparameters": hyper or None}
+        # The seed varies by design; a refit replays its own dev run's epochs and schedule.
+        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k not in ("seed", "epochs_max", "lr_drops")}
+        return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
+                "dev data": (meta.get("dev") or {}).get("sha256"), "hyperparameters": hyper or None}
     fa, fb = facts(a), facts(b)
     return [(k, fa[k], fb[k]) for k in fa if fa[k] is not None and fb[k] is not None and fa[k] != fb[k]]
 

@@ -80,6 +80,7 @@ def training_curves(log: Dict, path: Path | str) -> None:
 
     A single model's log (``{"epochs": [...]}``) also gets one dev F1 line per entity type;
     an ensemble's (``{"members": [[...], ...]}``) one loss and one dev F1 line per member.
+    Refit models (no dev set) show their learning rate instead of dev F1.
     """
     plt = _pyplot()
     runs = log["members"] if "members" in log else [log["epochs"]]
@@ -89,9 +90,14 @@ def training_curves(log: Dict, path: Path | str) -> None:
             continue
         epochs = [h["epoch"] for h in history]
         label = "micro F1" if len(runs) == 1 else f"member {k + 1}"
-        line = ax2.plot(epochs, [h["dev_f1"] for h in history], marker="o", ms=3, lw=2.5 if len(runs) == 1 else 1.5,
-                        color="black" if len(runs) == 1 else None, label=label)[0]
-        ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3, color=line.get_color(), label=label)
+        line = ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3, label=label)[0]
+        if "dev_f1" not in history[0]:  # a refit: no dev set, so the right panel shows the learning rate
+            ax2.plot(epochs, [h.get("learning_rate", float("nan")) for h in history], marker="o", ms=3,
+                     color=line.get_color(), label=label)
+            ax2.set_yscale("log")
+            continue
+        ax2.plot(epochs, [h["dev_f1"] for h in history], marker="o", ms=3, lw=2.5 if len(runs) == 1 else 1.5,
+                 color="black" if len(runs) == 1 else line.get_color(), label=label)
         best = max(history, key=lambda h: h["dev_f1"])
         ax2.axvline(best["epoch"], ls="--", color=line.get_color() if len(runs) > 1 else "grey", lw=0.8)
         if len(runs) == 1:
@@ -107,9 +113,11 @@ def training_curves(log: Dict, path: Path | str) -> None:
     ax1.grid(alpha=0.3)
     if len(runs) > 1:
         ax1.legend(fontsize=8)
+    refit = all(h and "dev_f1" not in h[0] for h in runs if h)
     ax2.set_xlabel("epoch")
-    ax2.set_ylabel("dev entity F1 (seqeval)")
-    ax2.set_title("dev F1 (early stopping keeps the best epoch)")
+    ax2.set_ylabel("learning rate" if refit else "dev entity F1 (seqeval)")
+    ax2.set_title("refit without dev: the learning-rate steps replayed" if refit
+                  else "dev F1 (early stopping keeps the best epoch)")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

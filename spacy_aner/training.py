@@ -129,6 +129,7 @@ def dev_f1_callback_class():
                 "dev_f1": scores["micro"]["f1"], "dev_precision": scores["micro"]["precision"],
                 "dev_recall": scores["micro"]["recall"],
                 "dev_f1_per_type": {k: v["f1"] for k, v in scores["per_type"].items()},
+                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                 "seconds": round(time.perf_counter() - self.start, 1),
             })
             print(f" - dev F1 {logs['val_f1']:.2f}", flush=True)
@@ -136,6 +137,39 @@ def dev_f1_callback_class():
                 self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
 
     return DevF1
+
+
+def epoch_log_callback_class():
+    keras, _ = _keras()
+
+    class EpochLog(keras.callbacks.Callback):
+        """Loss and learning rate per epoch into ``training.json`` (training without a dev set)."""
+
+        def __init__(self, log_path: Optional[Path]):
+            super().__init__()
+            self.log_path = log_path
+            self.history: List[Dict] = []
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.history.append({"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
+                                 "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                                 "seconds": round(time.perf_counter() - self.start, 1)})
+            if self.log_path:
+                self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
+
+    return EpochLog
+
+
+def stepped_learning_rate(epoch: int, base: float, decay: float, drops: Sequence[int]) -> float:
+    """Learning rate of 0-based ``epoch``: ``base`` times ``decay`` once per drop epoch passed.
+
+    ``drops`` are 1-based epochs after which the rate fell in a run with a dev set
+    (``ReduceLROnPlateau``), replayed when refitting without one; the floor is the same
+    ``base / 50``.
+    """
+    return max(base * decay ** sum(1 for d in drops if d <= epoch), base / 50)
 
 
 def _prepare_source(train_path: Path | str) -> Optional[Dict]:
@@ -150,13 +184,18 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           dev_fraction: float = 0.1, vectors: Optional[Path | str] = None, config: Optional[ModelConfig] = None,
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
-          command: str = "") -> Dict:
+          lr_drops: Optional[Sequence[int]] = None, command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
     training stops when dev F1 has not improved for ``patience`` epochs, keeping the best
     weights. With ``lr_decay`` < 1 the learning rate is multiplied by it whenever dev F1
     has not improved for two epochs.
+
+    With no dev set (no ``dev_path`` and ``dev_fraction`` 0) this is a *refit*: exactly
+    ``epochs`` epochs on all of ``train_path``, the learning rate multiplied by ``lr_decay``
+    after each epoch in ``lr_drops``, both taken from an earlier run with a dev set. Such a
+    model has no held-out dev score.
     """
     keras, tf = _keras()
     keras.utils.set_random_seed(seed)
@@ -167,11 +206,16 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     output.mkdir(parents=True, exist_ok=True)
 
     train_sents = read_conll(train_path).sentences
+    refit = not dev_path and dev_fraction == 0
     if dev_path:
         dev_sents = read_conll(dev_path).sentences
+    elif refit:
+        dev_sents = []
     else:
         train_sents, dev_sents = split_dev(train_sents, dev_fraction)
-    if not train_sents or not dev_sents:
+    if lr_drops is not None and not refit:
+        raise ValueError("lr_drops replays a schedule without a dev set; with one, the dev F1 sets the schedule")
+    if not train_sents or (not dev_sents and not refit):
         raise ValueError("training needs at least one training and one dev sentence")
 
     kv = None
@@ -206,20 +250,29 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     tagger = Tagger(config, vocab, network)
     data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, batch_size, seed,
                            word_dropout)
-    dev_cb = dev_f1_callback_class()(tagger, dev_sents, output / "training.json")
-    stopper = keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=patience,
-                                            restore_best_weights=True, verbose=verbose)
-    callbacks = [dev_cb, stopper]
-    if lr_decay < 1.0:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_f1", mode="max", factor=lr_decay,
-                                                           patience=2, min_lr=learning_rate / 50, verbose=verbose))
+    if refit:
+        drops = sorted(lr_drops or [])
+        dev_cb = epoch_log_callback_class()(output / "training.json")
+        callbacks = [dev_cb, keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: stepped_learning_rate(epoch, learning_rate, lr_decay, drops))]
+    else:
+        dev_cb = dev_f1_callback_class()(tagger, dev_sents, output / "training.json")
+        stopper = keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=patience,
+                                                restore_best_weights=True, verbose=verbose)
+        callbacks = [dev_cb, stopper]
+        if lr_decay < 1.0:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_f1", mode="max", factor=lr_decay,
+                                                               patience=2, min_lr=learning_rate / 50, verbose=verbose))
     start = time.perf_counter()
     network.fit(data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     minutes = (time.perf_counter() - start) / 60
 
-    dev_pred = tagger.predict([s.words for s in dev_sents])
-    dev_scores = entity_scores([s.tags for s in dev_sents], dev_pred)
-    best_epoch = max(dev_cb.history, key=lambda h: h["dev_f1"])["epoch"]
+    if refit:
+        dev_scores, best_epoch = None, None
+    else:
+        dev_pred = tagger.predict([s.words for s in dev_sents])
+        dev_scores = entity_scores([s.tags for s in dev_sents], dev_pred)
+        best_epoch = max(dev_cb.history, key=lambda h: h["dev_f1"])["epoch"]
     meta = {
         "name": "aner_lstm",
         "spacy_aner_version": __import__("spacy_aner").__version__,
@@ -227,7 +280,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         "train_file": str(train_path),
         "train_sha256": sha256_file(train_path),
         "corpus_source": _prepare_source(train_path),
-        "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path else {"fraction_of_train": dev_fraction},
+        "dev": ({"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path
+                else None if refit else {"fraction_of_train": dev_fraction}),
         "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
         "vectors": {
             "file": str(vectors) if vectors else None,
@@ -238,7 +292,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         },
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
                             "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout, "seed": seed, "max_vocab": max_vocab,
-                            **asdict(config)},
+                            **({"lr_drops": sorted(lr_drops or [])} if refit else {}), **asdict(config)},
+        "refit": refit,
         "best_epoch": best_epoch,
         "epochs_run": len(dev_cb.history),
         "training_minutes": round(minutes, 1),
@@ -249,39 +304,50 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     return meta
 
 
-def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: Path | str,
+def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: Optional[Path | str] = None,
              command: str = "") -> Dict:
     """Merge models trained with different seeds into one ensemble model; score it on dev.
 
     The members must come from the same data and vectors (``train`` with only ``--seed``
     changed). Each member's dev F1 is recorded next to the ensemble's, so the gain is on
-    record and measured on dev only.
+    record and measured on dev only. Refit members (trained on their dev set too) have no
+    held-out dev: leave ``dev_path`` out, and no dev score is recorded.
     """
     from .model import merge_members
 
     taggers = [Tagger.load(d) for d in model_dirs]
     merged = merge_members(taggers)
-    dev_sents = read_conll(dev_path).sentences
-    gold = [s.tags for s in dev_sents]
-    dev_scores = entity_scores(gold, merged.predict([s.words for s in dev_sents]))
+    refit = [bool(t.meta.get("refit")) for t in taggers]
+    if dev_path is not None and any(refit):
+        raise ValueError("refit members were trained on their dev set: a dev score would not be held out; leave out --dev")
+    dev_scores = None
+    if dev_path is not None:
+        dev_sents = read_conll(dev_path).sentences
+        gold = [s.tags for s in dev_sents]
+        dev_scores = entity_scores(gold, merged.predict([s.words for s in dev_sents]))
     members = []
     for d, t in zip(model_dirs, taggers):
-        member_scores = entity_scores(gold, t.predict([s.words for s in dev_sents]))
+        member_f1 = (entity_scores(gold, t.predict([s.words for s in dev_sents]))["micro"]["f1"]
+                     if dev_path is not None else None)
         members.append({"dir": str(d), "command": t.meta.get("command"),
                         "seed": t.meta.get("hyperparameters", {}).get("seed"),
+                        "refit": bool(t.meta.get("refit")),
+                        "lr_drops": t.meta.get("hyperparameters", {}).get("lr_drops"),
                         "best_epoch": t.meta.get("best_epoch"), "epochs_run": t.meta.get("epochs_run"),
                         "training_minutes": t.meta.get("training_minutes"),
-                        "dev_f1": member_scores["micro"]["f1"]})
+                        "dev_f1": member_f1})
     first = taggers[0].meta
     meta = {
         **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "vectors")
            if k in first},
         "spacy_aner_version": __import__("spacy_aner").__version__,
         "command": command or " ".join(sys.argv),
-        "hyperparameters": {**first.get("hyperparameters", {}), "seed": None, "members": len(taggers)},
+        "hyperparameters": {**first.get("hyperparameters", {}), "seed": None, "epochs_max": None, "lr_drops": None,
+                            "members": len(taggers)},
         "members": members,
         "training_minutes": round(sum(m["training_minutes"] or 0 for m in members), 1),
-        "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)},
+        "dev": {"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path is not None else None,
+        "refit": all(refit),
         "dev_scores": dev_scores,
         "license": first.get("license"),
     }

@@ -750,3 +750,76 @@ def test_train_refuses_an_ensemble_configuration(tiny_conll_file, tmp_path):
 def test_single_model_config_omits_members(tiny_model_dir):
     """Builds from before ensembles refuse unknown config keys; a single model stays readable by them."""
     assert "members" not in json.loads((tiny_model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- refit (no dev set)
+
+
+def test_stepped_learning_rate_replays_drops_with_a_floor():
+    from spacy_aner.training import stepped_learning_rate
+
+    rates = [stepped_learning_rate(e, 3e-3, 0.5, [2, 3, 10, 11, 12, 13, 14, 15]) for e in range(16)]
+    assert rates[:2] == [3e-3, 3e-3] and rates[2] == 1.5e-3 and rates[3] == 7.5e-4
+    assert min(rates) == pytest.approx(3e-3 / 50)  # the ReduceLROnPlateau floor of a dev run
+
+
+@pytest.fixture(scope="module")
+def refit_members(tiny_conll_file, tiny_vectors_kv, tmp_path_factory):
+    from spacy_aner.training import train
+
+    folder = tmp_path_factory.mktemp("refit")
+    metas = []
+    for seed, epochs, drops in ((1, 3, [1]), (2, 2, [])):
+        metas.append(train(tiny_conll_file, folder / f"seed{seed}", vectors=tiny_vectors_kv, dev_fraction=0,
+                           epochs=epochs, lr_drops=drops, verbose=0, seed=seed,
+                           config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4)))
+    return [folder / "seed1", folder / "seed2"], metas
+
+
+def test_refit_trains_fixed_epochs_on_all_sentences_with_the_replayed_schedule(refit_members):
+    dirs, metas = refit_members
+    meta = metas[0]
+    assert meta["refit"] is True and meta["dev"] is None and meta["dev_scores"] is None and meta["best_epoch"] is None
+    assert meta["sentences"] == {"train": 32, "dev": 0} and meta["epochs_run"] == 3
+    assert meta["hyperparameters"]["lr_drops"] == [1]
+    log = json.loads((dirs[0] / "training.json").read_text())["epochs"]
+    assert [e["epoch"] for e in log] == [1, 2, 3]
+    assert [e["learning_rate"] for e in log] == pytest.approx([3e-3, 1.5e-3, 1.5e-3])
+    assert Tagger.load(dirs[0]).predict([["محمد", "في", "القاهرة"]])[0].__len__() == 3
+
+
+def test_lr_drops_need_a_run_without_dev(tiny_conll_file, tmp_path):
+    from spacy_aner.training import train
+
+    with pytest.raises(ValueError, match="without a dev set"):
+        train(tiny_conll_file, tmp_path / "m", dev_fraction=0.2, lr_drops=[1], epochs=1, verbose=0)
+
+
+def test_ensemble_of_refit_members_has_no_dev_score(refit_members, tiny_conll_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_aner.cli import app
+
+    dirs, _ = refit_members
+    out = tmp_path / "ens"
+    with_dev = CliRunner().invoke(app, ["ensemble", *map(str, dirs), "--dev", str(tiny_conll_file), "-o", str(out)])
+    assert with_dev.exit_code == 1 and "not be held out" in with_dev.output
+    result = CliRunner().invoke(app, ["ensemble", *map(str, dirs), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no held-out dev" in result.output
+    meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    assert meta["refit"] is True and meta["dev"] is None and meta["dev_scores"] is None
+    assert [(m["seed"], m["lr_drops"], m["epochs_run"]) for m in meta["members"]] == [(1, [1], 3), (2, [], 2)]
+    scored = CliRunner().invoke(app, ["evaluate", str(tiny_conll_file), "--model", str(out), "-o", str(tmp_path / "eval")])
+    assert scored.exit_code == 0, scored.output
+    assert (tmp_path / "eval" / "training_curves.png").stat().st_size > 1000
+
+
+def test_train_cli_rejects_malformed_lr_drops(tiny_conll_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_aner.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0", "--lr-drops", "3,x",
+                                      "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "--lr-drops" in result.output
