@@ -105,45 +105,11 @@ def batches_class():
     return LengthBatches
 
 
-def dev_f1_callback_class():
-    keras, _ = _keras()
-
-    class DevF1(keras.callbacks.Callback):
-        """Scores the dev set (seqeval, entity level) after every epoch as ``val_f1``."""
-
-        def __init__(self, tagger: Tagger, dev: Sequence[Sentence], log_path: Optional[Path]):
-            super().__init__()
-            self.tagger = tagger
-            self.dev = dev
-            self.log_path = log_path
-            self.history: List[Dict] = []
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs if logs is not None else {}
-            pred = self.tagger.predict([s.words for s in self.dev])
-            scores = entity_scores([s.tags for s in self.dev], pred)
-            logs["val_f1"] = scores["micro"]["f1"]
-            self.history.append({
-                "epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
-                "dev_f1": scores["micro"]["f1"], "dev_precision": scores["micro"]["precision"],
-                "dev_recall": scores["micro"]["recall"],
-                "dev_f1_per_type": {k: v["f1"] for k, v in scores["per_type"].items()},
-                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                "seconds": round(time.perf_counter() - self.start, 1),
-            })
-            print(f" - dev F1 {logs['val_f1']:.2f}", flush=True)
-            if self.log_path:
-                self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
-
-    return DevF1
-
-
 def epoch_log_callback_class():
     keras, _ = _keras()
 
     class EpochLog(keras.callbacks.Callback):
-        """Loss and learning rate per epoch into ``training.json`` (training without a dev set)."""
+        """Loss and learning rate per epoch into ``training.json`` (the learning curves)."""
 
         def __init__(self, log_path: Optional[Path]):
             super().__init__()
@@ -151,15 +117,43 @@ def epoch_log_callback_class():
             self.history: List[Dict] = []
             self.start = time.perf_counter()
 
+        def epoch_scores(self, logs: Dict) -> Dict:
+            """Extra fields of an epoch's record (none without a dev set)."""
+            return {}
+
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.history.append({"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
-                                 "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                                 "seconds": round(time.perf_counter() - self.start, 1)})
+            logs = logs if logs is not None else {}
+            self.history.append({
+                "epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
+                **self.epoch_scores(logs),
+                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                "seconds": round(time.perf_counter() - self.start, 1),
+            })
             if self.log_path:
                 self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
 
     return EpochLog
+
+
+def dev_f1_callback_class():
+    class DevF1(epoch_log_callback_class()):
+        """Scores the dev set (seqeval, entity level) after every epoch as ``val_f1``."""
+
+        def __init__(self, tagger: Tagger, dev: Sequence[Sentence], log_path: Optional[Path]):
+            super().__init__(log_path)
+            self.tagger = tagger
+            self.dev = dev
+
+        def epoch_scores(self, logs: Dict) -> Dict:
+            pred = self.tagger.predict([s.words for s in self.dev])
+            scores = entity_scores([s.tags for s in self.dev], pred)
+            logs["val_f1"] = scores["micro"]["f1"]  # read by EarlyStopping and ReduceLROnPlateau
+            print(f" - dev F1 {logs['val_f1']:.2f}", flush=True)
+            return {"dev_f1": scores["micro"]["f1"], "dev_precision": scores["micro"]["precision"],
+                    "dev_recall": scores["micro"]["recall"],
+                    "dev_f1_per_type": {k: v["f1"] for k, v in scores["per_type"].items()}}
+
+    return DevF1
 
 
 def stepped_learning_rate(epoch: int, base: float, decay: float, drops: Sequence[int]) -> float:
@@ -318,24 +312,21 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     taggers = [Tagger.load(d) for d in model_dirs]
     merged = merge_members(taggers)
     refit = [bool(t.meta.get("refit")) for t in taggers]
-    if dev_path is not None and any(refit):
-        raise ValueError("refit members were trained on their dev set: a dev score would not be held out; leave out --dev")
-    dev_scores = None
+    dev_scores, member_f1 = None, [None] * len(taggers)
     if dev_path is not None:
+        if any(refit):
+            raise ValueError("refit members were trained on their dev set: a dev score would not be held out; leave out --dev")
         dev_sents = read_conll(dev_path).sentences
-        gold = [s.tags for s in dev_sents]
-        dev_scores = entity_scores(gold, merged.predict([s.words for s in dev_sents]))
+        words, gold = [s.words for s in dev_sents], [s.tags for s in dev_sents]
+        dev_scores = entity_scores(gold, merged.predict(words))
+        member_f1 = [entity_scores(gold, t.predict(words))["micro"]["f1"] for t in taggers]
     members = []
-    for d, t in zip(model_dirs, taggers):
-        member_f1 = (entity_scores(gold, t.predict([s.words for s in dev_sents]))["micro"]["f1"]
-                     if dev_path is not None else None)
-        members.append({"dir": str(d), "command": t.meta.get("command"),
-                        "seed": t.meta.get("hyperparameters", {}).get("seed"),
-                        "refit": bool(t.meta.get("refit")),
-                        "lr_drops": t.meta.get("hyperparameters", {}).get("lr_drops"),
+    for d, t, is_refit, f1 in zip(model_dirs, taggers, refit, member_f1):
+        hyper = t.meta.get("hyperparameters", {})
+        members.append({"dir": str(d), "command": t.meta.get("command"), "seed": hyper.get("seed"),
+                        "refit": is_refit, "lr_drops": hyper.get("lr_drops"),
                         "best_epoch": t.meta.get("best_epoch"), "epochs_run": t.meta.get("epochs_run"),
-                        "training_minutes": t.meta.get("training_minutes"),
-                        "dev_f1": member_f1})
+                        "training_minutes": t.meta.get("training_minutes"), "dev_f1": f1})
     first = taggers[0].meta
     meta = {
         **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "vectors")
