@@ -137,6 +137,7 @@ def train(
     lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     seed: int = typer.Option(13, help="Random seed."),
+    silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
     lr_drops: str = typer.Option(None, "--lr-drops", help="Refit only (--dev-fraction 0, no --dev): comma-separated epochs after which the learning rate is multiplied by --lr-decay, read off a run with a dev set (its training.json); train exactly --epochs epochs."),
 ) -> None:
     """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read).
@@ -146,7 +147,7 @@ def train(
     from .model import ModelConfig
     from .training import train as run
 
-    for p in [train_file] + ([dev] if dev else []):
+    for p in [train_file] + ([dev] if dev else []) + ([silver] if silver else []):
         if not p.is_file():
             _fail(f"file not found: {p}")
     drops = None
@@ -162,7 +163,7 @@ def train(
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
-                   lr_drops=drops, command=_invocation(ctx))
+                   lr_drops=drops, silver_path=silver, command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:
@@ -172,6 +173,42 @@ def train(
     micro = meta["dev_scores"]["micro"]
     typer.echo(f"best epoch {meta['best_epoch']} of {meta['epochs_run']}: dev P {micro['precision']:.2f} "
                f"R {micro['recall']:.2f} F1 {micro['f1']:.2f} in {meta['training_minutes']} min -> {output}")
+
+
+@app.command()
+def silver(
+    ctx: typer.Context,
+    teacher: Path = typer.Option(..., "--teacher", help="Model directory that tags the sentences (trained on the same gold data as the student)."),
+    output: Path = typer.Option(..., "--output", "-o", help="WORD TAG file to write; a OUTPUT.json record of how it was made goes next to it."),
+    saudinewsnet: Path = typer.Option(None, "--saudinewsnet", help="SaudiNewsNet folder of *.zip files (read in place)."),
+    text: list[Path] = typer.Option([], "--text", help="Plain-text corpus file(s), one paragraph per line."),
+    sentences: int = typer.Option(6000, "--sentences", "-n", help="Most sentences to write."),
+    rate: float = typer.Option(0.025, help="Share of paragraphs sampled (spread the sample over the whole corpus)."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+) -> None:
+    """Tag sentences sampled from unlabelled Arabic text with a teacher model (silver data for `train --silver`)."""
+    import itertools
+
+    from .corpus import sha256_file
+    from .embeddings import iter_saudinewsnet, iter_text_file
+    from .model import ModelLoadError
+    from .silver import make_silver
+
+    sources = ([iter_saudinewsnet(saudinewsnet)] if saudinewsnet else []) + [iter_text_file(p) for p in text]
+    if not sources:
+        _fail("give at least one of --saudinewsnet, --text")
+    for p in text:
+        if not p.is_file():
+            _fail(f"file not found: {p}")
+    if not 0 < rate <= 1:
+        _fail(f"--rate must be in (0, 1], got {rate}")
+    try:
+        counts = make_silver(itertools.chain(*sources), teacher, output, sentences, rate=rate, seed=seed)
+    except (FileNotFoundError, ModelLoadError, ValueError) as err:
+        _fail(str(err))
+    record = {"command": _invocation(ctx), "teacher": str(teacher), "sha256": sha256_file(output), **counts}
+    Path(str(output) + ".json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    typer.echo(f"{counts['sentences']:,} sentences, {counts['words']:,} words, {counts['entities']:,} entities -> {output}")
 
 
 @app.command()

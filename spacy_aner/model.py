@@ -534,9 +534,12 @@ def _provenance_differences(a: dict, b: dict):
         # The seed varies by design; a refit replays its own dev run's epochs and schedule.
         hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k not in ("seed", "epochs_max", "lr_drops")}
         return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
-                "dev data": (meta.get("dev") or {}).get("sha256"), "hyperparameters": hyper or None}
+                "dev data": (meta.get("dev") or {}).get("sha256"),
+                "silver data": (meta.get("silver") or {}).get("sha256"), "hyperparameters": hyper or None}
     fa, fb = facts(a), facts(b)
-    return [(k, fa[k], fb[k]) for k in fa if fa[k] is not None and fb[k] is not None and fa[k] != fb[k]]
+    # An unrecorded fact is unknown (older models), except silver data: only its use is recorded.
+    return [(k, fa[k], fb[k]) for k in fa
+            if fa[k] != fb[k] and (k == "silver data" or (fa[k] is not None and fb[k] is not None))]
 
 
 def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":

@@ -174,11 +174,18 @@ def _prepare_source(train_path: Path | str) -> Optional[Dict]:
     return None
 
 
+def _silver_teacher(silver_path: Path | str) -> Optional[Dict]:
+    """The record ``spacy-aner silver`` wrote next to a silver file (teacher, corpus, sampling)."""
+    record = Path(str(silver_path) + ".json")
+    return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+
+
 def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path | str] = None,
           dev_fraction: float = 0.1, vectors: Optional[Path | str] = None, config: Optional[ModelConfig] = None,
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
-          lr_drops: Optional[Sequence[int]] = None, command: str = "") -> Dict:
+          lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
+          command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -190,6 +197,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     ``epochs`` epochs on all of ``train_path``, the learning rate multiplied by ``lr_decay``
     after each epoch in ``lr_drops``, both taken from an earlier run with a dev set. Such a
     model has no held-out dev score.
+
+    ``silver_path`` adds teacher-tagged sentences (``spacy-aner silver``) to the training
+    sentences, never to dev; the kept vocabulary is still chosen from the gold sentences.
     """
     keras, tf = _keras()
     keras.utils.set_random_seed(seed)
@@ -211,6 +221,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         raise ValueError("lr_drops replays a schedule without a dev set; with one, the dev F1 sets the schedule")
     if not train_sents or (not dev_sents and not refit):
         raise ValueError("training needs at least one training and one dev sentence")
+    silver_sents = read_conll(silver_path).sentences if silver_path else []
 
     kv = None
     if vectors:
@@ -242,7 +253,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     network.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=loss)
 
     tagger = Tagger(config, vocab, network)
-    data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, batch_size, seed,
+    data = batches_class()(chunk_sentences(train_sents + silver_sents, config.window), vocab, config.tags, batch_size, seed,
                            word_dropout)
     if refit:
         drops = sorted(lr_drops or [])
@@ -276,7 +287,10 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         "corpus_source": _prepare_source(train_path),
         "dev": ({"file": str(dev_path), "sha256": sha256_file(dev_path)} if dev_path
                 else None if refit else {"fraction_of_train": dev_fraction}),
-        "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
+        "sentences": {"train": len(train_sents), "dev": len(dev_sents),
+                      **({"silver": len(silver_sents)} if silver_path else {})},
+        **({"silver": {"file": str(silver_path), "sha256": sha256_file(silver_path),
+                       "teacher": _silver_teacher(silver_path)}} if silver_path else {}),
         "vectors": {
             "file": str(vectors) if vectors else None,
             "sha256": sha256_file(vectors) if vectors and Path(vectors).is_file() else None,
