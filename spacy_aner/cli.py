@@ -138,12 +138,13 @@ def train(
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     seed: int = typer.Option(13, help="Random seed."),
     silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
+    refit_from: Path = typer.Option(None, "--refit-from", help="Refit only: take --epochs and --lr-drops from this earlier run with a dev set (its meta.json and training.json)."),
     lr_drops: str = typer.Option(None, "--lr-drops", help="Refit only (--dev-fraction 0, no --dev): comma-separated epochs after which the learning rate is multiplied by --lr-decay, read off a run with a dev set (its training.json); train exactly --epochs epochs."),
 ) -> None:
     """Train the BiLSTM(-CRF) tagger with early stopping on dev entity F1 (the test split is never read).
 
     With --dev-fraction 0 and no --dev, refit on the whole file for exactly --epochs epochs
-    (use the epoch count and --lr-drops of an earlier run with a dev set)."""
+    (use the epoch count and --lr-drops of an earlier run with a dev set, or --refit-from it)."""
     from .model import ModelConfig
     from .training import train as run
 
@@ -151,6 +152,21 @@ def train(
         if not p.is_file():
             _fail(f"file not found: {p}")
     drops = None
+    if refit_from is not None:
+        from .training import refit_schedule
+
+        if dev is not None or dev_fraction != 0 or lr_drops is not None:
+            _fail("--refit-from refits without a dev set: give --dev-fraction 0 and neither --dev nor --lr-drops")
+        try:
+            schedule = refit_schedule(refit_from)
+        except ValueError as err:
+            _fail(str(err))
+        for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay)):
+            if schedule[name] is not None and schedule[name] != given:
+                _fail(f"{refit_from} trained with {name} {schedule[name]}, not {given}: the replayed schedule would not match")
+        epochs, drops = schedule["epochs"], schedule["lr_drops"]
+        typer.echo(f"refit schedule from {refit_from}: {epochs} epochs, learning rate x{lr_decay} after "
+                   f"epoch(s) {', '.join(map(str, drops)) or 'none'}")
     if lr_drops is not None:
         try:
             drops = [int(x) for x in lr_drops.split(",") if x.strip()]

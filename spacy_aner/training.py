@@ -166,6 +166,32 @@ def stepped_learning_rate(epoch: int, base: float, decay: float, drops: Sequence
     return max(base * decay ** sum(1 for d in drops if d <= epoch), base / 50)
 
 
+def refit_schedule(model_dir: Path | str) -> Dict:
+    """Epoch count and learning-rate steps to replay, read off a run that had a dev set.
+
+    ``training.json`` records the rate each epoch trained with (logged before
+    ``ReduceLROnPlateau`` acts), so a drop after epoch ``e`` shows as a lower rate at ``e + 1``.
+    Returns ``{"epochs", "lr_drops", "learning_rate", "lr_decay"}`` for :func:`train`.
+    """
+    model_dir = Path(model_dir)
+    try:
+        meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+        history = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))["epochs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{model_dir}: not a model trained by `spacy-aner train` ({err})") from None
+    if meta.get("refit") or not meta.get("best_epoch"):
+        raise ValueError(f"{model_dir}: a refit has no dev-chosen schedule; give the run that had a dev set")
+    rates = [e.get("learning_rate") for e in history]
+    if None in rates:
+        raise ValueError(f"{model_dir}: its training.json predates the per-epoch learning rate; "
+                         "give --epochs and --lr-drops by hand")
+    best = int(meta["best_epoch"])
+    hyper = meta.get("hyperparameters", {})
+    drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
+    return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
+            "lr_decay": hyper.get("lr_decay")}
+
+
 def _prepare_source(train_path: Path | str) -> Optional[Dict]:
     """The release files (and their hashes) that ``spacy-aner prepare`` derived the data from."""
     stats = Path(train_path).parent / "stats.json"

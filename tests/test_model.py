@@ -823,3 +823,52 @@ def test_train_cli_rejects_malformed_lr_drops(tiny_conll_file, tmp_path):
     result = CliRunner().invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0", "--lr-drops", "3,x",
                                       "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "--lr-drops" in result.output
+
+
+def _dev_run_record(folder: Path, rates, best_epoch: int, **meta) -> Path:
+    """The meta.json and training.json of a run with a dev set (the files refit_schedule reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / META_FILE).write_text(json.dumps({"refit": False, "best_epoch": best_epoch,
+                                                "hyperparameters": {"learning_rate": 3e-3, "lr_decay": 0.5}, **meta}))
+    (folder / "training.json").write_text(json.dumps({"epochs": [
+        {"epoch": i + 1, "dev_f1": 50.0, **({"learning_rate": r} if r is not None else {})} for i, r in enumerate(rates)]}))
+    return folder
+
+
+def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
+    from spacy_aner.training import refit_schedule
+
+    run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
+    assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5}
+    # A drop after the best epoch is not part of the refit's epochs.
+    assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
+    with pytest.raises(ValueError, match="predates the per-epoch learning rate"):
+        refit_schedule(_dev_run_record(tmp_path / "old", [None, None], best_epoch=1))
+    with pytest.raises(ValueError, match="a refit has no dev-chosen schedule"):
+        refit_schedule(_dev_run_record(tmp_path / "refit", [3e-3], best_epoch=None, refit=True))
+    with pytest.raises(ValueError, match="not a model trained"):
+        refit_schedule(tmp_path / "nothing")
+
+
+def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_aner.cli import app
+
+    run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 1.5e-3, 1.5e-3], best_epoch=3)
+    out = tmp_path / "refit"
+    args = ["train", str(tiny_conll_file), "--dev-fraction", "0", "--refit-from", str(run), "-o", str(out),
+            "--lstm-units", "8", "--lstm-layers", "1", "--char-filters", "8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 epochs, learning rate x0.5 after epoch(s) 2" in result.output
+    meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    assert meta["refit"] and meta["epochs_run"] == 3 and meta["hyperparameters"]["lr_drops"] == [2]
+    log = json.loads((out / "training.json").read_text())["epochs"]
+    assert [e["learning_rate"] for e in log] == pytest.approx([3e-3, 3e-3, 1.5e-3])
+    for extra, message in ((["--learning-rate", "0.001"], "learning_rate 0.003, not 0.001"),
+                           (["--lr-drops", "1"], "--refit-from refits without a dev set")):
+        bad = CliRunner().invoke(app, args + extra)
+        assert bad.exit_code == 1 and message in bad.output
+    bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
+    assert bad.exit_code == 1 and "--refit-from refits without a dev set" in bad.output
