@@ -312,7 +312,10 @@ def evaluate(
         confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
     curves = model_dir / "training.json"
     if curves.is_file():
-        training_curves(json.loads(curves.read_text()), output / "training_curves.png")
+        meta_file = model_dir / "meta.json"
+        members = json.loads(meta_file.read_text(encoding="utf-8")).get("members") if meta_file.is_file() else None
+        names = [f"seed {m.get('seed')}" for m in members] if isinstance(members, list) else None
+        training_curves(json.loads(curves.read_text()), output / "training_curves.png", names)
     if record:
         from .model import META_FILE
 

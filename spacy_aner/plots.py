@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from .tags import LABELS
 
@@ -75,12 +75,13 @@ def confusion_matrix(counts: Dict[str, Dict[str, int]], path: Path | str, title:
     plt.close(fig)
 
 
-def training_curves(log: Dict, path: Path | str) -> None:
+def training_curves(log: Dict, path: Path | str, member_names: Optional[Sequence[str]] = None) -> None:
     """Training loss and dev entity F1 per epoch from a model's ``training.json``, best epochs marked.
 
     A single model's log (``{"epochs": [...]}``) also gets one dev F1 line per entity type;
     an ensemble's (``{"members": [[...], ...]}``) one loss and one dev F1 line per member.
-    Refit models (no dev set) show their learning rate instead of dev F1.
+    Refit models (no dev set) show their learning rate instead of dev F1. ``member_names``
+    label an ensemble's lines (e.g. by seed) instead of "member 1", "member 2", ...
     """
     plt = _pyplot()
     runs = log["members"] if "members" in log else [log["epochs"]]
@@ -89,7 +90,8 @@ def training_curves(log: Dict, path: Path | str) -> None:
         if not history:
             continue
         epochs = [h["epoch"] for h in history]
-        label = "micro F1" if len(runs) == 1 else f"member {k + 1}"
+        label = ("micro F1" if len(runs) == 1
+                 else member_names[k] if member_names and k < len(member_names) else f"member {k + 1}")
         line = ax1.plot(epochs, [h["loss"] for h in history], marker="o", ms=3, label=label)[0]
         if "dev_f1" not in history[0]:  # a refit: no dev set, so the right panel shows the learning rate
             ax2.plot(epochs, [h.get("learning_rate", float("nan")) for h in history], marker="o", ms=3,

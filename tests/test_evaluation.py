@@ -181,3 +181,21 @@ def test_spacy_evaluate_cli_on_saved_pipeline(tiny_model_dir, small_conll, tmp_p
     pred = predict_gold_words(loaded, [s.words for s in sents], progress=False)
     strict = entity_scores(gold, pred, strict=True)["micro"]["f1"]
     assert 100 * (got["ents_f"] or 0.0) == pytest.approx(strict)
+
+
+def test_training_curves_label_ensemble_members_by_name(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from spacy_aner.plots import training_curves
+
+    shown = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: shown.append(fig))
+    run = [{"epoch": e, "loss": 3.0 - e, "dev_f1": 50.0 + e} for e in (1, 2, 3)]
+    refit = [{"epoch": e, "loss": 3.0 - e, "learning_rate": 3e-3 / e} for e in (1, 2)]
+    training_curves({"members": [run, run]}, tmp_path / "a.png", ["seed 13", "seed 14"])
+    training_curves({"members": [refit, refit]}, tmp_path / "b.png")
+    (loss_a, f1_a), (loss_b, lr_b) = (fig.axes for fig in shown)
+    assert [t.get_text() for t in loss_a.get_legend().get_texts()] == ["seed 13", "seed 14"]
+    assert [line.get_label() for line in f1_a.get_lines() if not line.get_label().startswith("_")] == ["seed 13", "seed 14"]
+    assert [line.get_label() for line in lr_b.get_lines()] == ["member 1", "member 2"]
+    assert (tmp_path / "a.png").read_bytes().startswith(PNG_MAGIC)
