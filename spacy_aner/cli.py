@@ -218,6 +218,8 @@ def silver(
             _fail(f"file not found: {p}")
     if not 0 < rate <= 1:
         _fail(f"--rate must be in (0, 1], got {rate}")
+    if sentences < 1:
+        _fail(f"--sentences must be at least 1, got {sentences}")
     try:
         counts = make_silver(itertools.chain(*sources), teacher, output, sentences, rate=rate, seed=seed)
     except (FileNotFoundError, ModelLoadError, ValueError) as err:

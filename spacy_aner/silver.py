@@ -40,6 +40,8 @@ def sample_sentences(texts: Iterable[str], n: int, *, rate: float = 0.02, seed: 
     Sampling paragraphs across the whole corpus (rather than taking its first ones) spreads
     the sentences over sources and dates; only kept paragraphs are tokenised.
     """
+    if n < 1:
+        return []
     rng = random.Random(seed)
     seen = set()
     out: List[List[str]] = []

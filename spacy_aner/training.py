@@ -186,6 +186,8 @@ def refit_schedule(model_dir: Path | str) -> Dict:
         raise ValueError(f"{model_dir}: its training.json predates the per-epoch learning rate; "
                          "give --epochs and --lr-drops by hand")
     best = int(meta["best_epoch"])
+    if len(rates) < best:
+        raise ValueError(f"{model_dir}: training.json has {len(rates)} epochs, fewer than the best epoch {best}")
     hyper = meta.get("hyperparameters", {})
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
@@ -203,7 +205,10 @@ def _prepare_source(train_path: Path | str) -> Optional[Dict]:
 def _silver_teacher(silver_path: Path | str) -> Optional[Dict]:
     """The record ``spacy-aner silver`` wrote next to a silver file (teacher, corpus, sampling)."""
     record = Path(str(silver_path) + ".json")
-    return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    try:
+        return json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no record (silver made by other means) or an unreadable one
+        return None
 
 
 def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path | str] = None,

@@ -846,6 +846,8 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
         refit_schedule(_dev_run_record(tmp_path / "old", [None, None], best_epoch=1))
     with pytest.raises(ValueError, match="a refit has no dev-chosen schedule"):
         refit_schedule(_dev_run_record(tmp_path / "refit", [3e-3], best_epoch=None, refit=True))
+    with pytest.raises(ValueError, match="fewer than the best epoch"):
+        refit_schedule(_dev_run_record(tmp_path / "short", [3e-3, 3e-3], best_epoch=5))
     with pytest.raises(ValueError, match="not a model trained"):
         refit_schedule(tmp_path / "nothing")
 

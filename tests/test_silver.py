@@ -35,6 +35,7 @@ def test_sample_sentences_is_seeded_bounded_and_distinct():
     assert all_ == [["زار", "الرئيس", "مدينة", "جدة", "أمس", "."], ["ثم", "عاد", "إلى", "الرياض", "؟"],
                     list(split_sentences(NEWS[1]))[0], list(split_sentences(NEWS[3]))[0]]
     assert sample_sentences(texts, 2, rate=1.0) == all_[:2]
+    assert sample_sentences(texts, 0, rate=1.0) == []
     a = sample_sentences(texts, 1000, rate=0.1, seed=1, min_words=1)
     assert a == sample_sentences(texts, 1000, rate=0.1, seed=1, min_words=1)
     assert len({" ".join(s) for s in a}) == len(a)
@@ -71,13 +72,14 @@ def test_silver_command_tags_sampled_sentences_with_the_teacher(scrambled_model_
     ([], "give at least one of"),
     (["--text", "nope.txt"], "file not found"),
     (["--rate", "0"], "--rate must be in"),
+    (["-n", "0"], "--sentences must be at least 1"),
     (["--teacher-dir-missing"], "model"),
 ])
 def test_silver_command_errors(args, message, tiny_model_dir, news_file, tmp_path):
     teacher = str(tiny_model_dir)
     if args == ["--teacher-dir-missing"]:
         teacher, args = str(tmp_path / "no_model"), ["--text", str(news_file)]
-    elif args and args[0] == "--rate":
+    elif args and args[0] in ("--rate", "-n"):
         args = args + ["--text", str(news_file)]
     result = CliRunner().invoke(app, ["silver", "--teacher", teacher, "-o", str(tmp_path / "s.conll"), *args])
     assert result.exit_code == 1 and message in result.output
@@ -113,3 +115,15 @@ def test_train_with_silver_adds_training_sentences_but_not_vocabulary_or_dev(
         merge_members([student, other])
     other.meta["silver"] = dict(student.meta["silver"])
     assert merge_members([student, other]).config.members == 2
+
+
+def test_silver_record_is_optional_and_a_broken_one_is_ignored(tmp_path):
+    from spacy_aner.training import _silver_teacher
+
+    silver = tmp_path / "silver.conll"
+    silver.write_text("محمد\tB-PERS\n", encoding="utf-8")
+    assert _silver_teacher(silver) is None
+    (tmp_path / "silver.conll.json").write_text("{not json", encoding="utf-8")
+    assert _silver_teacher(silver) is None
+    (tmp_path / "silver.conll.json").write_text('{"teacher": "models/ens3"}', encoding="utf-8")
+    assert _silver_teacher(silver) == {"teacher": "models/ens3"}
