@@ -874,3 +874,23 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
         assert bad.exit_code == 1 and message in bad.output
     bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
     assert bad.exit_code == 1 and "--refit-from refits without a dev set" in bad.output
+
+
+def test_ensemble_subsets_benchmark_pairs_the_same_seed_subsets(seed_members, tiny_conll_file, tmp_path):
+    """benchmarks/ensemble_subsets.py: a recipe compared with itself differs by exactly 0."""
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "benchmarks" / "ensemble_subsets.py"
+    spec = importlib.util.spec_from_file_location("ensemble_subsets", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "subsets.json"
+    dirs = [str(d) for d in seed_members]
+    assert module.main(["--a", *dirs, "--b", *dirs, "--dev", str(tiny_conll_file), "--size", "2",
+                        "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["a"]["seeds"] == [1, 2] and [e["seeds"] for e in result["a"]["ensembles"]] == [[1, 2]]
+    assert result["a"]["ensembles"] == result["b"]["ensembles"]
+    assert result["paired_difference_b_minus_a"] == {"mean": 0.0, "sd": 0.0, "min": 0.0, "max": 0.0, "n": 1, "b_better": 0}
+    with pytest.raises(SystemExit):
+        module.main(["--a", *dirs, "--b", dirs[0], "--dev", str(tiny_conll_file)])
