@@ -71,6 +71,21 @@ def prepare(
     (out_dir / "stats.json").write_text(json.dumps({**stats, "source": source}, indent=2, ensure_ascii=False))
 
 
+def _text_sources(saudinewsnet: Path | None, text: list[Path], conll: list[Path] | None = None) -> list:
+    """Lazy paragraph iterators over the corpora given (``conll=None``: the command has no --conll)."""
+    from .embeddings import iter_conll_sentences, iter_saudinewsnet, iter_text_file
+
+    sources = [iter_saudinewsnet(saudinewsnet)] if saudinewsnet else []
+    sources += [iter_conll_sentences(p) for p in conll or []]
+    sources += [iter_text_file(p) for p in text]
+    if not sources:
+        _fail("give at least one of --saudinewsnet, " + ("--conll, " if conll is not None else "") + "--text")
+    for p in [*(conll or []), *text]:
+        if not p.is_file():
+            _fail(f"file not found: {p}")
+    return sources
+
+
 @app.command()
 def embeddings(
     output: Path = typer.Option(..., "--output", "-o", help="Where to save the vectors (gensim KeyedVectors, .kv)."),
@@ -89,18 +104,9 @@ def embeddings(
     import itertools
     import time
 
-    from .embeddings import iter_conll_sentences, iter_saudinewsnet, iter_text_file, train_word2vec
+    from .embeddings import train_word2vec
 
-    sources = []
-    if saudinewsnet:
-        sources.append(iter_saudinewsnet(saudinewsnet))
-    sources += [iter_conll_sentences(p) for p in conll]
-    sources += [iter_text_file(p) for p in text]
-    if not sources:
-        _fail("give at least one of --saudinewsnet, --conll, --text")
-    for p in [*conll, *text]:
-        if not p.is_file():
-            _fail(f"file not found: {p}")
+    sources = _text_sources(saudinewsnet, text, conll)
     start = time.perf_counter()
     try:
         kv = train_word2vec(itertools.chain(*sources), dim=dim, window=window, min_count=min_count,
@@ -206,16 +212,10 @@ def silver(
     import itertools
 
     from .corpus import sha256_file
-    from .embeddings import iter_saudinewsnet, iter_text_file
     from .model import ModelLoadError
     from .silver import make_silver
 
-    sources = ([iter_saudinewsnet(saudinewsnet)] if saudinewsnet else []) + [iter_text_file(p) for p in text]
-    if not sources:
-        _fail("give at least one of --saudinewsnet, --text")
-    for p in text:
-        if not p.is_file():
-            _fail(f"file not found: {p}")
+    sources = _text_sources(saudinewsnet, text)
     if not 0 < rate <= 1:
         _fail(f"--rate must be in (0, 1], got {rate}")
     if sentences < 1:
@@ -286,7 +286,7 @@ def evaluate(
     model_dir = model or DEFAULT_MODEL
     try:
         nlp = load(model_dir)
-        nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
+        tagger = nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
     except ModelLoadError as err:
         _fail(str(err))
     output.mkdir(parents=True, exist_ok=True)
@@ -314,8 +314,7 @@ def evaluate(
         confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
     curves = model_dir / "training.json"
     if curves.is_file():
-        meta_file = model_dir / "meta.json"
-        members = json.loads(meta_file.read_text(encoding="utf-8")).get("members") if meta_file.is_file() else None
+        members = tagger.meta.get("members")
         names = [f"seed {m.get('seed')}" for m in members] if isinstance(members, list) else None
         training_curves(json.loads(curves.read_text()), output / "training_curves.png", names)
     if record:

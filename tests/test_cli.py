@@ -122,3 +122,14 @@ def test_console_script_installed():
     proc = subprocess.run([script, "prepare", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--dev-fraction" in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give at least one of --saudinewsnet, --conll, --text"),
+    (["--conll", "nope.conll"], "file not found: nope.conll"),
+    (["--text", "nope.txt"], "file not found: nope.txt"),
+])
+def test_embeddings_command_needs_existing_corpora(args, message, tmp_path):
+    result = CliRunner().invoke(app, ["embeddings", "-o", str(tmp_path / "v.kv"), *args])
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "v.kv").exists()
