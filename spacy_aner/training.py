@@ -15,7 +15,7 @@ import numpy as np
 
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
-from .model import _PAD_LABEL, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
+from .model import _PAD_LABEL, META_FILE, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
 from .normalize import normalize_word
 from .tags import repair_bio
 
@@ -175,7 +175,7 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     """
     model_dir = Path(model_dir)
     try:
-        meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
         history = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))["epochs"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{model_dir}: not a model trained by `spacy-aner train` ({err})") from None
@@ -286,8 +286,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     tagger = Tagger(config, vocab, network)
     data = batches_class()(chunk_sentences(train_sents + silver_sents, config.window), vocab, config.tags, batch_size, seed,
                            word_dropout)
+    drops = sorted(lr_drops or [])
     if refit:
-        drops = sorted(lr_drops or [])
         dev_cb = epoch_log_callback_class()(output / "training.json")
         callbacks = [dev_cb, keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: stepped_learning_rate(epoch, learning_rate, lr_decay, drops))]
@@ -331,7 +331,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         },
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
                             "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout, "seed": seed, "max_vocab": max_vocab,
-                            **({"lr_drops": sorted(lr_drops or [])} if refit else {}), **asdict(config)},
+                            **({"lr_drops": drops} if refit else {}), **asdict(config)},
         "refit": refit,
         "best_epoch": best_epoch,
         "epochs_run": len(dev_cb.history),
@@ -374,7 +374,7 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
                         "training_minutes": t.meta.get("training_minutes"), "dev_f1": f1})
     first = taggers[0].meta
     meta = {
-        **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "vectors")
+        **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "silver", "vectors")
            if k in first},
         "spacy_aner_version": __import__("spacy_aner").__version__,
         "command": command or " ".join(sys.argv),

@@ -89,7 +89,7 @@ def test_silver_command_errors(args, message, tiny_model_dir, news_file, tmp_pat
 def test_train_with_silver_adds_training_sentences_but_not_vocabulary_or_dev(
         scrambled_model_dir, tiny_conll_file, tiny_vectors_kv, news_file, tmp_path):
     from spacy_aner.model import merge_members
-    from spacy_aner.training import train
+    from spacy_aner.training import ensemble, train
 
     silver = tmp_path / "silver.conll"
     made = CliRunner().invoke(app, ["silver", "--teacher", str(scrambled_model_dir), "--text", str(news_file),
@@ -115,6 +115,11 @@ def test_train_with_silver_adds_training_sentences_but_not_vocabulary_or_dev(
         merge_members([student, other])
     other.meta["silver"] = dict(student.meta["silver"])
     assert merge_members([student, other]).config.members == 2
+    # An ensemble of students keeps the silver data's provenance.
+    train(tiny_conll_file, tmp_path / "student2", silver_path=silver, vectors=tiny_vectors_kv, dev_fraction=0.2,
+          epochs=1, verbose=0, seed=2, config=ModelConfig(**config))
+    merged = ensemble([tmp_path / "student", tmp_path / "student2"], tmp_path / "ens")
+    assert merged["silver"] == meta["silver"] and merged["sentences"]["silver"] == 4
 
 
 def test_silver_record_is_optional_and_a_broken_one_is_ignored(tmp_path):
