@@ -199,3 +199,65 @@ def test_training_curves_label_ensemble_members_by_name(tmp_path, monkeypatch):
     assert [line.get_label() for line in f1_a.get_lines() if not line.get_label().startswith("_")] == ["seed 13", "seed 14"]
     assert [line.get_label() for line in lr_b.get_lines()] == ["member 1", "member 2"]
     assert (tmp_path / "a.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def _load_benchmark(name):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ANY_TAGS = st.sampled_from(["O", "B-PERS", "I-PERS", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 10), min_size=1, max_size=6).flatmap(
+    lambda lengths: st.tuples(*[st.tuples(st.lists(ANY_TAGS, min_size=n, max_size=n),
+                                          st.lists(ANY_TAGS, min_size=n, max_size=n)) for n in lengths])))
+def test_paired_bootstrap_counts_give_seqeval_default_f1(pairs):
+    """Summed per-sentence counts reproduce `evaluate`'s micro F1, stray I- tags included."""
+    bench = _load_benchmark("paired_bootstrap")
+    gold, pred = [list(g) for g, _ in pairs], [list(p) for _, p in pairs]
+    counts = bench.sentence_counts(gold, pred)
+    assert counts.shape == (len(gold), 3)
+    if any(t != "O" for seq in gold + pred for t in seq):
+        assert bench.f1(counts) == pytest.approx(entity_scores(gold, pred)["micro"]["f1"], abs=1e-9)
+    else:
+        assert bench.f1(counts) == 0.0
+
+
+def test_paired_bootstrap_interval_covers_the_difference():
+    import numpy as np
+
+    bench = _load_benchmark("paired_bootstrap")
+    a = np.array([[1, 1, 1], [0, 1, 1], [2, 2, 2], [0, 0, 1]])
+    same = bench.paired_bootstrap(a, a, samples=50)
+    assert same["difference_b_minus_a"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["share_b_not_worse"] == 1.0
+    better = a.copy()
+    better[1] = [1, 1, 1]  # B finds one more entity, with no new false positive
+    result = bench.paired_bootstrap(a, better, samples=200, seed=3)
+    assert result["difference_b_minus_a"] > 0
+    assert result["ci95"][0] >= 0 <= result["ci95"][1] and result["share_b_not_worse"] == 1.0
+    with pytest.raises(ValueError, match="same sentences"):
+        bench.paired_bootstrap(a, a[:2])
+
+
+def test_paired_bootstrap_script_on_a_model_against_itself(tiny_model_dir, tiny_conll_file, tmp_path):
+    bench = _load_benchmark("paired_bootstrap")
+    out = tmp_path / "boot.json"
+    assert bench.main([str(tiny_model_dir), str(tiny_model_dir), "--data", str(tiny_conll_file),
+                       "--samples", "20", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    nlp = spacy_aner.load(tiny_model_dir)
+    corpus = read_conll(tiny_conll_file).sentences
+    expected = entity_scores([s.tags for s in corpus], predict_gold_words(nlp, [s.words for s in corpus], progress=False))
+    assert result["f1_a"] == result["f1_b"] == pytest.approx(expected["micro"]["f1"], abs=1e-9)
+    assert result["ci95"] == [0.0, 0.0] and result["model_a"]["sha256"] == result["model_b"]["sha256"]
+    assert result["command"].startswith("python benchmarks/paired_bootstrap.py ")
+    with pytest.raises(SystemExit):
+        bench.main([str(tiny_model_dir), str(tiny_model_dir), "--data", str(tiny_conll_file), "--samples", "0"])
