@@ -67,3 +67,24 @@ def test_test_split_f1_in_meta_is_reproduced(meta, anercorp_dir, name, path):
             assert result[mode]["micro"][key] == pytest.approx(recorded[mode][key], abs=1e-6), (mode, key)
     for label, f1 in recorded["per_type_f1"].items():
         assert result["seqeval_default"]["per_type"][label]["f1"] == pytest.approx(f1, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def shipped_nlp():
+    return spacy_aner.load()
+
+
+def test_issue_example_paris_gives_two_locations(shipped_nlp):
+    assert [(e.text, e.label_) for e in shipped_nlp("باريس هي عاصمة فرنسا").ents] == [("باريس", "LOC"), ("فرنسا", "LOC")]
+
+
+@pytest.mark.xfail(strict=True, reason="known error (README, Known errors): the shipped model tags "
+                                       "'محمد يعيش' as one PERS entity; يعيش ('lives') is also a surname")
+def test_issue_example_mohammed_lives_in_rabat(shipped_nlp):
+    assert [(e.text, e.label_) for e in shipped_nlp("محمد يعيش في الرباط").ents] == [("محمد", "PERS"), ("الرباط", "LOC")]
+
+
+def test_issue_example_rabat_is_a_location(shipped_nlp):
+    """The half of the example the model gets right stays right."""
+    ents = [(e.text, e.label_) for e in shipped_nlp("محمد يعيش في الرباط").ents]
+    assert ("الرباط", "LOC") in ents and ents[0][0].startswith("محمد") and ents[0][1] == "PERS"
