@@ -261,3 +261,34 @@ def test_paired_bootstrap_script_on_a_model_against_itself(tiny_model_dir, tiny_
     assert result["command"].startswith("python benchmarks/paired_bootstrap.py ")
     with pytest.raises(SystemExit):
         bench.main([str(tiny_model_dir), str(tiny_model_dir), "--data", str(tiny_conll_file), "--samples", "0"])
+
+
+def test_unseen_entities_split_by_training_surface():
+    bench = _load_benchmark("unseen_entities")
+    train_words = [["زار", "محمد", "علي", "القاهرة"]]
+    seen = bench.surfaces(train_words, bench.entities([["O", "B-PERS", "I-PERS", "B-LOC"]]))
+    assert seen == {("محمد", "علي"), ("القاهرة",)}
+    words = [["محمد", "علي", "في", "القاهرة"], ["سمير", "في", "دمشق"]]
+    gold = [["B-PERS", "I-PERS", "O", "B-LOC"], ["B-PERS", "O", "B-LOC"]]
+    pred = [["B-PERS", "I-PERS", "O", "B-ORG"], ["B-PERS", "B-LOC", "O"]]
+    scores = bench.split_scores(words, gold, pred, seen)
+    # seen gold: محمد علي (found), القاهرة (wrong type); unseen gold: سمير (found), دمشق (missed)
+    assert scores["seen"]["recall"] == pytest.approx(50.0) and scores["seen"]["precision"] == pytest.approx(50.0)
+    assert scores["unseen"]["recall"] == pytest.approx(50.0)
+    assert scores["unseen"]["precision"] == pytest.approx(50.0)  # سمير right, في wrong
+    assert scores["all"]["f1"] == pytest.approx(entity_scores(gold, pred)["micro"]["f1"])
+    share = bench.unseen_share(words, gold, seen)
+    assert (share["entities"], share["unseen"], share["unseen_percent"]) == (4, 2, 50.0)
+    assert share["per_type"]["PERS"] == {"entities": 2, "unseen": 1, "unseen_percent": 50.0}
+    assert share["per_type"]["LOC"] == {"entities": 2, "unseen": 1, "unseen_percent": 50.0}
+
+
+def test_unseen_entities_script_counts_without_tagging(tiny_model_dir, tiny_conll_file, tmp_path):
+    bench = _load_benchmark("unseen_entities")
+    out = tmp_path / "unseen.json"
+    assert bench.main([str(tiny_model_dir), "--train", str(tiny_conll_file), "--data", str(tiny_conll_file),
+                       "--count", str(tiny_conll_file), "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["data"]["unseen"] == 0 and result["counted"][str(tiny_conll_file)]["unseen"] == 0
+    scores = result["models"][str(tiny_model_dir)]
+    assert scores["unseen"]["gold"] == 0 and scores["seen"]["gold"] == scores["all"]["gold"] > 0
