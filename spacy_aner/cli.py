@@ -144,6 +144,7 @@ def train(
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     seed: int = typer.Option(13, help="Random seed."),
     silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
+    init_from: Path = typer.Option(None, "--init-from", help="Start the char features and the first BiLSTM layer from a language model made by `spacy-aner pretrain` over the same --vectors."),
     refit_from: Path = typer.Option(None, "--refit-from", help="Refit only: take --epochs and --lr-drops from this earlier run with a dev set (its meta.json and training.json)."),
     lr_drops: str = typer.Option(None, "--lr-drops", help="Refit only (--dev-fraction 0, no --dev): comma-separated epochs after which the learning rate is multiplied by --lr-decay, read off a run with a dev set (its training.json); train exactly --epochs epochs."),
 ) -> None:
@@ -157,6 +158,8 @@ def train(
     for p in [train_file] + ([dev] if dev else []) + ([silver] if silver else []):
         if not p.is_file():
             _fail(f"file not found: {p}")
+    if init_from is not None and not init_from.is_dir():
+        _fail(f"language model directory not found: {init_from}")
     drops = None
     if refit_from is not None:
         from .training import refit_schedule
@@ -185,7 +188,7 @@ def train(
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
-                   lr_drops=drops, silver_path=silver, command=_invocation(ctx))
+                   lr_drops=drops, silver_path=silver, init_from=init_from, command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:
@@ -195,6 +198,45 @@ def train(
     micro = meta["dev_scores"]["micro"]
     typer.echo(f"best epoch {meta['best_epoch']} of {meta['epochs_run']}: dev P {micro['precision']:.2f} "
                f"R {micro['recall']:.2f} F1 {micro['f1']:.2f} in {meta['training_minutes']} min -> {output}")
+
+
+@app.command()
+def pretrain(
+    ctx: typer.Context,
+    train_file: Path = typer.Argument(..., help="The training file the tagger will be trained on (its vocabulary is built the same way)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory to write (lm.weights.h5, lm.json, pretraining.json)."),
+    vectors: Path = typer.Option(..., "--vectors", help="The word vectors the tagger will be trained with."),
+    saudinewsnet: Path = typer.Option(None, "--saudinewsnet", help="SaudiNewsNet folder of *.zip files (read in place)."),
+    text: list[Path] = typer.Option([], "--text", help="Plain-text corpus file(s), one paragraph per line."),
+    sentences: int = typer.Option(50_000, "--sentences", "-n", help="Most sentences to train on."),
+    rate: float = typer.Option(0.25, help="Share of paragraphs sampled (spread the sample over the whole corpus)."),
+    output_words: int = typer.Option(8000, help="Most frequent words the language model predicts; the rest share one class."),
+    epochs: int = typer.Option(1, help="Passes over the sentences."),
+    batch_size: int = typer.Option(64, help="Sentences per batch."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
+    seed: int = typer.Option(13, help="Sampling and training seed."),
+) -> None:
+    """Pretrain the char features and first BiLSTM layer as a bidirectional language model (for `train --init-from`)."""
+    import itertools
+
+    from .pretrain import pretrain as run
+    from .silver import sample_sentences
+
+    sources = _text_sources(saudinewsnet, text)
+    if not train_file.is_file():
+        _fail(f"file not found: {train_file}")
+    if not 0 < rate <= 1:
+        _fail(f"--rate must be in (0, 1], got {rate}")
+    if sentences < 1 or output_words < 1 or epochs < 1:
+        _fail("--sentences, --output-words and --epochs must be at least 1")
+    try:
+        sample = sample_sentences(itertools.chain(*sources), sentences, rate=rate, seed=seed)
+        meta = run(train_file, sample, output, vectors=vectors, n_out=output_words, epochs=epochs,
+                   batch_size=batch_size, learning_rate=learning_rate, seed=seed, command=_invocation(ctx))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"language model on {meta['sentences']:,} sentences ({meta['words']:,} words), loss "
+               f"{meta['loss'][-1]:.3f} after {epochs} epoch(s), {meta['minutes']} min -> {output}")
 
 
 @app.command()

@@ -312,8 +312,8 @@ def build_network(config: ModelConfig, n_words: int, n_chars: int,
     return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
 
 
-def _tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
-    """One tagger over the shared word embeddings ``w``: char CNN, BiLSTMs, tag scores."""
+def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = ""):
+    """Each word's vector ``w`` joined with a CNN over its characters, then dropout."""
     keras, _ = _keras()
     L = keras.layers
     c = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
@@ -324,10 +324,22 @@ def _tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: 
     c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool")(c)
     c = L.Reshape((-1, config.char_filters), name=prefix + "char_features")(c)
     x = L.Concatenate(name=prefix + "features")([w, c])
-    x = L.Dropout(config.dropout)(x)
+    return L.Dropout(config.dropout)(x)
+
+
+def bilstm_layer(config: ModelConfig, layer: int, prefix: str = ""):
+    keras, _ = _keras()
+    name = prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
+    return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units, return_sequences=True), name=name)
+
+
+def _tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
+    """One tagger over the shared word embeddings ``w``: char CNN, BiLSTMs, tag scores."""
+    keras, _ = _keras()
+    L = keras.layers
+    x = word_features(config, n_chars, w, chars_in, prefix)
     for layer in range(config.lstm_layers):
-        name = prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
-        x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True), name=name)(x, mask=mask)
+        x = bilstm_layer(config, layer, prefix)(x, mask=mask)
         x = L.Dropout(config.dropout)(x)
     scores = L.Dense(len(config.tags), name=prefix + "scores")(x)
     return output_layer_class()(len(config.tags), crf=config.output == "crf", name=prefix + "tag_scores")(scores)

@@ -216,7 +216,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
           lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
-          command: str = "") -> Dict:
+          init_from: Optional[Path | str] = None, command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -231,6 +231,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     ``silver_path`` adds teacher-tagged sentences (``spacy-aner silver``) to the training
     sentences, never to dev; the kept vocabulary is still chosen from the gold sentences.
+
+    ``init_from`` starts the char features and the first BiLSTM layer from a language model
+    made by :func:`spacy_aner.pretrain.pretrain` over the same vectors.
     """
     keras, tf = _keras()
     keras.utils.set_random_seed(seed)
@@ -274,6 +277,14 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         matrix, hits = None, 0
 
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
+    pretrained = None
+    if init_from:
+        from .pretrain import initialise_from_lm
+
+        if kv is None:
+            raise ValueError("a pretrained language model needs the word vectors it was trained over (--vectors)")
+        pretrained = initialise_from_lm(network, vocab, config, init_from,
+                                        sha256_file(vectors) if Path(vectors).is_file() else None)
     if config.output == "crf":
         out_layer = network.get_layer("tag_scores")
 
@@ -322,6 +333,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
                       **({"silver": len(silver_sents)} if silver_path else {})},
         **({"silver": {"file": str(silver_path), "sha256": sha256_file(silver_path),
                        "teacher": _silver_teacher(silver_path)}} if silver_path else {}),
+        **({"init_from": pretrained} if pretrained else {}),
         "vectors": {
             "file": str(vectors) if vectors else None,
             "sha256": sha256_file(vectors) if vectors and Path(vectors).is_file() else None,
