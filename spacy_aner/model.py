@@ -293,20 +293,26 @@ def member_prefix(member: int) -> str:
     return "" if member == 0 else f"m{member}_"
 
 
+def network_inputs(config: ModelConfig, n_words: int, embedding_matrix: Optional[np.ndarray] = None):
+    """The ``words`` and ``chars`` inputs, the word-embedding output and the padding mask."""
+    keras, _ = _keras()
+    words_in = keras.Input(shape=(None,), dtype="int32", name="words")
+    chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
+    init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
+    w = keras.layers.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
+                               trainable=config.trainable_embeddings, name="word_embedding")(words_in)
+    # Concatenate with the unmasked char features turns the padding mask all-True, and the
+    # backward LSTM would then start on padding: tags would depend on how a batch is padded.
+    # The mask is therefore passed explicitly.
+    return words_in, chars_in, w, keras.ops.not_equal(words_in, 0)
+
+
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
     """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
     keras, _ = _keras()
     L = keras.layers
-    words_in = keras.Input(shape=(None,), dtype="int32", name="words")
-    chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
-    init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
-    w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
-                    trainable=config.trainable_embeddings, name="word_embedding")(words_in)
-    # Concatenate with the unmasked char features turns the padding mask all-True, and the
-    # backward LSTM would then start on padding: tags would depend on how a batch is padded.
-    # The mask is therefore passed explicitly.
-    mask = keras.ops.not_equal(words_in, 0)
+    words_in, chars_in, w, mask = network_inputs(config, n_words, embedding_matrix)
     outputs = [_tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m)) for m in range(config.members)]
     scores = outputs[0] if len(outputs) == 1 else L.Average(name="member_average")(outputs)
     return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .corpus import Sentence, read_conll, sha256_file
-from .model import UNK, ModelConfig, Vocabulary, _keras, bilstm_layer, word_features
+from .model import UNK, ModelConfig, Vocabulary, _keras, bilstm_layer, network_inputs, word_features
 
 LM_WEIGHTS = "lm.weights.h5"
 LM_META = "lm.json"
@@ -69,12 +69,7 @@ def build_lm_network(config: ModelConfig, n_words: int, n_chars: int, n_classes:
     """Word features and the first BiLSTM layer (the tagger's layer names), with two word-class heads."""
     keras, _ = _keras()
     L = keras.layers
-    words_in = keras.Input(shape=(None,), dtype="int32", name="words")
-    chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
-    init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
-    w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, trainable=False,
-                    name="word_embedding")(words_in)
-    mask = keras.ops.not_equal(words_in, 0)
+    words_in, chars_in, w, mask = network_inputs(config, n_words, embedding_matrix)
     h = bilstm_layer(config, 0)(word_features(config, n_chars, w, chars_in), mask=mask)
     h = L.Dropout(config.dropout)(h)
     units = config.lstm_units
