@@ -13,6 +13,16 @@ TRAIN_FILE = "ANERCorp_CamelLab_train.txt"
 TEST_FILE = "ANERCorp_CamelLab_test.txt"
 
 
+def load_script(path: Path, name: str):
+    """Import a stand-alone script (an example or a benchmark) as a module, to call its main()."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: tests that read or convert the full ANERCorp corpus")
 

@@ -202,14 +202,11 @@ def test_training_curves_label_ensemble_members_by_name(tmp_path, monkeypatch):
 
 
 def _load_benchmark(name):
-    import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    return load_script(Path(__file__).parents[1] / "benchmarks" / f"{name}.py", name)
 
 
 ANY_TAGS = st.sampled_from(["O", "B-PERS", "I-PERS", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])

@@ -1,18 +1,15 @@
 """Every script in examples/ runs and prints what it promises."""
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from conftest import load_script  # tests/ is on sys.path under pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def test_seed_examples(tiny_model_dir, capsys):

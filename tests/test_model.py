@@ -878,12 +878,9 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
 
 def test_ensemble_subsets_benchmark_pairs_the_same_seed_subsets(seed_members, tiny_conll_file, tmp_path):
     """benchmarks/ensemble_subsets.py: a recipe compared with itself differs by exactly 0."""
-    import importlib.util
+    from conftest import load_script  # tests/ is on sys.path under pytest
 
-    script = Path(__file__).parents[1] / "benchmarks" / "ensemble_subsets.py"
-    spec = importlib.util.spec_from_file_location("ensemble_subsets", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(Path(__file__).parents[1] / "benchmarks" / "ensemble_subsets.py", "ensemble_subsets")
     out = tmp_path / "subsets.json"
     dirs = [str(d) for d in seed_members]
     assert module.main(["--a", *dirs, "--b", *dirs, "--dev", str(tiny_conll_file), "--size", "2",
