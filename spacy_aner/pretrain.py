@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .corpus import Sentence, read_conll, sha256_file
-from .model import UNK, ModelConfig, Vocabulary, _keras, bilstm_layer, network_inputs, word_features
+from .model import UNK, ModelConfig, Vocabulary, _bucket, _keras, bilstm_layer, network_inputs, word_features
 
 LM_WEIGHTS = "lm.weights.h5"
 LM_META = "lm.json"
@@ -89,9 +89,6 @@ def lm_batches_class():
         def __init__(self, sentences: Sequence[Sequence[str]], vocab: Vocabulary, classes: np.ndarray,
                      batch_size: int, seed: int):
             super().__init__()
-            from .model import _bucket
-
-            self._bucket = _bucket
             self.sentences, self.vocab, self.classes = sentences, vocab, classes
             order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
             self.batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
@@ -103,7 +100,7 @@ def lm_batches_class():
 
         def __getitem__(self, idx):
             sents = [self.sentences[i] for i in self.batches[idx]]
-            words, chars = self.vocab.encode(sents, self._bucket(max(map(len, sents))))
+            words, chars = self.vocab.encode(sents, _bucket(max(map(len, sents))))
             nxt, prev = neighbour_targets(words, self.classes)
             return {"words": words, "chars": chars}, {"next": nxt, "prev": prev}
 

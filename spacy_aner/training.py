@@ -258,6 +258,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     silver_sents = read_conll(silver_path).sentences if silver_path else []
 
     kv = None
+    vectors_sha256 = sha256_file(vectors) if vectors and Path(vectors).is_file() else None
     if vectors:
         from .embeddings import load_vectors
 
@@ -283,8 +284,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
         if kv is None:
             raise ValueError("a pretrained language model needs the word vectors it was trained over (--vectors)")
-        pretrained = initialise_from_lm(network, vocab, config, init_from,
-                                        sha256_file(vectors) if Path(vectors).is_file() else None)
+        pretrained = initialise_from_lm(network, vocab, config, init_from, vectors_sha256)
     if config.output == "crf":
         out_layer = network.get_layer("tag_scores")
 
@@ -336,7 +336,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         **({"init_from": pretrained} if pretrained else {}),
         "vectors": {
             "file": str(vectors) if vectors else None,
-            "sha256": sha256_file(vectors) if vectors and Path(vectors).is_file() else None,
+            "sha256": vectors_sha256,
             "source_keys": len(kv) if kv is not None else 0,
             "kept_rows": len(vocab.words),
             "rows_with_vectors": hits,
