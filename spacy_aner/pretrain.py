@@ -17,11 +17,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .corpus import Sentence, read_conll, sha256_file
+from .corpus import read_conll, sha256_file
 from .model import UNK, ModelConfig, Vocabulary, _bucket, _keras, bilstm_layer, network_inputs, word_features
 
 LM_WEIGHTS = "lm.weights.h5"
@@ -119,8 +119,7 @@ def pretrain(train_path: Path | str, sentences: Sequence[Sequence[str]], output:
     The vocabulary and embedding table are the ones ``train`` builds from ``train_path``
     and ``vectors``, so the word inputs are what the tagger will see.
     """
-    from .embeddings import build_embedding_matrix, load_vectors
-    from .training import epoch_log_callback_class, select_vocabulary
+    from .training import epoch_log_callback_class, vocabulary_and_vectors
 
     keras, _ = _keras()
     keras.utils.set_random_seed(seed)
@@ -128,12 +127,7 @@ def pretrain(train_path: Path | str, sentences: Sequence[Sequence[str]], output:
     if not sentences:
         raise ValueError("pretraining needs at least one sentence")
     config = config or ModelConfig()
-    kv = load_vectors(vectors)
-    config.word_dim = kv.vector_size
-    train_sents: List[Sentence] = read_conll(train_path).sentences
-    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars,
-                             clitic_backoff=config.clitic_backoff)
-    matrix, _ = build_embedding_matrix(vocab.words, kv)
+    _, vocab, matrix, _ = vocabulary_and_vectors(read_conll(train_path).sentences, vectors, config, max_vocab)
     ids = [vocab.encode([s], len(s))[0][0] for s in sentences]
     classes = output_classes(ids, len(vocab.words), n_out)
     network = build_lm_network(config, len(vocab.words), len(vocab.chars), n_out + 2, matrix)

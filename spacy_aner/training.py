@@ -194,6 +194,33 @@ def refit_schedule(model_dir: Path | str) -> Dict:
             "lr_decay": hyper.get("lr_decay")}
 
 
+def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[Path | str], config: ModelConfig,
+                           max_vocab: int):
+    """The kept vocabulary of ``train_sents`` and its embedding table: ``(kv, vocab, matrix, rows with vectors)``.
+
+    Sets ``config.word_dim`` to the vectors' size; without vectors the table is random and
+    ``config.trainable_embeddings`` is switched on.
+    """
+    kv = None
+    if vectors:
+        from .embeddings import load_vectors
+
+        kv = load_vectors(vectors)
+        config.word_dim = kv.vector_size
+    else:
+        config.trainable_embeddings = True  # random vectors are useless unless learnt
+    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars,
+                             clitic_backoff=config.clitic_backoff)
+    if kv is None:
+        return kv, vocab, None, 0
+    from .embeddings import build_embedding_matrix
+
+    # The default seed, not the training seed: models that differ only in their seed then
+    # share one frozen table, which an ensemble (merge_members) stores once.
+    matrix, hits = build_embedding_matrix(vocab.words, kv)
+    return kv, vocab, matrix, hits
+
+
 def _prepare_source(train_path: Path | str) -> Optional[Dict]:
     """The release files (and their hashes) that ``spacy-aner prepare`` derived the data from."""
     stats = Path(train_path).parent / "stats.json"
@@ -257,26 +284,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         raise ValueError("training needs at least one training and one dev sentence")
     silver_sents = read_conll(silver_path).sentences if silver_path else []
 
-    kv = None
     vectors_sha256 = sha256_file(vectors) if vectors and Path(vectors).is_file() else None
-    if vectors:
-        from .embeddings import load_vectors
-
-        kv = load_vectors(vectors)
-        config.word_dim = kv.vector_size
-    else:
-        config.trainable_embeddings = True  # random vectors are useless unless learnt
-    vocab = Vocabulary.build(select_vocabulary(train_sents, kv, max_vocab), config.max_word_chars,
-                             clitic_backoff=config.clitic_backoff)
-    if kv is not None:
-        from .embeddings import build_embedding_matrix
-
-        # The default seed, not the training seed: models that differ only in their seed then
-        # share one frozen table, which an ensemble (merge_members) stores once.
-        matrix, hits = build_embedding_matrix(vocab.words, kv)
-    else:
-        matrix, hits = None, 0
-
+    kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, vectors, config, max_vocab)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     pretrained = None
     if init_from:
