@@ -142,6 +142,7 @@ def train(
     learning_rate: float = typer.Option(3e-3, help="Adam learning rate."),
     lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
+    mention_replacement: float = typer.Option(0.0, help="Chance that each training entity is swapped for another training entity of its label, anew every epoch (mention replacement)."),
     seed: int = typer.Option(13, help="Random seed."),
     silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
     init_from: Path = typer.Option(None, "--init-from", help="Start the char features and the first BiLSTM layer from a language model made by `spacy-aner pretrain` over the same --vectors."),
@@ -170,7 +171,8 @@ def train(
             schedule = refit_schedule(refit_from)
         except ValueError as err:
             _fail(str(err))
-        for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay)):
+        for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay),
+                            ("mention_replacement", mention_replacement)):
             if schedule[name] is not None and schedule[name] != given:
                 _fail(f"{refit_from} trained with {name} {schedule[name]}, not {given}: the replayed schedule would not match")
         epochs, drops = schedule["epochs"], schedule["lr_drops"]
@@ -188,7 +190,8 @@ def train(
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
-                   lr_drops=drops, silver_path=silver, init_from=init_from, command=_invocation(ctx))
+                   lr_drops=drops, silver_path=silver, init_from=init_from,
+                   mention_replacement=mention_replacement, command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:

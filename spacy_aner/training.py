@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
 from .model import _PAD_LABEL, META_FILE, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
 from .normalize import normalize_word
-from .tags import repair_bio
+from .tags import bio_to_spans, repair_bio, spans_to_bio
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,45 @@ def select_vocabulary(train: Sequence[Sentence], kv, max_vocab: int) -> List[str
     return keys
 
 
+def mention_pool(sentences: Sequence[Sentence]) -> Dict[str, List[Tuple[str, ...]]]:
+    """The words of every entity in ``sentences``, by label, once per occurrence."""
+    pool: Dict[str, List[Tuple[str, ...]]] = {}
+    for s in sentences:
+        for start, end, label in bio_to_spans(s.tags):
+            pool.setdefault(label, []).append(tuple(s.words[start:end]))
+    return pool
+
+
+def replace_mentions(sentence: Sentence, pool: Dict[str, List[Tuple[str, ...]]], rate: float,
+                     rng: random.Random, max_len: int) -> Sentence:
+    """Mention replacement (Dai & Adel, COLING 2020): each entity, with probability ``rate``,
+    becomes another training entity of the same label, drawn by frequency.
+
+    Test names are mostly unseen in training; putting other names into the same contexts
+    makes the network tag from the context and the name's shape rather than remember
+    which names go where. The sentence never grows past ``max_len`` (the network's window).
+    """
+    spans = bio_to_spans(sentence.tags)
+    if rate <= 0 or not spans:
+        return sentence
+    words: List[str] = []
+    new_spans = []
+    prev = growth = 0
+    for start, end, label in spans:
+        words.extend(sentence.words[prev:start])
+        mention = tuple(sentence.words[start:end])
+        if rng.random() < rate and pool.get(label):
+            candidate = rng.choice(pool[label])
+            if len(sentence.words) + growth - len(mention) + len(candidate) <= max_len:
+                growth += len(candidate) - len(mention)
+                mention = candidate
+        new_spans.append((len(words), len(words) + len(mention), label))
+        words.extend(mention)
+        prev = end
+    words.extend(sentence.words[prev:])
+    return Sentence(words, spans_to_bio(new_spans, len(words)), sentence.line)
+
+
 def batches_class():
     keras, _ = _keras()
 
@@ -64,9 +103,14 @@ def batches_class():
         """Batches of similar length (little padding), in a new random order every epoch."""
 
         def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
-                     batch_size: int, seed: int, word_dropout: float = 0.0):
+                     batch_size: int, seed: int, word_dropout: float = 0.0, mention_rate: float = 0.0,
+                     max_len: int = 128):
             super().__init__()
             self.word_dropout = word_dropout
+            self.mention_rate = mention_rate
+            self.max_len = max_len
+            self.mentions = mention_pool(sentences) if mention_rate > 0 else {}
+            self.mention_rng = random.Random(seed + 1)
             self.np_rng = np.random.default_rng(seed)
             self.sentences = sentences
             self.vocab = vocab
@@ -87,6 +131,9 @@ def batches_class():
 
         def __getitem__(self, idx):
             sents = [self.sentences[i] for i in self.batches[idx]]
+            if self.mention_rate > 0:  # a fresh draw every time the batch is served, i.e. every epoch
+                sents = [replace_mentions(s, self.mentions, self.mention_rate, self.mention_rng, self.max_len)
+                         for s in sents]
             length = _bucket(max(len(s.words) for s in sents))
             words, chars = self.vocab.encode([s.words for s in sents], length)
             if self.word_dropout > 0:
@@ -171,7 +218,7 @@ def refit_schedule(model_dir: Path | str) -> Dict:
 
     ``training.json`` records the rate each epoch trained with (logged before
     ``ReduceLROnPlateau`` acts), so a drop after epoch ``e`` shows as a lower rate at ``e + 1``.
-    Returns ``{"epochs", "lr_drops", "learning_rate", "lr_decay"}`` for :func:`train`.
+    Returns ``{"epochs", "lr_drops", "learning_rate", "lr_decay", "mention_replacement"}`` for :func:`train`.
     """
     model_dir = Path(model_dir)
     try:
@@ -191,7 +238,7 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     hyper = meta.get("hyperparameters", {})
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
-            "lr_decay": hyper.get("lr_decay")}
+            "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0)}
 
 
 def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[Path | str], config: ModelConfig,
@@ -243,7 +290,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
           lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
-          init_from: Optional[Path | str] = None, command: str = "") -> Dict:
+          init_from: Optional[Path | str] = None, mention_replacement: float = 0.0, command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -258,6 +305,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     ``silver_path`` adds teacher-tagged sentences (``spacy-aner silver``) to the training
     sentences, never to dev; the kept vocabulary is still chosen from the gold sentences.
+
+    ``mention_replacement`` is the chance that each training entity is swapped for another
+    of the same label, drawn anew every epoch (:func:`replace_mentions`).
 
     ``init_from`` starts the char features and the first BiLSTM layer from a language model
     made by :func:`spacy_aner.pretrain.pretrain` over the same vectors.
@@ -278,6 +328,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         dev_sents = []
     else:
         train_sents, dev_sents = split_dev(train_sents, dev_fraction)
+    if not 0.0 <= mention_replacement <= 1.0:
+        raise ValueError(f"mention_replacement is a probability, got {mention_replacement}")
     if lr_drops is not None and not refit:
         raise ValueError("lr_drops replays a schedule without a dev set; with one, the dev F1 sets the schedule")
     if not train_sents or (not dev_sents and not refit):
@@ -305,7 +357,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     tagger = Tagger(config, vocab, network)
     data = batches_class()(chunk_sentences(train_sents + silver_sents, config.window), vocab, config.tags, batch_size, seed,
-                           word_dropout)
+                           word_dropout, mention_replacement, config.window)
     drops = sorted(lr_drops or [])
     if refit:
         dev_cb = epoch_log_callback_class()(output / "training.json")
@@ -351,7 +403,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
             "rows_with_vectors": hits,
         },
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
-                            "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout, "seed": seed, "max_vocab": max_vocab,
+                            "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout,
+                            "mention_replacement": mention_replacement, "seed": seed, "max_vocab": max_vocab,
                             **({"lr_drops": drops} if refit else {}), **asdict(config)},
         "refit": refit,
         "best_epoch": best_epoch,
