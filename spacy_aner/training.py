@@ -131,10 +131,11 @@ def batches_class():
 
         def __getitem__(self, idx):
             sents = [self.sentences[i] for i in self.batches[idx]]
-            if self.mention_rate > 0:  # a fresh draw every time the batch is served, i.e. every epoch
-                sents = [replace_mentions(s, self.mentions, self.mention_rate, self.mention_rng, self.max_len)
-                         for s in sents]
             length = _bucket(max(len(s.words) for s in sents))
+            if self.mention_rate > 0:  # a fresh draw every time the batch is served, i.e. every epoch
+                # Never past the batch's padded length: the first two batches' lengths (above) hold.
+                room = min(length, self.max_len)
+                sents = [replace_mentions(s, self.mentions, self.mention_rate, self.mention_rng, room) for s in sents]
             words, chars = self.vocab.encode([s.words for s in sents], length)
             if self.word_dropout > 0:
                 # Unknown-word practice: test names are mostly unseen, so the network must

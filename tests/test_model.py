@@ -701,6 +701,112 @@ def test_first_two_training_batches_differ_in_length_for_every_seed():
         assert sorted(i for b in data.batches for i in b) == list(range(len(sents)))
 
 
+_LABELS = ("PERS", "LOC", "ORG", "MISC")
+
+
+@st.composite
+def _tagged_sentences(draw):
+    """A sentence as spans over O words (adjacent entities included) and a pool of mentions."""
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.tags import spans_to_bio
+
+    pieces = draw(st.lists(st.one_of(st.just(None), st.tuples(st.sampled_from(_LABELS), st.integers(1, 4))),
+                           min_size=1, max_size=12))
+    words, spans = [], []
+    for k, piece in enumerate(pieces):
+        if piece is None:
+            words.append(f"o{k}")
+        else:
+            label, n = piece
+            spans.append((len(words), len(words) + n, label))
+            words.extend(f"{label}{k}_{j}" for j in range(n))
+    pool = {label: [tuple(f"{label}_pool{i}_{j}" for j in range(n)) for i, n in enumerate(draw(
+        st.lists(st.integers(1, 5), min_size=1, max_size=4)))] for label in _LABELS}
+    return Sentence(words, spans_to_bio(spans, len(words)), 7), pool
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=_tagged_sentences(), rate=st.sampled_from([0.0, 0.3, 1.0]), seed=st.integers(0, 10),
+       slack=st.integers(0, 6))
+def test_replace_mentions_keeps_the_context_labels_and_window(case, rate, seed, slack):
+    from spacy_aner.tags import bio_to_spans
+    from spacy_aner.training import replace_mentions
+
+    sentence, pool = case
+    max_len = len(sentence.words) + slack
+    out = replace_mentions(sentence, pool, rate, random.Random(seed), max_len)
+    before, after = bio_to_spans(sentence.tags), bio_to_spans(out.tags)
+    assert out.line == sentence.line and len(out.words) == len(out.tags) <= max_len
+    assert [label for *_, label in after] == [label for *_, label in before]  # the same entities, in order
+    assert out.tags == [t for t in out.tags if t == "O" or t[2:] in _LABELS]
+    in_entity = lambda spans, n: {i for s, e, _ in spans for i in range(s, e)}  # noqa: E731
+    context = lambda sent, spans: [w for i, w in enumerate(sent.words) if i not in in_entity(spans, 0)]  # noqa: E731
+    assert context(out, after) == context(sentence, before)  # the words around entities never change
+    for (s0, e0, _), (s1, e1, label) in zip(before, after):
+        words = tuple(out.words[s1:e1])
+        assert words == tuple(sentence.words[s0:e0]) or words in pool[label]
+    if rate == 0.0:
+        assert out == sentence
+    if rate == 1.0 and slack >= 5 * len(before):  # room for any draw: every entity is replaced
+        assert all(tuple(out.words[s:e]) in pool[label] for s, e, label in after)
+
+
+def test_mention_pool_counts_every_occurrence():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import mention_pool
+
+    sents = [Sentence(["زار", "محمد", "علي", "باريس"], ["O", "B-PERS", "I-PERS", "B-LOC"]),
+             Sentence(["باريس", "جميلة"], ["I-LOC", "O"])]  # a stray I- opens an entity, as seqeval reads it
+    assert mention_pool(sents) == {"PERS": [("محمد", "علي")], "LOC": [("باريس",), ("باريس",)]}
+
+
+def test_training_batches_draw_new_mentions_every_epoch():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    names = ["محمد", "أحمد", "علي"]
+    sents = [Sentence(["زار", names[i % 3], "القاهرة", "أمس"], ["O", "B-PERS", "B-LOC", "O"]) for i in range(12)]
+    data = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0, mention_rate=1.0, max_len=8)
+    draws = [np.concatenate([data[i][0]["words"] for i in range(len(data))]) for _ in range(4)]
+    labels = [np.concatenate([data[i][1] for i in range(len(data))]) for _ in range(2)]
+    assert all((d[:, [0, 2, 3]] == draws[0][:, [0, 2, 3]]).all() for d in draws)  # context and the LOC pool of one
+    assert len({d[:, 1].tobytes() for d in draws}) > 1  # the names are drawn anew each time
+    assert set(np.concatenate([d[:, 1] for d in draws])) == set(vocab.encode([names], 3)[0][0])
+    assert (labels[0] == labels[1]).all()
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0)
+    assert (plain[0][0]["words"] == plain[0][0]["words"]).all() and plain.mentions == {}
+
+
+def test_mention_replacement_keeps_each_batch_padded_length():
+    """Keras fixes the input signature from the first two batches: replacement must not change their lengths."""
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    long_name = ["الأمم"] * 30  # one 30-word "name" in the pool: any swap would cross a 16-word bucket
+    sents = [Sentence(["زار", "محمد", "أمس"] * 5, ["O", "B-PERS", "O"] * 5) for _ in range(8)]
+    sents += [Sentence(long_name, ["B-PERS"] + ["I-PERS"] * 29)]
+    for seed in range(5):
+        data = batches_class()(sents, vocab, TAGS, batch_size=4, seed=seed, mention_rate=1.0, max_len=64)
+        plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=seed)
+        for _ in range(3):
+            assert [data[i][0]["words"].shape for i in range(len(data))] == \
+                [plain[i][0]["words"].shape for i in range(len(plain))]
+
+
+def test_train_records_mention_replacement_and_rejects_a_rate_outside_0_1(tiny_conll_file, tmp_path):
+    from spacy_aner.training import train
+
+    small = ModelConfig(lstm_units=4, lstm_layers=1, char_filters=4, window=32, context=4)
+    meta = train(tiny_conll_file, tmp_path / "m", dev_fraction=0.2, epochs=1, verbose=0, mention_replacement=0.5,
+                 config=small)
+    assert meta["hyperparameters"]["mention_replacement"] == 0.5 and meta["epochs_run"] == 1
+    with pytest.raises(ValueError, match="probability"):
+        train(tiny_conll_file, tmp_path / "bad", dev_fraction=0.2, epochs=1, verbose=0, mention_replacement=1.5,
+              config=small)
+
+
 def test_training_with_mixed_lengths_trains_for_any_seed(tmp_path):
     from spacy_aner.training import train
 
@@ -839,7 +945,8 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
     from spacy_aner.training import refit_schedule
 
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
-    assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5}
+    assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
+                                   "mention_replacement": 0.0}  # runs from before the option had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
     with pytest.raises(ValueError, match="predates the per-epoch learning rate"):
@@ -869,7 +976,8 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
     log = json.loads((out / "training.json").read_text())["epochs"]
     assert [e["learning_rate"] for e in log] == pytest.approx([3e-3, 3e-3, 1.5e-3])
     for extra, message in ((["--learning-rate", "0.001"], "learning_rate 0.003, not 0.001"),
-                           (["--lr-drops", "1"], "--refit-from refits without a dev set")):
+                           (["--lr-drops", "1"], "--refit-from refits without a dev set"),
+                           (["--mention-replacement", "0.3"], "mention_replacement 0.0, not 0.3")):
         bad = CliRunner().invoke(app, args + extra)
         assert bad.exit_code == 1 and message in bad.output
     bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
