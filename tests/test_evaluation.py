@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -289,3 +290,56 @@ def test_unseen_entities_script_counts_without_tagging(tiny_model_dir, tiny_conl
     assert result["data"]["unseen"] == 0 and result["counted"][str(tiny_conll_file)]["unseen"] == 0
     scores = result["models"][str(tiny_model_dir)]
     assert scores["unseen"]["gold"] == 0 and scores["seen"]["gold"] == scores["all"]["gold"] > 0
+
+
+def _cross_validation():
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    return load_script(Path(__file__).parents[1] / "benchmarks" / "cross_validation.py", "cross_validation")
+
+
+def test_cross_validation_folds_are_contiguous_and_cover_every_sentence(tmp_path):
+    cv = _cross_validation()
+    for n, k in ((10, 2), (11, 3), (3973, 5), (5, 5)):
+        bounds = cv.fold_bounds(n, k)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n and len(bounds) == k
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert max(e - s for s, e in bounds) - min(e - s for s, e in bounds) <= 1
+    for n, k in ((5, 1), (3, 4)):
+        with pytest.raises(ValueError):
+            cv.fold_bounds(n, k)
+    blocks = [f"كلمة{i}\tO\nو\tB-LOC" for i in range(7)]
+    (tmp_path / "all.conll").write_text("\n\n".join(blocks) + "\n\n\n", encoding="utf-8")
+    assert cv.read_blocks(tmp_path / "all.conll") == blocks
+    folds = cv.write_folds(blocks, 3, tmp_path / "w")
+    helds = [cv.read_blocks(h) for _, h in folds]
+    assert sum(helds, []) == blocks  # the held-out blocks, in order, are the file
+    for (train, _), held in zip(folds, helds):
+        assert sorted(cv.read_blocks(train) + held) == sorted(blocks)
+        assert [b for b in blocks if b not in held] == cv.read_blocks(train)  # order kept
+
+
+@pytest.mark.slow
+def test_cross_validation_script_trains_scores_and_resumes(tiny_conll_file, tmp_path, capsys):
+    cv = _cross_validation()
+    small = "--lstm-units 4 --lstm-layers 1 --char-filters 4 --epochs 1"
+    out = tmp_path / "cv.json"
+    args = [str(tiny_conll_file), "--folds", "2", "--jobs", "2", "--workdir", str(tmp_path / "w"),
+            "--recipe", f"a={small}", "--recipe", f"b={small} --seed 5", "--output", str(out)]
+    assert cv.main(args) == 0
+    assert "4 training run(s) to do" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["fold_sentences"] == [len(cv.read_blocks(tiny_conll_file)) // 2] * 2
+    for name in ("a", "b"):
+        rec = result["recipes"][name]
+        assert len(rec["folds"]) == 2 and 0 <= rec["pooled"]["micro"]["f1"] <= 100
+        meta = json.loads((tmp_path / "w" / name / "fold_1" / "meta.json").read_text())
+        assert meta["dev"]["file"].endswith("heldout.conll")  # early-stopped on the block it is scored on
+    assert json.loads((tmp_path / "w" / "b" / "fold_0" / "meta.json").read_text())["hyperparameters"]["seed"] == 5
+    paired = result["paired"]
+    assert paired["fold_differences"] == [round(b["f1"] - a["f1"], 2) for a, b in
+                                          zip(result["recipes"]["a"]["folds"], result["recipes"]["b"]["folds"])]
+    assert cv.main(args) == 0  # finished runs are reused
+    assert "0 training run(s) to do" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cv.main(args[:-4] + ["--recipe", "a=--epochs 1", "--recipe", "a=--epochs 2"])
