@@ -217,24 +217,15 @@ def _worker_processes(nlp) -> Iterator[None]:
 
     * Workers start with ``forkserver`` (``spawn`` where there is none) rather than Linux's
       default ``fork``: a child forked from a process that has run TensorFlow hangs.
-    * A loaded ``aner_lstm`` network cannot be pickled for the workers; it is detached
-      while they start (each worker loads the model itself, lazily, from ``model_path``)
-      and put back afterwards.
+    * A loaded ``aner_lstm`` network is not pickled for the workers: the component leaves
+      it behind (``AnerLSTM.__reduce__``) and each worker loads the model itself, lazily,
+      from ``model_path``.
     """
-    from .component import AnerLSTM
-
     previous = mp.get_start_method(allow_none=True)
     mp.set_start_method(_safe_start_method(), force=True)
-    detached = [(pipe, pipe._tagger) for _, pipe in nlp.pipeline
-                if isinstance(pipe, AnerLSTM) and pipe._tagger is not None]
-    for pipe, _ in detached:
-        pipe._tagger = None
     try:
         yield
     finally:
-        for pipe, tagger in detached:
-            if pipe._tagger is None:
-                pipe._tagger = tagger
         mp.set_start_method(previous, force=True)
 
 

@@ -338,7 +338,10 @@ def evaluate(
     results, reports = {}, []
     for path in test_files:
         name = path.name.rsplit(".", 1)[0]
-        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
+        try:
+            results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
+        except ValueError as err:
+            _fail(str(err))
         reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
                        f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
     first = results[next(iter(results))]
@@ -414,6 +417,8 @@ def annotate(
         _fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
     if input_path != STDIN and not Path(input_path).is_file():
         _fail(f"file not found: {input_path}")
+    if output != STDIN and Path(output).is_dir():
+        _fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
     try:
         nlp = load_pipeline(model, n_process=n_process)
     except ModelLoadError as err:

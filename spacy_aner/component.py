@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
@@ -38,8 +39,10 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
-    batch_size: documents per ``pipe()`` batch, and at most this many token windows per
-        network call (windows are grouped by padded length, at most 8,192 padded tokens).
+    batch_size: at most this many token windows per network call (windows are grouped by
+        padded length, at most 8,192 padded tokens), and documents per batch when the
+        component's own ``pipe()`` is called; under ``nlp.pipe`` spaCy hands the component
+        batches of ``nlp.pipe(batch_size=...)`` documents, as for every component.
     overwrite_ents: replace existing ``doc.ents``; if False, only add non-overlapping ones.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
@@ -52,7 +55,11 @@ class AnerLSTM(Pipe):
     The network is loaded on first use, or at once by ``from_disk``/``from_bytes`` (so
     ``spacy.load`` reports a broken model when the pipeline loads). The factory only
     records the path: a pipeline saved with ``nlp.to_disk`` carries its own copy of the
-    model and never needs the original path again.
+    model and never needs the original path again. ``batch_size`` and ``overwrite_ents``
+    live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
+
+    Pickling (``spawn``/``forkserver`` workers) leaves the network behind; the copy loads
+    its own from ``model_path`` on first use.
     """
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
@@ -66,6 +73,14 @@ class AnerLSTM(Pipe):
         self.overwrite_ents = overwrite_ents
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
+        self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
+
+    def __reduce__(self):
+        # Pipe's Cython pickling would copy __dict__ as it is, network included.
+        state = self.__dict__.copy()
+        state["_tagger"] = None  # a Keras network does not pickle; the copy reloads it
+        state["_cleanup"] = None  # the directory belongs to this object, not to its copies
+        return (_unpickle_component, (type(self), state))
 
     # ------------------------------------------------------------------ model
     @property
@@ -141,15 +156,11 @@ class AnerLSTM(Pipe):
             # The source files are gone (or never existed): write from memory, loading first
             # so that a model path that never worked fails here with ModelLoadError.
             self.tagger.save(path)
-        srsly.write_json(path / "cfg.json", {"batch_size": self.batch_size, "overwrite_ents": self.overwrite_ents})
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
+        # A cfg.json written by spacy-aner 0.1 (batch_size, overwrite_ents) is not read: the
+        # pipeline's config holds the same settings, and a load-time override must win.
         path = ensure_path(path)
-        cfg_path = path / "cfg.json"
-        if cfg_path.is_file():
-            cfg = srsly.read_json(cfg_path)
-            self.batch_size = int(cfg.get("batch_size", self.batch_size))
-            self.overwrite_ents = bool(cfg.get("overwrite_ents", self.overwrite_ents))
         self._tagger = Tagger.load(path)  # raises ModelLoadError naming the broken file
         self.model_path = path
         return self
@@ -167,5 +178,20 @@ class AnerLSTM(Pipe):
             if "/" in name or "\\" in name or name.startswith("."):
                 raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
             (tmp / name).write_bytes(content)
-        # The directory stays: to_disk copies model files from model_path later.
-        return self.from_disk(tmp)
+        try:
+            self.from_disk(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        # The directory stays while the component lives (to_disk copies from it, pickled
+        # copies load from it) and goes with it, or at exit; an earlier one goes now.
+        if self._cleanup is not None:
+            self._cleanup()
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(tmp), True)
+        return self
+
+
+def _unpickle_component(cls, state: dict) -> AnerLSTM:
+    component = cls.__new__(cls)
+    component.__dict__.update(state)
+    return component

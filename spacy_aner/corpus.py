@@ -42,6 +42,9 @@ class Problem:
     path: str
     line: int
     message: str
+    #: True when the line's text or tag was lost (unreadable, no tag, unknown tag); False for
+    #: a stray ``I-X``, which keeps its tag and is decoded as seqeval decodes it.
+    lossy: bool = True
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -90,8 +93,8 @@ def read_conll(path: Path | str, strict: bool = False) -> Corpus:
     tags: List[str] = []
     first_line = 0
 
-    def problem(line_no: int, message: str) -> None:
-        p = Problem(str(path), line_no, message)
+    def problem(line_no: int, message: str, lossy: bool = True) -> None:
+        p = Problem(str(path), line_no, message, lossy)
         if strict:
             raise CorpusFormatError(str(p))
         problems.append(p)
@@ -128,7 +131,8 @@ def read_conll(path: Path | str, strict: bool = False) -> Corpus:
                     prefix, label = split_tag(tag)
                     prev = tags[-1] if tags else "O"
                     if prefix == "I" and prev not in (f"B-{label}", f"I-{label}"):
-                        problem(line_no, f"{tag} does not continue a {label} entity (previous tag {prev}); it starts one")
+                        problem(line_no, f"{tag} does not continue a {label} entity (previous tag {prev}); it starts one",
+                                lossy=False)
             if not words:
                 first_line = line_no
             words.append(word)

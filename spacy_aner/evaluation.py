@@ -175,10 +175,29 @@ def predict_raw(nlp, sentences: Sequence[Sequence[str]], batch_size: int = 256,
 
 
 def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True) -> Dict:
-    """Score ``nlp`` on one ``WORD TAG`` file; returns scores, the report and the tags."""
-    from .corpus import read_conll
+    """Score ``nlp`` on one ``WORD TAG`` file; returns scores, the report and the tags.
 
-    corpus = read_conll(path)
+    A gold file whose lines lost their word or tag (not UTF-8, no tag column, an unknown
+    tag), or that holds no sentence or no entity, raises ``ValueError``: a score on it
+    would be wrong, not merely low. A stray ``I-X`` is allowed (the released test split
+    has 74) and opens an entity, as in seqeval's default mode.
+    """
+    import warnings
+
+    from .corpus import CorpusWarning, read_conll
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorpusWarning)  # the lossy ones are raised below
+        corpus = read_conll(path)
+    lossy = [p for p in corpus.problems if p.lossy]
+    if lossy:
+        shown = "\n  ".join(str(p) for p in lossy[:5])
+        more = f"\n  ... and {len(lossy) - 5} more" if len(lossy) > 5 else ""
+        raise ValueError(f"{len(lossy)} malformed line(s) in the gold file {path}; fix them before scoring:\n  {shown}{more}")
+    if not corpus.sentences:
+        raise ValueError(f"{path}: no sentences to score")
+    if not any(t != "O" for s in corpus.sentences for t in s.tags):
+        raise ValueError(f"{path}: no gold entities, so entity-level scores are undefined")
     words = [s.words for s in corpus.sentences]
     gold = [s.tags for s in corpus.sentences]
     pred = predict_gold_words(nlp, words, batch_size=batch_size, progress=progress)

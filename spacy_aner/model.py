@@ -40,6 +40,35 @@ class ModelLoadError(ValueError):
     """A model directory that cannot be used; the message names the file and the problem."""
 
 
+class ForkedTensorFlowError(RuntimeError):
+    """TensorFlow asked to run in a process forked after it had started in the parent."""
+
+
+#: Set once this process has built a network (TensorFlow's runtime and thread pools exist).
+_TF_STARTED = False
+#: Set in a child forked after that: TensorFlow would hang there, not fail.
+_FORKED_AFTER_TF = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_AFTER_TF
+    _FORKED_AFTER_TF = _FORKED_AFTER_TF or _TF_STARTED
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    """Fail clearly where TensorFlow would deadlock: spaCy's ``nlp.pipe(n_process=N)`` forks on Linux."""
+    if _FORKED_AFTER_TF:
+        raise ForkedTensorFlowError(
+            "aner_lstm cannot run in a process forked after TensorFlow started in its parent "
+            "(TensorFlow would hang). For several processes use spacy_aner.annotate.annotate_texts(nlp, texts, "
+            "n_process=N) or `spacy-aner annotate --n-process N`, or call "
+            "multiprocessing.set_start_method('forkserver') before nlp.pipe(..., n_process=N).")
+
+
 @dataclass
 class ModelConfig:
     word_dim: int = 100
@@ -310,7 +339,10 @@ def network_inputs(config: ModelConfig, n_words: int, embedding_matrix: Optional
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
     """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
+    global _TF_STARTED
+    _check_not_forked()
     keras, _ = _keras()
+    _TF_STARTED = True
     L = keras.layers
     words_in, chars_in, w, mask = network_inputs(config, n_words, embedding_matrix)
     outputs = [_tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m)) for m in range(config.members)]
@@ -393,6 +425,7 @@ class Tagger:
 
     def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
         """BIO tags for each word sequence, of any length (long ones are windowed)."""
+        _check_not_forked()
         pieces: List[Tuple[int, int, int, int, int]] = []  # seq, start, end, core_start, core_end
         for i, words in enumerate(sequences):
             if words:

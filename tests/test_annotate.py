@@ -383,6 +383,8 @@ def test_cli_argument_errors(scrambled_model_dir, tmp_path):
                                  "--model", str(scrambled_model_dir)])
     assert result.exit_code == 1 and "is the input file" in result.stderr
     assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path), "--model", "/nowhere"])
+    assert result.exit_code == 1 and "it is a directory" in result.stderr  # refused before the model loads
     result = runner.invoke(app, ["annotate", "--help"])
     assert result.exit_code == 0
     for option in ("--output", "--model", "--text-key", "--id-key", "--batch-size", "--n-process",

@@ -297,7 +297,8 @@ def test_to_disk_is_self_contained(scrambled_model_dir, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     shutil.rmtree(model)
     saved = tmp_path / "pipeline" / "aner_lstm"
-    assert {"config.json", "vocab.json", WEIGHTS_FILE, "meta.json", "cfg.json"} <= {p.name for p in saved.iterdir()}
+    assert {"config.json", "vocab.json", WEIGHTS_FILE, "meta.json"} <= {p.name for p in saved.iterdir()}
+    assert not (saved / "cfg.json").exists()  # settings live in the pipeline's config only
     loaded = spacy.load(tmp_path / "pipeline")
     assert loaded.pipe_names == ["aner_lstm"]
     assert isinstance(loaded.tokenizer, CamelTokenizer)
@@ -313,10 +314,8 @@ def test_to_disk_after_model_dir_deleted_saves_loaded_model(scrambled_model_dir,
     before = [ents_of(d) for d in nlp.pipe(texts)]  # loads the network
     shutil.rmtree(model)
     nlp.to_disk(tmp_path / "pipeline")
-    cfg = json.loads((tmp_path / "pipeline" / "aner_lstm" / "cfg.json").read_text())
-    assert cfg == {"batch_size": 32, "overwrite_ents": True}
     loaded = spacy.load(tmp_path / "pipeline")
-    assert loaded.get_pipe("aner_lstm").batch_size == 32
+    assert loaded.get_pipe("aner_lstm").batch_size == 32  # from the saved config
     assert [ents_of(d) for d in loaded.pipe(texts)] == before
 
 
@@ -461,3 +460,73 @@ def test_load_without_ner():
     assert nlp.pipe_names == []
     assert isinstance(nlp.tokenizer, CamelTokenizer)
     assert [t.text for t in nlp("محمد، في الرباط")] == ["محمد", "،", "في", "الرباط"]
+
+
+# --------------------------------------------------------------------------- settings, bytes, processes
+
+
+def test_load_time_config_overrides_apply(scrambled_model_dir, tmp_path):
+    spacy_aner.load(scrambled_model_dir, batch_size=32, overwrite_ents=False).to_disk(tmp_path / "pipeline")
+    plain = spacy.load(tmp_path / "pipeline").get_pipe("aner_lstm")
+    assert (plain.batch_size, plain.overwrite_ents) == (32, False)
+    nlp = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"overwrite_ents": True, "batch_size": 8}}})
+    pipe = nlp.get_pipe("aner_lstm")
+    assert (pipe.batch_size, pipe.overwrite_ents) == (8, True)
+    assert nlp.config["components"]["aner_lstm"]["batch_size"] == 8  # the config says what the component does
+
+
+def test_from_bytes_directory_goes_with_the_component(scrambled_model_dir):
+    import gc
+
+    data = spacy_aner.load(scrambled_model_dir).to_bytes()
+    nlp = spacy_aner.load(scrambled_model_dir)
+    nlp.from_bytes(data)
+    first = nlp.get_pipe("aner_lstm").model_path
+    assert first.is_dir()
+    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
+    nlp.from_bytes(data)  # a second load replaces the first directory
+    second = nlp.get_pipe("aner_lstm").model_path
+    assert not first.exists() and second.is_dir()
+    assert [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)] == before
+    del nlp
+    gc.collect()
+    assert not second.exists()
+    with pytest.raises(ModelLoadError):
+        spacy_aner.load(scrambled_model_dir).get_pipe("aner_lstm").from_bytes(b"\x80")  # not msgpack of files
+
+
+def test_a_used_pipeline_pickles_and_the_copy_tags_alike(scrambled_model_dir):
+    import pickle
+
+    nlp = spacy_aner.load(scrambled_model_dir)
+    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]  # the network is loaded now
+    copy = pickle.loads(pickle.dumps(nlp))
+    assert copy.get_pipe("aner_lstm")._tagger is None  # reloads lazily from model_path
+    assert [ents_of(d) for d in copy.pipe(SAMPLE_TEXTS)] == before
+    assert nlp.get_pipe("aner_lstm")._tagger is not None  # the original keeps its network
+
+
+_PROCESSES_SCRIPT = r"""
+import multiprocessing as mp, sys
+import spacy_aner
+method, model = sys.argv[1], sys.argv[2]
+nlp = spacy_aner.load(model)
+texts = ["زار محمد علي القاهرة أمس", "باريس هي عاصمة فرنسا"] * 20
+one = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]  # TensorFlow has run
+mp.set_start_method(method, force=True)
+try:
+    two = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts, n_process=2, batch_size=8)]
+except Exception as err:
+    print("ERROR", err)
+else:
+    print("SAME" if two == one else "DIFFERENT")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, expected", [("fork", "cannot run in a process forked"), ("forkserver", "SAME")])
+def test_nlp_pipe_with_processes_after_tensorflow_ran(scrambled_model_dir, method, expected):
+    """Forked workers would hang in TensorFlow: they fail with a clear error; forkserver workers work."""
+    run = subprocess.run([sys.executable, "-c", _PROCESSES_SCRIPT, method, str(scrambled_model_dir)],
+                         capture_output=True, text=True, timeout=300)
+    assert expected in run.stdout, run.stdout + run.stderr[-3000:]

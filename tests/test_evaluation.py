@@ -150,6 +150,27 @@ def test_evaluate_cli_writes_metrics_plots_and_agrees_with_seqeval(tiny_model_di
     assert "spacy-aner evaluate" in meta["test_scores"]["small"]["command"]
 
 
+def test_evaluate_cli_refuses_gold_files_it_cannot_score(tiny_model_dir, tmp_path):
+    """No sentences, no tag column, lost lines: a clear error, never a figure on damaged gold data."""
+    files = {
+        "empty": (b"", "no sentences to score"),
+        "untagged": ("باريس\nهي\nعاصمة\n".encode(), "malformed line(s) in the gold file"),
+        "no_entities": ("باريس O\nهي O\n".encode(), "no gold entities"),
+        "bad_utf8": ("باريس B-LOC\n".encode() + b"\xff O\n", "not valid UTF-8"),
+        "unknown_tag": ("باريس B-CITY\n".encode(), "unknown tag 'B-CITY'"),
+    }
+    for name, (content, message) in files.items():
+        path = tmp_path / f"{name}.conll"
+        path.write_bytes(content)
+        result = CliRunner().invoke(app, ["evaluate", str(path), "--model", str(tiny_model_dir), "-o", str(tmp_path / name)])
+        assert result.exit_code == 1 and message in result.output, (name, result.output)
+        assert not (tmp_path / name / "metrics.json").exists()
+    stray = tmp_path / "stray.conll"  # a stray I- is allowed: the released test split has 74
+    stray.write_text("باريس I-LOC\nهي O\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(stray), "--model", str(tiny_model_dir), "-o", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+
+
 def test_evaluate_cli_reports_broken_model(tmp_path, small_conll):
     result = CliRunner().invoke(app, ["evaluate", str(small_conll), "--model", str(tmp_path / "nope"),
                                       "-o", str(tmp_path / "out")])
