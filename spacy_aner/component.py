@@ -17,6 +17,7 @@ from spacy.vocab import Vocab
 
 from .model import CONFIG_FILE, META_FILE, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError, Tagger
 from .tags import LABELS, bio_to_spans
+from .tokenizer import is_invisible
 
 #: The model trained by this project, shipped inside the package.
 DEFAULT_MODEL = Path(__file__).parent / "models" / "aner-lstm"
@@ -112,13 +113,13 @@ class AnerLSTM(Pipe):
                 error_handler(self.name, self, docs, e)
 
     def predict(self, docs: List[Doc]) -> List[List[str]]:
-        """BIO tags for the non-space tokens of each doc."""
-        words = [[t.text for t in doc if not t.is_space] for doc in docs]
+        """BIO tags for the words of each doc (:func:`_word_positions`)."""
+        words = [[doc[i].text for i in _word_positions(doc)] for doc in docs]
         return self.tagger.predict(words, batch_size=self.batch_size)
 
     def set_annotations(self, docs: List[Doc], tags: List[List[str]]) -> None:
         for doc, doc_tags in zip(docs, tags):
-            positions = [t.i for t in doc if not t.is_space]
+            positions = _word_positions(doc)
             spans = []
             for start, end, label in bio_to_spans(doc_tags):
                 # Map back from word positions to token positions, trimming the span to its
@@ -189,6 +190,11 @@ class AnerLSTM(Pipe):
             self._cleanup()
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(tmp), True)
         return self
+
+
+def _word_positions(doc: Doc) -> List[int]:
+    """The tokens the tagger sees: not whitespace, not a run of invisible characters."""
+    return [t.i for t in doc if not t.is_space and not is_invisible(t.text)]
 
 
 def _unpickle_component(cls, state: dict) -> AnerLSTM:

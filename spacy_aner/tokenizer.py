@@ -6,9 +6,17 @@ and rebuilds spaCy's whitespace convention: a single trailing space goes into
 ``token.whitespace_``, any other whitespace becomes an ``is_space`` token, and anything
 CAMeL Tools might leave out becomes a token of its own. Hence ``doc.text == text``
 for every input and entity character offsets are exact on the raw text.
+
+Invisible characters that CAMeL Tools keeps inside words (direction marks, a byte-order
+mark, control characters such as NUL) are cut into tokens of their own
+(:func:`is_invisible`), which the tagger skips as it skips whitespace: a name after a
+right-to-left mark is then tagged without the mark, and two names joined by a NUL are
+two words.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Tuple
 
@@ -36,6 +44,31 @@ def _check_encodable(text: str) -> None:
             f"text contains a lone surrogate {text[err.start]!r} at offset {err.start}: "
             "it is not valid Unicode and cannot be tokenised"
         ) from None
+
+
+#: Direction marks and embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI) and the byte-order mark.
+_FORMAT_MARKS = "\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff"
+#: Control characters that are not whitespace (str.isspace covers \t \n \r \x0b \x0c \x1c-\x1f \x85).
+_CONTROLS = "".join(c for c in map(chr, range(0xA0)) if unicodedata.category(c) == "Cc" and not c.isspace())
+_INVISIBLE_RUN = re.compile(f"[{_FORMAT_MARKS}{re.escape(_CONTROLS)}]+")
+
+
+def is_invisible(text: str) -> bool:
+    """True for a non-empty run of direction marks, byte-order marks or control characters."""
+    return bool(text) and _INVISIBLE_RUN.fullmatch(text) is not None
+
+
+def _split_invisible(word: str) -> List[str]:
+    """``word`` cut around its runs of invisible characters (usually just ``[word]``)."""
+    pieces, pos = [], 0
+    for m in _INVISIBLE_RUN.finditer(word):
+        if m.start() > pos:
+            pieces.append(word[pos:m.start()])
+        pieces.append(m.group())
+        pos = m.end()
+    if pos < len(word):
+        pieces.append(word[pos:])
+    return pieces
 
 
 def _split_gap(gap: str) -> Iterator[Tuple[str, bool]]:
@@ -69,8 +102,9 @@ def split_words(text: str) -> Tuple[List[str], List[bool]]:
         if start < 0:  # pragma: no cover - would mean CAMeL Tools changed a character
             raise RuntimeError(f"CAMeL Tools returned {word!r}, which is not in the text")
         add_gap(text[pos:start])
-        words.append(word)
-        spaces.append(False)
+        for piece in _split_invisible(word):
+            words.append(piece)
+            spaces.append(False)
         pos = start + len(word)
     add_gap(text[pos:])
     return words, spaces

@@ -530,3 +530,19 @@ def test_nlp_pipe_with_processes_after_tensorflow_ran(scrambled_model_dir, metho
     run = subprocess.run([sys.executable, "-c", _PROCESSES_SCRIPT, method, str(scrambled_model_dir)],
                          capture_output=True, text=True, timeout=300)
     assert expected in run.stdout, run.stdout + run.stderr[-3000:]
+
+
+def test_invisible_characters_stay_out_of_entities(scrambled_model_dir):
+    """The tagger sees the same words with or without direction marks, BOM or NUL around them."""
+    nlp = spacy_aner.load(scrambled_model_dir)
+    for text in SAMPLE_TEXTS[:6]:
+        plain = ents_of(nlp(text))
+        marked = "\ufeff\u200f" + text.replace(" ", " \u200f", 2) + "\x00"
+        doc = nlp(marked)
+        assert doc.text == marked
+        for ent in doc.ents:
+            assert ent.text == marked[ent.start_char:ent.end_char]
+            assert ent.text[0] not in "\ufeff\u200f\x00" and ent.text[-1] not in "\ufeff\u200f\x00"
+        assert [e.label_ for e in doc.ents] == [label for *_, label in plain]
+        assert [e.text.replace("\u200f", "").replace(" ", "") for e in doc.ents] == \
+            [text[e[2]:e[3]].replace(" ", "") for e in plain]

@@ -361,3 +361,19 @@ def test_pipe_matches_call(nlp_camel):
     piped = list(nlp_camel.tokenizer.pipe(texts))
     assert [_tokens(d) for d in piped] == [_tokens(nlp_camel(t)) for t in texts]
     assert [d.text for d in nlp_camel.pipe(texts)] == texts
+
+
+@pytest.mark.parametrize("text, words", [
+    ("\u200fمحمد يعيش", ["\u200f", "محمد", "يعيش"]),            # right-to-left mark before a name
+    ("\ufeffباريس", ["\ufeff", "باريس"]),                          # byte-order mark
+    ("باريس\x00فرنسا", ["باريس", "\x00", "فرنسا"]),                # NUL between two names
+    ("القاهرة\u200e\u202bلندن\u202c", ["القاهرة", "\u200e\u202b", "لندن", "\u202c"]),
+    ("محمد\u200dعلي", ["محمد\u200dعلي"]),                          # a joiner stays inside its word
+])
+def test_invisible_characters_are_tokens_of_their_own(text, words):
+    from spacy_aner.tokenizer import is_invisible, split_words
+
+    got, spaces = split_words(text)
+    assert got == words and "".join(w + (" " if s else "") for w, s in zip(got, spaces)) == text
+    assert [is_invisible(w) for w in got] == [all(not c.isalpha() for c in w) for w in words]
+    assert not is_invisible("") and not is_invisible("a\u200f")
