@@ -141,6 +141,12 @@ class CamelTokenizer:
         for text in texts:
             yield self(text)
 
+    def score(self, examples, **kwargs) -> dict:
+        """Tokenisation scores (``token_acc``, ``token_p/r/f``), as spaCy's own tokenizer gives them."""
+        from spacy.scorer import Scorer
+
+        return Scorer.score_tokenization(examples)
+
     # Serialisation: the only state is the settings; the config recreates the object.
     def _cfg(self) -> dict:
         return {"normalize": self.normalize}

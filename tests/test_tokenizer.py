@@ -377,3 +377,16 @@ def test_invisible_characters_are_tokens_of_their_own(text, words):
     assert got == words and "".join(w + (" " if s else "") for w, s in zip(got, spaces)) == text
     assert [is_invisible(w) for w in got] == [all(not c.isalpha() for c in w) for w in words]
     assert not is_invisible("") and not is_invisible("a\u200f")
+
+
+def test_nlp_evaluate_reports_tokenization_scores():
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    nlp = spacy.blank("ar", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_aner.CamelTokenizer.v1"}}})
+    gold_right = Doc(nlp.vocab, words=["زار", "محمد", "القاهرة", "."], spaces=[True, True, False, False])
+    gold_other = Doc(nlp.vocab, words=["زار", "محمد القاهرة"], spaces=[True, False])  # one gold token where we cut two
+    scores = nlp.evaluate([Example(nlp.make_doc(gold_right.text), gold_right)])
+    assert scores["token_acc"] == 1.0 and scores["token_f"] == 1.0
+    scores = nlp.evaluate([Example(nlp.make_doc(gold_other.text), gold_other)])
+    assert scores["token_p"] == pytest.approx(1 / 3) and scores["token_r"] == pytest.approx(1 / 2)
