@@ -139,10 +139,14 @@ def read_conll(path: Path | str, strict: bool = False) -> Corpus:
             tags.append(tag)
     close()
     if problems:
-        shown = "\n  ".join(str(p) for p in problems[:5])
-        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
-        warnings.warn(f"{len(problems)} repaired line(s) in {path}:\n  {shown}{more}", CorpusWarning, stacklevel=2)
+        warnings.warn(f"{len(problems)} repaired line(s) in {path}:{list_problems(problems)}", CorpusWarning, stacklevel=2)
     return Corpus(sentences, problems)
+
+
+def list_problems(problems: Sequence[Problem], shown: int = 5) -> str:
+    """The first ``shown`` problems, one per indented line, and how many more there are."""
+    lines = "".join(f"\n  {p}" for p in problems[:shown])
+    return lines + (f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else "")
 
 
 def write_conll(sentences: Iterable[Sentence], path: Path | str) -> None:

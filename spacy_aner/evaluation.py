@@ -184,16 +184,15 @@ def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 25
     """
     import warnings
 
-    from .corpus import CorpusWarning, read_conll
+    from .corpus import CorpusWarning, list_problems, read_conll
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CorpusWarning)  # the lossy ones are raised below
         corpus = read_conll(path)
     lossy = [p for p in corpus.problems if p.lossy]
     if lossy:
-        shown = "\n  ".join(str(p) for p in lossy[:5])
-        more = f"\n  ... and {len(lossy) - 5} more" if len(lossy) > 5 else ""
-        raise ValueError(f"{len(lossy)} malformed line(s) in the gold file {path}; fix them before scoring:\n  {shown}{more}")
+        raise ValueError(f"{len(lossy)} malformed line(s) in the gold file {path}; fix them before scoring:"
+                         f"{list_problems(lossy)}")
     if not corpus.sentences:
         raise ValueError(f"{path}: no sentences to score")
     if not any(t != "O" for s in corpus.sentences for t in s.tags):
