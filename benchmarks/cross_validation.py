@@ -32,6 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -102,13 +103,15 @@ def run_all(jobs: List[Tuple[List[str], Path]], workers: int) -> None:
 
 def score(model_dirs: Sequence[Path], helds: Sequence[Path]) -> Dict:
     """Each fold's scores and the pooled scores of all folds' held-out sentences."""
-    from spacy_aner.corpus import read_conll
+    from spacy_aner.corpus import CorpusWarning, read_conll
     from spacy_aner.evaluation import entity_scores
     from spacy_aner.model import Tagger
 
     gold_all, pred_all, per_fold = [], [], []
     for model_dir, held in zip(model_dirs, helds):
-        sents = read_conll(held).sentences
+        with warnings.catch_warnings():  # the train file's stray I- tags, already reported by training
+            warnings.simplefilter("ignore", CorpusWarning)
+            sents = read_conll(held).sentences
         gold = [s.tags for s in sents]
         pred = Tagger.load(model_dir).predict([s.words for s in sents])
         fold = entity_scores(gold, pred)
