@@ -321,13 +321,17 @@ def evaluate(
     from . import load
     from .component import DEFAULT_MODEL
     from .corpus import sha256_file
-    from .evaluation import evaluate_file, model_hash, strip_private, summary_line
+    from .evaluation import evaluate_file, model_hash, read_gold, strip_private, summary_line
     from .model import ModelLoadError
     from .plots import confusion_matrix, per_class_bars, training_curves
 
     for p in test_files:
         if not p.is_file():
             _fail(f"file not found: {p}")
+        try:
+            read_gold(p)  # every file checked before the model loads or anything is scored
+        except ValueError as err:
+            _fail(str(err))
     model_dir = model or DEFAULT_MODEL
     try:
         nlp = load(model_dir)
@@ -338,10 +342,7 @@ def evaluate(
     results, reports = {}, []
     for path in test_files:
         name = path.name.rsplit(".", 1)[0]
-        try:
-            results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
-        except ValueError as err:
-            _fail(str(err))
+        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
         reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
                        f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
     first = results[next(iter(results))]

@@ -174,13 +174,13 @@ def predict_raw(nlp, sentences: Sequence[Sequence[str]], batch_size: int = 256,
                             desc="predicting (raw text)", unit=" sentences", disable=not progress)]
 
 
-def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True) -> Dict:
-    """Score ``nlp`` on one ``WORD TAG`` file; returns scores, the report and the tags.
+def read_gold(path: Path | str):
+    """A gold ``WORD TAG`` file as a :class:`~spacy_aner.corpus.Corpus`, or ``ValueError``.
 
-    A gold file whose lines lost their word or tag (not UTF-8, no tag column, an unknown
-    tag), or that holds no sentence or no entity, raises ``ValueError``: a score on it
-    would be wrong, not merely low. A stray ``I-X`` is allowed (the released test split
-    has 74) and opens an entity, as in seqeval's default mode.
+    A file whose lines lost their word or tag (not UTF-8, no tag column, an unknown tag),
+    or that holds no sentence or no entity, is refused: a score on it would be wrong, not
+    merely low. A stray ``I-X`` is allowed (the released test split has 74) and opens an
+    entity, as in seqeval's default mode.
     """
     import warnings
 
@@ -197,6 +197,12 @@ def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 25
         raise ValueError(f"{path}: no sentences to score")
     if not any(t != "O" for s in corpus.sentences for t in s.tags):
         raise ValueError(f"{path}: no gold entities, so entity-level scores are undefined")
+    return corpus
+
+
+def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True) -> Dict:
+    """Score ``nlp`` on one gold file (:func:`read_gold`); returns scores, the report and the tags."""
+    corpus = read_gold(path)
     words = [s.words for s in corpus.sentences]
     gold = [s.tags for s in corpus.sentences]
     pred = predict_gold_words(nlp, words, batch_size=batch_size, progress=progress)

@@ -165,6 +165,11 @@ def test_evaluate_cli_refuses_gold_files_it_cannot_score(tiny_model_dir, tmp_pat
         result = CliRunner().invoke(app, ["evaluate", str(path), "--model", str(tiny_model_dir), "-o", str(tmp_path / name)])
         assert result.exit_code == 1 and message in result.output, (name, result.output)
         assert not (tmp_path / name / "metrics.json").exists()
+    good = tmp_path / "good.conll"
+    good.write_text("باريس B-LOC\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(good), str(tmp_path / "untagged.conll"), "--model", "/nowhere",
+                                      "-o", str(tmp_path / "both")])
+    assert result.exit_code == 1 and "malformed line(s)" in result.output  # checked before the model loads
     stray = tmp_path / "stray.conll"  # a stray I- is allowed: the released test split has 74
     stray.write_text("باريس I-LOC\nهي O\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(stray), "--model", str(tiny_model_dir), "-o", str(tmp_path / "s")])
