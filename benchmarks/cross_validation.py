@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import shlex
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from spacy_aner.corpus import sha256_file  # noqa: E402  (no TensorFlow import)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,17 +71,13 @@ def write_folds(blocks: Sequence[str], folds: int, workdir: Path) -> List[Tuple[
     return paths
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _done(model_dir: Path, train: Path) -> bool:
     """A finished run on this very fold file (an interrupted or stale one is redone)."""
     try:
         meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return meta.get("train_sha256") == _sha256(train)
+    return meta.get("train_sha256") == sha256_file(train)
 
 
 def train_command(train: Path, held: Path, out: Path, options: Sequence[str], seed: int) -> List[str]:
@@ -147,8 +144,9 @@ def main(argv=None) -> int:
         ap.error(f"recipe names must differ: {names}")
     if not args.train_file.is_file():
         ap.error(f"file not found: {args.train_file}")
+    blocks = read_blocks(args.train_file)
     try:
-        folds = write_folds(read_blocks(args.train_file), args.folds, args.workdir)
+        folds = write_folds(blocks, args.folds, args.workdir)
     except ValueError as err:
         ap.error(str(err))
 
@@ -169,8 +167,9 @@ def main(argv=None) -> int:
     result = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "command": shlex.join(["python", "benchmarks/cross_validation.py", *(argv if argv is not None else sys.argv[1:])]),
-        "train_file": str(args.train_file), "train_sha256": _sha256(args.train_file),
-        "folds": args.folds, "seed": args.seed, "fold_sentences": [len(read_blocks(h)) for h in helds],
+        "train_file": str(args.train_file), "train_sha256": sha256_file(args.train_file),
+        "folds": args.folds, "seed": args.seed,
+        "fold_sentences": [end - start for start, end in fold_bounds(len(blocks), args.folds)],
         "training_minutes_this_run": round(minutes, 1),
         "recipes": {},
     }

@@ -174,7 +174,7 @@ def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
                 for doc in nlp.pipe(chunk, batch_size=batch_size):
                     yield entity_records(doc)
             else:
-                with _worker_processes(nlp):
+                with _worker_processes():
                     for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
                         yield entity_records(doc)
 
@@ -212,7 +212,7 @@ def _safe_start_method() -> str:
 
 
 @contextmanager
-def _worker_processes(nlp) -> Iterator[None]:
+def _worker_processes() -> Iterator[None]:
     """Make ``nlp.pipe(n_process > 1)`` safe with the TensorFlow tagger.
 
     * Workers start with ``forkserver`` (``spawn`` where there is none) rather than Linux's

@@ -325,11 +325,12 @@ def evaluate(
     from .model import ModelLoadError
     from .plots import confusion_matrix, per_class_bars, training_curves
 
+    gold = {}
     for p in test_files:
         if not p.is_file():
             _fail(f"file not found: {p}")
         try:
-            read_gold(p)  # every file checked before the model loads or anything is scored
+            gold[p] = read_gold(p)  # every file checked before the model loads or anything is scored
         except ValueError as err:
             _fail(str(err))
     model_dir = model or DEFAULT_MODEL
@@ -342,7 +343,7 @@ def evaluate(
     results, reports = {}, []
     for path in test_files:
         name = path.name.rsplit(".", 1)[0]
-        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size)
+        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size, corpus=gold[path])
         reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
                        f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
     first = results[next(iter(results))]

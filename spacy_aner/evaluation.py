@@ -200,9 +200,14 @@ def read_gold(path: Path | str):
     return corpus
 
 
-def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True) -> Dict:
-    """Score ``nlp`` on one gold file (:func:`read_gold`); returns scores, the report and the tags."""
-    corpus = read_gold(path)
+def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True,
+                  corpus=None) -> Dict:
+    """Score ``nlp`` on one gold file (:func:`read_gold`); returns scores, the report and the tags.
+
+    ``corpus`` is the file as :func:`read_gold` already returned it, to skip reading it again.
+    """
+    if corpus is None:
+        corpus = read_gold(path)
     words = [s.words for s in corpus.sentences]
     gold = [s.tags for s in corpus.sentences]
     pred = predict_gold_words(nlp, words, batch_size=batch_size, progress=progress)
