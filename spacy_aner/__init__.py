@@ -19,7 +19,8 @@ def load(model: Optional[str] = None, *, ner: bool = True, **component_config: A
     """Return ``spacy.blank("ar")`` with the CAMeL Tools tokenizer and the ``aner_lstm`` component.
 
     ``model`` is a model directory (default: the model shipped in the package); other
-    keyword arguments go to the component's config (``batch_size``, ``overwrite_ents``).
+    keyword arguments go to the component's config (``batch_size``, ``overwrite_ents``,
+    ``consistency_window``).
     """
     import spacy
 

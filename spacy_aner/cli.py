@@ -310,6 +310,7 @@ def evaluate(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for metrics.json, report.txt and the PNG plots."),
     model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
     raw: bool = typer.Option(False, "--raw", help="Also score on raw text through the CAMeL tokenizer, matching entities by character offsets."),
+    doc_context: bool = typer.Option(False, "--doc-context", help="Also score with each file read as running text: names found in one sentence are tagged where they recur in the next ones (the component's consistency_window)."),
     batch_size: int = typer.Option(256, help="Sentences per nlp.pipe batch."),
     record: bool = typer.Option(False, "--record", help="Write the micro scores and this command into the model's meta.json (test_scores)."),
 ) -> None:
@@ -343,7 +344,8 @@ def evaluate(
     results, reports = {}, []
     for path in test_files:
         name = path.name.rsplit(".", 1)[0]
-        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size, corpus=gold[path])
+        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size, corpus=gold[path],
+                                      doc_context=doc_context)
         reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
                        f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
     first = results[next(iter(results))]
@@ -380,6 +382,11 @@ def evaluate(
                 **{k: r[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
                 "per_type_f1": {lab: v["f1"] for lab, v in r["seqeval_default"]["per_type"].items()},
                 **({"raw_text": r["raw_text"]["micro"]} if "raw_text" in r else {}),
+                **({"doc_context": {"consistency_window": r["doc_context"]["consistency_window"],
+                                    **{k: r["doc_context"][k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
+                                    "per_type_f1": {lab: v["f1"] for lab, v in
+                                                    r["doc_context"]["seqeval_default"]["per_type"].items()}}}
+                   if "doc_context" in r else {}),
             }
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     typer.echo("\n".join(reports))

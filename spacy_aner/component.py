@@ -15,6 +15,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
+from .consistency import propagate_labels
 from .model import CONFIG_FILE, META_FILE, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError, Tagger
 from .tags import LABELS, bio_to_spans
 from .tokenizer import is_invisible
@@ -30,13 +31,14 @@ _MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE)
         "model": None,
         "batch_size": 256,
         "overwrite_ents": True,
+        "consistency_window": 250,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
-                   overwrite_ents: bool, scorer: Optional[Callable]) -> "AnerLSTM":
+                   overwrite_ents: bool, consistency_window: int, scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
@@ -45,9 +47,12 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         component's own ``pipe()`` is called; under ``nlp.pipe`` spaCy hands the component
         batches of ``nlp.pipe(batch_size=...)`` documents, as for every component.
     overwrite_ents: replace existing ``doc.ents``; if False, only add non-overlapping ones.
+    consistency_window: an untagged recurrence of a name the tagger found within this many
+        words in the same doc is tagged too (:mod:`spacy_aner.consistency`; +0.65 F1 in
+        cross-validation at 250, README); 0 turns it off.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
-                    overwrite_ents=overwrite_ents, scorer=scorer)
+                    overwrite_ents=overwrite_ents, consistency_window=consistency_window, scorer=scorer)
 
 
 class AnerLSTM(Pipe):
@@ -56,22 +61,26 @@ class AnerLSTM(Pipe):
     The network is loaded on first use, or at once by ``from_disk``/``from_bytes`` (so
     ``spacy.load`` reports a broken model when the pipeline loads). The factory only
     records the path: a pipeline saved with ``nlp.to_disk`` carries its own copy of the
-    model and never needs the original path again. ``batch_size`` and ``overwrite_ents``
-    live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
+    model and never needs the original path again. ``batch_size``, ``overwrite_ents`` and
+    ``consistency_window`` live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
 
     Pickling (``spawn``/``forkserver`` workers) leaves the network behind; the copy loads
     its own from ``model_path`` on first use.
     """
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
-                 batch_size: int = 256, overwrite_ents: bool = True, scorer: Optional[Callable] = None) -> None:
+                 batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
+                 scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if consistency_window < 0:
+            raise ValueError(f"consistency_window must be 0 (off) or positive, got {consistency_window}")
         self.vocab = vocab
         self.name = name
         self.model_path = Path(model) if model else DEFAULT_MODEL
         self.batch_size = batch_size
         self.overwrite_ents = overwrite_ents
+        self.consistency_window = consistency_window
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
         self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
@@ -120,6 +129,8 @@ class AnerLSTM(Pipe):
     def set_annotations(self, docs: List[Doc], tags: List[List[str]]) -> None:
         for doc, doc_tags in zip(docs, tags):
             positions = _word_positions(doc)
+            if self.consistency_window:
+                doc_tags = propagate_labels([doc[i].text for i in positions], doc_tags, self.consistency_window)
             spans = []
             for start, end, label in bio_to_spans(doc_tags):
                 # Map back from word positions to token positions, trimming the span to its

@@ -10,6 +10,7 @@ entities. There are no document boundaries in running text, hence the word windo
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -37,17 +38,20 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
     out = list(tags)
     if window <= 0 or not words:
         return out
-    mentions: Dict[Tuple[str, ...], List[Tuple[int, str]]] = defaultdict(list)
+    # words -> start positions (ascending, as spans come in order) and their labels
+    mentions: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = defaultdict(lambda: ([], []))
     for start, end, label in bio_to_spans(tags):
         key = tuple(words[start:end])
         if _has_letter(key):  # a number or a punctuation mark is not a name to spread
-            mentions[key].append((start, label))
+            mentions[key][0].append(start)
+            mentions[key][1].append(label)
     if not mentions:
         return out
     longest = max(len(k) for k in mentions)
+    firsts = {k[0] for k in mentions}
     i = 0
     while i < len(words):
-        if out[i] != "O":
+        if out[i] != "O" or words[i] not in firsts:  # the cheap test first: long docs stay linear
             i += 1
             continue
         for n in range(min(longest, len(words) - i), 0, -1):
@@ -56,7 +60,8 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
                 continue
             if segments is not None and segments[i] != segments[i + n - 1]:
                 continue
-            votes = Counter(label for pos, label in mentions[key] if abs(pos - i) <= window)
+            starts, labels = mentions[key]
+            votes = Counter(labels[bisect_left(starts, i - window):bisect_right(starts, i + window)])
             if not votes:
                 continue
             label = max(votes, key=lambda lab: (votes[lab], -LABELS.index(lab)))

@@ -200,11 +200,32 @@ def read_gold(path: Path | str):
     return corpus
 
 
+def predict_doc_context(nlp, sentences: Sequence[Sequence[str]], batch_size: int = 256,
+                        progress: bool = True) -> List[List[str]]:
+    """Tags of the gold words with the file read as running text, not as separate sentences.
+
+    The network still sees one sentence at a time (as in training); only the component's
+    label consistency (:mod:`spacy_aner.consistency`) reaches across sentences, with the
+    component's ``consistency_window``, as it would inside one Doc of the whole text.
+    """
+    from .consistency import propagate_over_sentences
+
+    component = nlp.get_pipe("aner_lstm")
+    window = component.consistency_window
+    component.consistency_window = 0  # the untouched sentence-level tags, propagated once below
+    try:
+        pred = predict_gold_words(nlp, sentences, batch_size=batch_size, progress=progress)
+    finally:
+        component.consistency_window = window
+    return propagate_over_sentences(sentences, pred, window)
+
+
 def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True,
-                  corpus=None) -> Dict:
+                  corpus=None, doc_context: bool = False) -> Dict:
     """Score ``nlp`` on one gold file (:func:`read_gold`); returns scores, the report and the tags.
 
     ``corpus`` is the file as :func:`read_gold` already returned it, to skip reading it again.
+    ``doc_context`` adds scores with the file read as running text (:func:`predict_doc_context`).
     """
     if corpus is None:
         corpus = read_gold(path)
@@ -226,6 +247,13 @@ def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 25
         pred_spans = predict_raw(nlp, words, batch_size=batch_size, progress=progress)
         gold_spans = [char_spans_of_words(w, g) for w, g in zip(words, gold)]
         result["raw_text"] = span_scores(gold_spans, pred_spans)
+    if doc_context:
+        doc_pred = predict_doc_context(nlp, words, batch_size=batch_size, progress=progress)
+        result["doc_context"] = {
+            "consistency_window": nlp.get_pipe("aner_lstm").consistency_window,
+            "seqeval_default": entity_scores(gold, doc_pred),
+            "seqeval_strict": entity_scores(gold, doc_pred, strict=True),
+        }
     result["_gold"], result["_pred"] = gold, pred
     return result
 
@@ -237,6 +265,8 @@ def summary_line(name: str, result: Dict) -> str:
             f"macro F1 {result['seqeval_default']['macro']['f1']:.2f}")
     if "raw_text" in result:
         line += f" | raw-text F1 {result['raw_text']['micro']['f1']:.2f}"
+    if "doc_context" in result:
+        line += f" | as running text F1 {result['doc_context']['seqeval_default']['micro']['f1']:.2f}"
     return line
 
 

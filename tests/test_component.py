@@ -183,6 +183,25 @@ def test_set_annotations_with_hand_written_tags(lazy_component, tags, expected):
     assert comp._tagger is None  # set_annotations never needs the network
 
 
+def test_a_name_found_once_is_tagged_where_it_recurs_in_the_doc(lazy_component):
+    nlp, comp = lazy_component
+    assert comp.consistency_window == 250 == nlp.config["components"]["aner_lstm"]["consistency_window"]
+    text = "قال كريم إن كريم سافر"
+    tags = ["O", "B-PERS", "O", "O", "O"]
+    doc = nlp.make_doc(text)
+    comp.set_annotations([doc], [tags])
+    assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4), ("كريم", 12)]
+    comp.consistency_window = 0
+    doc = nlp.make_doc(text)
+    comp.set_annotations([doc], [tags])
+    assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4)]
+
+
+def test_negative_consistency_window_rejected():
+    with pytest.raises(ValueError, match="consistency_window"):
+        spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "consistency_window": -1})
+
+
 def test_set_annotations_on_empty_and_whitespace_docs(lazy_component):
     nlp, comp = lazy_component
     docs = [nlp.make_doc(t) for t in ("", "  \n\n ", "محمد")]
@@ -466,12 +485,14 @@ def test_load_without_ner():
 
 
 def test_load_time_config_overrides_apply(scrambled_model_dir, tmp_path):
-    spacy_aner.load(scrambled_model_dir, batch_size=32, overwrite_ents=False).to_disk(tmp_path / "pipeline")
+    spacy_aner.load(scrambled_model_dir, batch_size=32, overwrite_ents=False,
+                    consistency_window=40).to_disk(tmp_path / "pipeline")
     plain = spacy.load(tmp_path / "pipeline").get_pipe("aner_lstm")
-    assert (plain.batch_size, plain.overwrite_ents) == (32, False)
-    nlp = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"overwrite_ents": True, "batch_size": 8}}})
+    assert (plain.batch_size, plain.overwrite_ents, plain.consistency_window) == (32, False, 40)
+    nlp = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {
+        "overwrite_ents": True, "batch_size": 8, "consistency_window": 0}}})
     pipe = nlp.get_pipe("aner_lstm")
-    assert (pipe.batch_size, pipe.overwrite_ents) == (8, True)
+    assert (pipe.batch_size, pipe.overwrite_ents, pipe.consistency_window) == (8, True, 0)
     assert nlp.config["components"]["aner_lstm"]["batch_size"] == 8  # the config says what the component does
 
 

@@ -129,7 +129,7 @@ def test_evaluate_cli_writes_metrics_plots_and_agrees_with_seqeval(tiny_model_di
     shutil.copytree(tiny_model_dir, model)
     out = tmp_path / "eval"
     result = CliRunner().invoke(app, ["evaluate", str(small_conll), "--model", str(model), "-o", str(out),
-                                      "--raw", "--record"])
+                                      "--raw", "--doc-context", "--record"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("f1", "precision", "recall", "micro", "macro", "per_type", "mode", "sentences", "words", "model_hash"):
@@ -141,6 +141,14 @@ def test_evaluate_cli_writes_metrics_plots_and_agrees_with_seqeval(tiny_model_di
     pred = predict_gold_words(nlp, [s.words for s in sents], progress=False)
     assert metrics["f1"] == pytest.approx(100 * f1_score([s.tags for s in sents], pred))
     assert "raw_text" in metrics["files"]["small"]
+    # As running text: the sentence-level tags (no propagation), then propagation over the file.
+    from spacy_aner.consistency import propagate_over_sentences
+
+    plain = predict_gold_words(spacy_aner.load(model, consistency_window=0), [s.words for s in sents], progress=False)
+    running = propagate_over_sentences([s.words for s in sents], plain, 250)
+    doc_context = metrics["files"]["small"]["doc_context"]
+    assert doc_context["consistency_window"] == 250
+    assert doc_context["seqeval_default"]["micro"]["f1"] == pytest.approx(100 * f1_score([s.tags for s in sents], running))
     assert "micro avg" in (out / "report.txt").read_text()
     for name in ("per_class.png", "confusion_small.png", "training_curves.png"):
         data = (out / name).read_bytes()
@@ -148,6 +156,8 @@ def test_evaluate_cli_writes_metrics_plots_and_agrees_with_seqeval(tiny_model_di
     meta = json.loads((model / "meta.json").read_text())
     assert meta["test_scores"]["small"]["seqeval_default"]["f1"] == pytest.approx(metrics["f1"])
     assert "spacy-aner evaluate" in meta["test_scores"]["small"]["command"]
+    assert meta["test_scores"]["small"]["doc_context"]["seqeval_default"]["f1"] == pytest.approx(
+        doc_context["seqeval_default"]["micro"]["f1"])
 
 
 def test_evaluate_cli_refuses_gold_files_it_cannot_score(tiny_model_dir, tmp_path):

@@ -55,16 +55,20 @@ def test_meta_records_how_the_model_was_made(meta):
     ("ANERCorp_CamelLab_test.repaired", "derived/ANERCorp_CamelLab_test.repaired.txt"),
 ])
 def test_test_split_f1_in_meta_is_reproduced(meta, anercorp_dir, name, path):
-    """Gold words and raw text of the test files give the recorded (README) figures exactly."""
+    """Gold words, raw text, and the file as running text give the recorded (README) figures exactly."""
     from spacy_aner.evaluation import evaluate_file
 
     if not (anercorp_dir / path).is_file():
         pytest.skip(f"{anercorp_dir / path} not available")
     recorded = meta["test_scores"][name]
-    result = evaluate_file(spacy_aner.load(), anercorp_dir / path, raw=True, progress=False)
+    result = evaluate_file(spacy_aner.load(), anercorp_dir / path, raw=True, progress=False, doc_context=True)
     for mode in ("seqeval_default", "seqeval_strict", "raw_text"):
         for key in ("precision", "recall", "f1"):
             assert result[mode]["micro"][key] == pytest.approx(recorded[mode][key], abs=1e-6), (mode, key)
+    for mode in ("seqeval_default", "seqeval_strict"):  # the file read as running text
+        for key in ("precision", "recall", "f1"):
+            assert result["doc_context"][mode]["micro"][key] == pytest.approx(
+                recorded["doc_context"][mode][key], abs=1e-6), (mode, key)
     for label, f1 in recorded["per_type_f1"].items():
         assert result["seqeval_default"]["per_type"][label]["f1"] == pytest.approx(f1, abs=1e-6)
 
