@@ -95,3 +95,52 @@ def test_doc_context_benchmark_scores_windows_against_sentence_level():
     assert out["5"]["vs_window_0"] == {"block_differences": [33.33, 33.33], "blocks_ahead": 2,
                                        "pooled_difference": 33.33}
     assert out["within_sentence"]["pooled"]["micro"]["f1"] == pytest.approx(200 / 3)
+    # a clitic recurrence ("وكريم") is found only by the clitics variant
+    block = {"words": [["قال", "كريم"], ["وكريم", "سافر"]],
+             "gold": [["O", "B-PERS"], ["B-PERS", "O"]],
+             "pred": [["O", "B-PERS"], ["O", "O"]]}
+    variants = bench.score_variants([block, block], 5, ["clitics", "relabel"])
+    assert variants["plain"]["pooled"]["micro"]["f1"] == pytest.approx(200 / 3)
+    assert variants["clitics"]["vs_plain"]["pooled_difference"] == 33.33
+    assert variants["relabel"]["vs_plain"]["pooled_difference"] == 0
+    assert variants["clitics+relabel"]["pooled"]["micro"]["f1"] == 100.0
+
+
+def test_clitic_variant_matches_a_recurrence_with_a_joined_proclitic():
+    words = "زار باريس ثم وباريس و لندن".split()
+    tags = ["O", "B-LOC", "O", "O", "O", "O"]
+    assert propagate_labels(words, tags, 10) == tags
+    assert propagate_labels(words, tags, 10, clitics=True) == ["O", "B-LOC", "O", "B-LOC", "O", "O"]
+
+
+def test_name_parts_variant_tags_a_surname_alone_but_not_a_particle_compound():
+    words = "قال توفيق الحكيم و عبد الله إن الحكيم و الله".split()
+    tags = ["O", "B-PERS", "I-PERS", "O", "B-PERS", "I-PERS", "O", "O", "O", "O"]
+    out = propagate_labels(words, tags, 20, name_parts=True)
+    assert out[7] == "B-PERS"  # الحكيم, the surname of توفيق الحكيم
+    assert out[9] == "O"  # الله is part of عبد الله, never a name alone
+
+
+def test_relabel_variant_takes_the_nearby_majority_and_keeps_spans():
+    words = "رايس قالت إن رايس و رايس".split()
+    tags = ["B-PERS", "O", "O", "B-LOC", "O", "B-PERS"]
+    assert propagate_labels(words, tags, 10, relabel=True) == ["B-PERS", "O", "O", "B-PERS", "O", "B-PERS"]
+    # a tie keeps the entity's own label
+    assert propagate_labels(words[:4], tags[:4], 10, relabel=True) == tags[:4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["أ", "ب", "وأب", "بأ", "1"]), st.sampled_from(TAGS)), max_size=40),
+       st.integers(0, 50), st.booleans(), st.booleans(), st.booleans())
+def test_variants_keep_every_predicted_span(pairs, window, relabel, clitics, name_parts):
+    words = [w for w, _ in pairs]
+    tags = [t for _, t in pairs]
+    out = propagate_labels(words, tags, window, relabel=relabel, clitics=clitics, name_parts=name_parts)
+    assert len(out) == len(tags)
+    before = {(s, e) for s, e, _ in bio_to_spans(tags)}
+    after = {(s, e): lab for s, e, lab in bio_to_spans(out)}
+    assert before <= set(after)
+    if not relabel:
+        assert set(bio_to_spans(tags)) <= set(bio_to_spans(out))
+    for s, e in set(after) - before:
+        assert all(t == "O" for t in tags[s:e])
