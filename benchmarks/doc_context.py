@@ -85,45 +85,12 @@ def score_windows(blocks: List[Dict], windows: List[int]) -> Dict:
     return out
 
 
-VARIANTS = ("relabel", "clitics", "name_parts")
-
-
-def score_variants(blocks: List[Dict], window: int, variants: List[str]) -> Dict:
-    """Each ``propagate_labels`` variant alone at ``window``, against plain propagation there."""
-    from spacy_aner.consistency import propagate_over_sentences
-    from spacy_aner.evaluation import entity_scores
-
-    def run(**flags) -> Dict:
-        gold_all, pred_all, per_block = [], [], []
-        for b in blocks:
-            pred = propagate_over_sentences(b["words"], b["pred"], window, **flags)
-            per_block.append(round(entity_scores(b["gold"], pred)["micro"]["f1"], 2))
-            gold_all += b["gold"]
-            pred_all += pred
-        return {"block_f1": per_block, "pooled": entity_scores(gold_all, pred_all)}
-
-    plain = run()
-    out = {"window": window, "plain": plain}
-    for name in variants:
-        r = run(**{name: True})
-        diffs = [round(x - y, 2) for x, y in zip(r["block_f1"], plain["block_f1"])]
-        r["vs_plain"] = {"block_differences": diffs, "blocks_ahead": sum(d > 0 for d in diffs),
-                         "pooled_difference": round(r["pooled"]["micro"]["f1"] - plain["pooled"]["micro"]["f1"], 2)}
-        out[name] = r
-    if len(variants) > 1:
-        out["+".join(variants)] = run(**{name: True for name in variants})
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, required=True, help="a cross_validation.py work directory")
     ap.add_argument("--recipe", action="append", required=True, help="recipe name (a folder of fold models)")
     ap.add_argument("--windows", type=int, nargs="+", default=[0, 100, 250, 500, 1000],
                     help="propagation windows in words; the first is the baseline (0: sentence level)")
-    ap.add_argument("--variants", nargs="*", choices=VARIANTS, default=[],
-                    help="also score these propagate_labels variants, each alone and all together")
-    ap.add_argument("--variant-window", type=int, default=250, help="the window the variants are scored at")
     ap.add_argument("--output", type=Path, default=RESULTS / "cv_doc_context.json")
     args = ap.parse_args(argv)
 
@@ -132,23 +99,8 @@ def main(argv=None) -> int:
                                      *(argv if argv is not None else sys.argv[1:])]),
               "recipes": {}}
     for recipe in args.recipe:
-        blocks = block_predictions(args.workdir, recipe)
-        scores = score_windows(blocks, args.windows)
+        scores = score_windows(block_predictions(args.workdir, recipe), args.windows)
         result["recipes"][recipe] = scores
-        if args.variants:
-            variants = score_variants(blocks, args.variant_window, args.variants)
-            result.setdefault("variants", {})[recipe] = variants
-            plain = variants["plain"]["pooled"]["micro"]
-            print(f"{recipe} plain propagation at {args.variant_window}: F1 {plain['f1']:.2f} "
-                  f"(P {plain['precision']:.2f} R {plain['recall']:.2f})")
-            for name, r in variants.items():
-                if name in ("window", "plain"):
-                    continue
-                m = r["pooled"]["micro"]
-                vs = r.get("vs_plain")
-                note = (f"; vs plain {vs['pooled_difference']:+.2f} pooled, blocks {vs['block_differences']}, "
-                        f"ahead in {vs['blocks_ahead']}") if vs else ""
-                print(f"{recipe} + {name}: F1 {m['f1']:.2f} (P {m['precision']:.2f} R {m['recall']:.2f}){note}", flush=True)
         for window, r in scores.items():
             m = r["pooled"]["micro"]
             extra = r.get(f"vs_window_{args.windows[0]}")
