@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import srsly
 from spacy.language import Language
@@ -32,13 +32,15 @@ _MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE)
         "batch_size": 256,
         "overwrite_ents": True,
         "consistency_window": 250,
+        "split_sentences": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
-                   overwrite_ents: bool, consistency_window: int, scorer: Optional[Callable]) -> "AnerLSTM":
+                   overwrite_ents: bool, consistency_window: int, split_sentences: bool,
+                   scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
@@ -50,9 +52,13 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     consistency_window: an untagged recurrence of a name the tagger found within this many
         words in the same doc is tagged too (:mod:`spacy_aner.consistency`; +0.65 F1 in
         cross-validation at 250, README); 0 turns it off.
+    split_sentences: tag each sentence of a doc on its own, as the network was trained
+        (the doc's own sentence boundaries if a component set them, else a break after
+        ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in windows.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
-                    overwrite_ents=overwrite_ents, consistency_window=consistency_window, scorer=scorer)
+                    overwrite_ents=overwrite_ents, consistency_window=consistency_window,
+                    split_sentences=split_sentences, scorer=scorer)
 
 
 class AnerLSTM(Pipe):
@@ -61,8 +67,8 @@ class AnerLSTM(Pipe):
     The network is loaded on first use, or at once by ``from_disk``/``from_bytes`` (so
     ``spacy.load`` reports a broken model when the pipeline loads). The factory only
     records the path: a pipeline saved with ``nlp.to_disk`` carries its own copy of the
-    model and never needs the original path again. ``batch_size``, ``overwrite_ents`` and
-    ``consistency_window`` live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
+    model and never needs the original path again. ``batch_size``, ``overwrite_ents``,
+    ``consistency_window`` and ``split_sentences`` live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
 
     Pickling (``spawn``/``forkserver`` workers) leaves the network behind; the copy loads
     its own from ``model_path`` on first use.
@@ -70,7 +76,7 @@ class AnerLSTM(Pipe):
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
-                 scorer: Optional[Callable] = None) -> None:
+                 split_sentences: bool = False, scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if consistency_window < 0:
@@ -81,6 +87,7 @@ class AnerLSTM(Pipe):
         self.batch_size = batch_size
         self.overwrite_ents = overwrite_ents
         self.consistency_window = consistency_window
+        self.split_sentences = split_sentences
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
         self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
@@ -124,7 +131,13 @@ class AnerLSTM(Pipe):
     def predict(self, docs: List[Doc]) -> List[List[str]]:
         """BIO tags for the words of each doc (:func:`_word_positions`)."""
         words = [[doc[i].text for i in _word_positions(doc)] for doc in docs]
-        return self.tagger.predict(words, batch_size=self.batch_size)
+        if not self.split_sentences:
+            return self.tagger.predict(words, batch_size=self.batch_size)
+        # Every sentence of every doc in one call, so batching across docs is kept.
+        bounds = [_sentence_bounds(doc, _word_positions(doc), w) for doc, w in zip(docs, words)]
+        pieces = [w[a:b] for w, doc_bounds in zip(words, bounds) for a, b in doc_bounds]
+        tagged = iter(self.tagger.predict(pieces, batch_size=self.batch_size))
+        return [[t for _ in doc_bounds for t in next(tagged)] for doc_bounds in bounds]
 
     def set_annotations(self, docs: List[Doc], tags: List[List[str]]) -> None:
         for doc, doc_tags in zip(docs, tags):
@@ -201,6 +214,32 @@ class AnerLSTM(Pipe):
             self._cleanup()
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(tmp), True)
         return self
+
+
+#: Words after which a sentence ends when no component has set sentence boundaries.
+#: Every ANERCorp sentence ends with ".", so the network was trained on such units.
+SENTENCE_END = frozenset({".", "!", "?", "؟"})
+
+
+def sentence_bounds(words: Sequence[str]) -> List[Tuple[int, int]]:
+    """``[start, end)`` word ranges of the sentences of running text: a break after each :data:`SENTENCE_END`."""
+    bounds, start = [], 0
+    for i, w in enumerate(words):
+        if w in SENTENCE_END:
+            bounds.append((start, i + 1))
+            start = i + 1
+    if start < len(words) or not bounds:
+        bounds.append((start, len(words)))
+    return bounds
+
+
+def _sentence_bounds(doc: Doc, positions: List[int], words: List[str]) -> List[Tuple[int, int]]:
+    """The doc's sentences over its tagger words: set by a parser or sentencizer, else :func:`sentence_bounds`."""
+    if not doc.has_annotation("SENT_START"):
+        return sentence_bounds(words)
+    starts = [k for k, i in enumerate(positions) if k == 0 or doc[i].is_sent_start
+              or any(doc[j].is_sent_start for j in range(positions[k - 1] + 1, i))]
+    return list(zip(starts, starts[1:] + [len(positions)])) or [(0, 0)]
 
 
 def _word_positions(doc: Doc) -> List[int]:

@@ -20,7 +20,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_aner
-from spacy_aner.component import AnerLSTM
+from spacy_aner.component import AnerLSTM, sentence_bounds
 from spacy_aner.model import WEIGHTS_FILE, ModelLoadError
 from spacy_aner.tokenizer import CamelTokenizer
 
@@ -195,6 +195,37 @@ def test_a_name_found_once_is_tagged_where_it_recurs_in_the_doc(lazy_component):
     doc = nlp.make_doc(text)
     comp.set_annotations([doc], [tags])
     assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4)]
+
+
+@pytest.mark.parametrize("words,bounds", [
+    ([], [(0, 0)]),
+    (["."], [(0, 1)]),
+    ("قال . ذهب".split(), [(0, 2), (2, 3)]),
+    ("هل ذهب ؟ نعم !".split(), [(0, 3), (3, 5)]),
+    ("بلا نقطة".split(), [(0, 2)]),
+])
+def test_sentence_bounds(words, bounds):
+    assert sentence_bounds(words) == bounds
+
+
+def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
+    comp = blank_nlp.get_pipe("aner_lstm")
+    assert comp.split_sentences is False  # default until measured (README)
+    first, second = "زار أحمد علي القاهرة أمس .".split(), "باريس هي عاصمة فرنسا".split()
+    doc = blank_nlp.make_doc(" ".join(first + second))
+    alone = comp.tagger.predict([first])[0] + comp.tagger.predict([second])[0]
+    comp.split_sentences = True
+    try:
+        assert comp.predict([doc]) == [alone]
+        # sentence boundaries set by another component win over the punctuation rule
+        doc = blank_nlp.make_doc(" ".join(first[:-1] + second))
+        for token in doc:
+            token.is_sent_start = token.i in (0, 2)
+        want = comp.tagger.predict([first[:2]])[0] + comp.tagger.predict([first[2:-1] + second])[0]
+        assert comp.predict([doc]) == [want]
+        assert comp.predict([blank_nlp.make_doc(""), blank_nlp.make_doc(" . ")]) == [[], comp.tagger.predict([["."]])[0]]
+    finally:
+        comp.split_sentences = False
 
 
 def test_negative_consistency_window_rejected():

@@ -95,3 +95,25 @@ def test_doc_context_benchmark_scores_windows_against_sentence_level():
     assert out["5"]["vs_window_0"] == {"block_differences": [33.33, 33.33], "blocks_ahead": 2,
                                        "pooled_difference": 33.33}
     assert out["within_sentence"]["pooled"]["micro"]["f1"] == pytest.approx(200 / 3)
+
+
+def test_running_text_benchmark_scores_each_setting(scrambled_model_dir, tiny_conll_file, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "running_text.py", "running_text")
+    (tmp_path / "fold_0").mkdir()
+    shutil.copyfile(tiny_conll_file, tmp_path / "fold_0" / "heldout.conll")
+    shutil.copytree(scrambled_model_dir, tmp_path / "r" / "fold_0")
+    out = tmp_path / "result.json"
+    assert bench.main(["--workdir", str(tmp_path), "--recipe", "r", "--output", str(out)]) == 0
+    import json
+
+    result = json.loads(out.read_text())["recipes"]["r"]
+    assert set(result) == set(bench.SETTINGS)
+    # the tiny sentences have no sentence-final mark: one Doc per sentence is the same split or not
+    assert result["sentences, split"]["vs_unsplit"]["pooled_difference"] == 0
+    for r in result.values():
+        assert r["pooled"]["micro"]["support"] == 4 * 15 and len(r["block_f1"]) == 1
