@@ -20,7 +20,7 @@ def load(model: Optional[str] = None, *, ner: bool = True, **component_config: A
 
     ``model`` is a model directory (default: the model shipped in the package); other
     keyword arguments go to the component's config (``batch_size``, ``overwrite_ents``,
-    ``consistency_window``).
+    ``consistency_window``, ``split_sentences``).
     """
     import spacy
 

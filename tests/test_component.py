@@ -210,11 +210,10 @@ def test_sentence_bounds(words, bounds):
 
 def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
     comp = blank_nlp.get_pipe("aner_lstm")
-    assert comp.split_sentences is False  # default until measured (README)
+    assert comp.split_sentences is True  # the default (README, *Document-level consistency*)
     first, second = "زار أحمد علي القاهرة أمس .".split(), "باريس هي عاصمة فرنسا".split()
     doc = blank_nlp.make_doc(" ".join(first + second))
     alone = comp.tagger.predict([first])[0] + comp.tagger.predict([second])[0]
-    comp.split_sentences = True
     try:
         assert comp.predict([doc]) == [alone]
         # sentence boundaries set by another component win over the punctuation rule
@@ -224,8 +223,10 @@ def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
         want = comp.tagger.predict([first[:2]])[0] + comp.tagger.predict([first[2:-1] + second])[0]
         assert comp.predict([doc]) == [want]
         assert comp.predict([blank_nlp.make_doc(""), blank_nlp.make_doc(" . ")]) == [[], comp.tagger.predict([["."]])[0]]
+        comp.split_sentences = False  # the doc's words as one text
+        assert comp.predict([blank_nlp.make_doc(" ".join(first + second))]) == comp.tagger.predict([first + second])
     finally:
-        comp.split_sentences = False
+        comp.split_sentences = True
 
 
 def test_negative_consistency_window_rejected():
