@@ -50,8 +50,9 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         batches of ``nlp.pipe(batch_size=...)`` documents, as for every component.
     overwrite_ents: replace existing ``doc.ents``; if False, only add non-overlapping ones.
     consistency_window: an untagged recurrence of a name the tagger found within this many
-        words in the same doc is tagged too (:mod:`spacy_aner.consistency`; +0.65 F1 in
-        cross-validation at 250, README); 0 turns it off.
+        words in the same doc is tagged too, with a joined proclitic or without
+        (:mod:`spacy_aner.consistency`; +0.85 F1 in cross-validation at 250, README); 0
+        turns it off.
     split_sentences: tag each sentence of a doc on its own, as the network was trained
         (the doc's own sentence boundaries if a component set them, else a break after
         ``.``, ``!``, ``?``, ``؟``; +0.57 F1 on running text in cross-validation, README);
@@ -222,25 +223,42 @@ class AnerLSTM(Pipe):
 SENTENCE_END = frozenset({".", "!", "?", "؟"})
 
 
-def sentence_bounds(words: Sequence[str]) -> List[Tuple[int, int]]:
-    """``[start, end)`` word ranges of the sentences of running text: a break after each :data:`SENTENCE_END`."""
-    bounds, start = [], 0
-    for i, w in enumerate(words):
-        if w in SENTENCE_END:
-            bounds.append((start, i + 1))
-            start = i + 1
-    if start < len(words) or not bounds:
-        bounds.append((start, len(words)))
-    return bounds
+def _ends_sentence(words: Sequence[str], k: int) -> bool:
+    """Whether a sentence ends after ``words[k]``: an end mark, the last of a run of them
+    ("..." and "!!" end one sentence, not three), and not a decimal point ("3 . 5")."""
+    if words[k] not in SENTENCE_END:
+        return False
+    if k + 1 < len(words) and words[k + 1] in SENTENCE_END:
+        return False
+    return not (words[k] == "." and 0 < k < len(words) - 1
+                and words[k - 1][-1:].isdigit() and words[k + 1][:1].isdigit())
+
+
+def sentence_bounds(words: Sequence[str], starts: Optional[Sequence[Optional[bool]]] = None) -> List[Tuple[int, int]]:
+    """``[start, end)`` word ranges of the sentences of running text.
+
+    ``starts`` (one per word: True, False, or None for unknown) are boundaries another
+    component set; where they are None, a sentence ends after an end mark (:func:`_ends_sentence`).
+    """
+    cuts = [0]
+    for k in range(1, len(words)):
+        known = starts[k] if starts is not None else None
+        if known or (known is None and _ends_sentence(words, k - 1)):
+            cuts.append(k)
+    return list(zip(cuts, cuts[1:] + [len(words)]))
 
 
 def _sentence_bounds(doc: Doc, positions: List[int], words: List[str]) -> List[Tuple[int, int]]:
-    """The doc's sentences over its tagger words: set by a parser or sentencizer, else :func:`sentence_bounds`."""
+    """The doc's sentences over its tagger words: boundaries a parser or sentencizer set win;
+    where none is set (e.g. a Doc made by ``Doc.from_docs``), the end-mark rule decides."""
     if not doc.has_annotation("SENT_START"):
         return sentence_bounds(words)
-    starts = [k for k, i in enumerate(positions) if k == 0 or doc[i].is_sent_start
-              or any(doc[j].is_sent_start for j in range(positions[k - 1] + 1, i))]
-    return list(zip(starts, starts[1:] + [len(positions)])) or [(0, 0)]
+    starts: List[Optional[bool]] = []
+    for k, i in enumerate(positions):
+        # a boundary on a skipped token (whitespace, invisible mark) before the word counts too
+        flags = [doc[j].is_sent_start for j in range(positions[k - 1] + 1 if k else 0, i + 1)]
+        starts.append(True if any(flags) else (None if all(f is None for f in flags) else False))
+    return sentence_bounds(words, starts)
 
 
 def _word_positions(doc: Doc) -> List[int]:

@@ -6,7 +6,8 @@ sentence-level tagger finds a name in one context and misses it in a weaker one,
 tagging, untagged word sequences identical to an entity the tagger found within
 ``window`` words are given that entity's label ("one sense per discourse"). It only
 fills ``O`` gaps: predicted entities are never changed, so the step can only add
-entities. There are no document boundaries in running text, hence the word window.
+entities. A recurrence with a proclitic joined to it ("وباريس" after "باريس") counts too.
+There are no document boundaries in running text, hence the word window.
 """
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ def _has_letter(words: Sequence[str]) -> bool:
     return any(ch.isalpha() for w in words for ch in w)
 
 
+#: Proclitics written joined to the next word (and, so, in/with, for, like, and their
+#: pairs), longest first: "وباريس" is a recurrence of "باريس".
+PROCLITICS = ("وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
+
+
 def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
-                     segments: Optional[Sequence[int]] = None) -> List[str]:
+                     segments: Optional[Sequence[int]] = None, clitics: bool = True) -> List[str]:
     """Tags with every untagged recurrence of a nearby predicted entity tagged too.
 
     ``words``/``tags`` are one running text (a document, or consecutive sentences joined).
@@ -31,57 +37,74 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
     for the same words within reach, the most frequent wins (ties: ``LABELS`` order).
     Longest matches are taken first, left to right, and never overlap. ``segments``
     (one id per word, e.g. the sentence number) keeps a match inside one segment.
-    ``window`` 0 returns the tags unchanged.
+    With ``clitics``, a recurrence whose first word carries a joined proclitic
+    (:data:`PROCLITICS`) matches too, where no exact one does. ``window`` 0 returns the
+    tags unchanged.
     """
     if len(words) != len(tags):
         raise ValueError(f"{len(words)} words but {len(tags)} tags")
     out = list(tags)
     if window <= 0 or not words:
         return out
-    # words -> start positions (ascending, as spans come in order) and their labels
-    mentions: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = defaultdict(lambda: ([], []))
+    # (first word, length) -> the mentions' starts (ascending: spans come in order), words, labels
+    index: Dict[Tuple[str, int], Tuple[List[int], List[Tuple[str, ...]], List[str]]] = {}
     for start, end, label in bio_to_spans(tags):
         key = tuple(words[start:end])
         if _has_letter(key):  # a number or a punctuation mark is not a name to spread
-            mentions[key][0].append(start)
-            mentions[key][1].append(label)
-    if not mentions:
-        return out
-    longest = max(len(k) for k in mentions)
-    firsts = {k[0] for k in mentions}
+            starts, keys, labels = index.setdefault((key[0], len(key)), ([], [], []))
+            starts.append(start)
+            keys.append(key)
+            labels.append(label)
+    lengths: Dict[str, List[int]] = defaultdict(list)  # first word -> mention lengths, longest first
+    for first, n in sorted(index, key=lambda fn: -fn[1]):
+        lengths[first].append(n)
+    # free[i]: untagged words from i on. Filling [i, i+n) and moving on to i+n leaves the
+    # tags from there on as they were, so this stays right throughout the scan.
+    free = [0] * (len(tags) + 1)
+    for i in range(len(tags) - 1, -1, -1):
+        free[i] = free[i + 1] + 1 if tags[i] == "O" else 0
+    def match(i: int, first: str) -> int:
+        """Fill the longest free recurrence at ``i``, its first word read as ``first``; its length or 0."""
+        for n in lengths.get(first, ()):
+            if n > free[i] or (segments is not None and segments[i] != segments[i + n - 1]):
+                continue
+            starts, keys, labels = index[(first, n)]
+            lo, hi = bisect_left(starts, i - window), bisect_right(starts, i + window)
+            if lo == hi:  # the window check before any key is built keeps long docs linear
+                continue
+            key = (first, *words[i + 1:i + n])
+            votes = Counter(labels[j] for j in range(lo, hi) if keys[j] == key)
+            if votes:
+                label = max(votes, key=lambda lab: (votes[lab], -LABELS.index(lab)))
+                out[i:i + n] = [f"B-{label}"] + [f"I-{label}"] * (n - 1)
+                if i + n < len(out) and out[i + n] == f"I-{label}":
+                    out[i + n] = f"B-{label}"  # a stray I- after it stays its own entity
+                return n
+        return 0
+
     i = 0
     while i < len(words):
-        if out[i] != "O" or words[i] not in firsts:  # the cheap test first: long docs stay linear
-            i += 1
-            continue
-        for n in range(min(longest, len(words) - i), 0, -1):
-            key = tuple(words[i:i + n])
-            if key not in mentions or any(t != "O" for t in out[i:i + n]):
-                continue
-            if segments is not None and segments[i] != segments[i + n - 1]:
-                continue
-            starts, labels = mentions[key]
-            votes = Counter(labels[bisect_left(starts, i - window):bisect_right(starts, i + window)])
-            if not votes:
-                continue
-            label = max(votes, key=lambda lab: (votes[lab], -LABELS.index(lab)))
-            out[i:i + n] = [f"B-{label}"] + [f"I-{label}"] * (n - 1)
-            if i + n < len(out) and out[i + n] == f"I-{label}":
-                out[i + n] = f"B-{label}"  # a stray I- after it stays its own entity
-            i += n
-            break
-        else:
-            i += 1
+        n = 0
+        if free[i]:
+            w = words[i]
+            n = match(i, w)
+            if not n and clitics:
+                for p in PROCLITICS:
+                    if w.startswith(p) and len(w) - len(p) >= 2 and w[len(p):] in lengths:
+                        n = match(i, w[len(p):])
+                        if n:
+                            break
+        i += max(n, 1)
     return out
 
 
 def propagate_over_sentences(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]],
-                             window: int) -> List[List[str]]:
+                             window: int, clitics: bool = True) -> List[List[str]]:
     """:func:`propagate_labels` over consecutive sentences read as one running text."""
     flat_words = [w for s in sentences for w in s]
     flat_tags = [t for s in tags for t in s]
     segments = [k for k, s in enumerate(sentences) for _ in s]
-    flat = propagate_labels(flat_words, flat_tags, window, segments)
+    flat = propagate_labels(flat_words, flat_tags, window, segments, clitics)
     out, k = [], 0
     for s in sentences:
         out.append(flat[k:k + len(s)])

@@ -201,23 +201,25 @@ def read_gold(path: Path | str):
 
 
 def predict_doc_context(nlp, sentences: Sequence[Sequence[str]], batch_size: int = 256,
-                        progress: bool = True) -> List[List[str]]:
-    """Tags of the gold words with the file read as running text, not as separate sentences.
+                        progress: bool = True) -> Tuple[List[List[str]], List[List[str]]]:
+    """Tags of the gold words one Doc per sentence, and with the file read as running text.
 
-    The network still sees one sentence at a time (as in training); only the component's
-    label consistency (:mod:`spacy_aner.consistency`) reaches across sentences, with the
-    component's ``consistency_window``, as it would inside one Doc of the whole text.
+    The network tags each sentence once. The first result is what the component gives a
+    Doc of that sentence (its ``consistency_window`` inside the sentence); the second
+    lets that label consistency (:mod:`spacy_aner.consistency`) reach across sentences,
+    as it would inside one Doc of the whole text.
     """
-    from .consistency import propagate_over_sentences
+    from .consistency import propagate_labels, propagate_over_sentences
 
     component = nlp.get_pipe("aner_lstm")
     window = component.consistency_window
-    component.consistency_window = 0  # the untouched sentence-level tags, propagated once below
+    component.consistency_window = 0  # the untouched sentence-level tags, propagated below
     try:
-        pred = predict_gold_words(nlp, sentences, batch_size=batch_size, progress=progress)
+        plain = predict_gold_words(nlp, sentences, batch_size=batch_size, progress=progress)
     finally:
         component.consistency_window = window
-    return propagate_over_sentences(sentences, pred, window)
+    per_sentence = [propagate_labels(w, t, window) for w, t in zip(sentences, plain)]
+    return per_sentence, propagate_over_sentences(sentences, plain, window)
 
 
 def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 256, progress: bool = True,
@@ -231,7 +233,10 @@ def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 25
         corpus = read_gold(path)
     words = [s.words for s in corpus.sentences]
     gold = [s.tags for s in corpus.sentences]
-    pred = predict_gold_words(nlp, words, batch_size=batch_size, progress=progress)
+    if doc_context:
+        pred, doc_pred = predict_doc_context(nlp, words, batch_size=batch_size, progress=progress)
+    else:
+        pred = predict_gold_words(nlp, words, batch_size=batch_size, progress=progress)
     result = {
         "file": str(path),
         "sentences": len(words),
@@ -248,7 +253,6 @@ def evaluate_file(nlp, path: Path | str, raw: bool = False, batch_size: int = 25
         gold_spans = [char_spans_of_words(w, g) for w, g in zip(words, gold)]
         result["raw_text"] = span_scores(gold_spans, pred_spans)
     if doc_context:
-        doc_pred = predict_doc_context(nlp, words, batch_size=batch_size, progress=progress)
         result["doc_context"] = {
             "consistency_window": nlp.get_pipe("aner_lstm").consistency_window,
             "seqeval_default": entity_scores(gold, doc_pred),

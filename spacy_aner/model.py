@@ -437,7 +437,9 @@ class Tagger:
         # cap bounds the char-CNN activations (256 windows of 128 tokens would take ~380 MB).
         batches: List[List[int]] = []
         for k in order:
-            length = _bucket(pieces[k][2] - pieces[k][1])
+            # Finer steps for short windows: a text of 3-word sentences must not pay for 16.
+            n = pieces[k][2] - pieces[k][1]
+            length = _bucket(n, 4 if n <= 32 else 16)
             if (not batches or length != batches[-1][0] or len(batches[-1]) > batch_size
                     or len(batches[-1]) * length > MAX_BATCH_TOKENS):
                 batches.append([length])

@@ -229,6 +229,34 @@ def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
         comp.split_sentences = True
 
 
+def test_split_sentences_on_a_doc_with_partly_set_boundaries(blank_nlp):
+    """Doc.from_docs marks only each part's first token: the end-mark rule fills in the rest."""
+    comp = blank_nlp.get_pipe("aner_lstm")
+    a, b, c = "زار أحمد القاهرة .".split(), "باريس هي عاصمة فرنسا .".split(), "قال محمد".split()
+    doc = Doc.from_docs([blank_nlp.make_doc(" ".join(a + b)), blank_nlp.make_doc(" ".join(c))])
+    assert doc.has_annotation("SENT_START") and doc[1].is_sent_start is None
+    assert comp.predict([doc]) == [comp.tagger.predict([a])[0] + comp.tagger.predict([b])[0]
+                                   + comp.tagger.predict([c])[0]]
+
+
+def test_runs_of_end_marks_and_decimal_points_do_not_cut_sentences():
+    assert sentence_bounds("قال . . . محمد ! ! ! ثم".split()) == [(0, 4), (4, 8), (8, 9)]
+    assert sentence_bounds("بلغ 3 . 5 مليون . ثم".split()) == [(0, 6), (6, 7)]
+    assert sentence_bounds("a . b".split(), [True, None, False]) == [(0, 3)]  # a set "not a start" wins
+
+
+def test_consistency_with_overwrite_ents_false_keeps_existing_entities(lazy_component):
+    nlp, comp = lazy_component
+    comp.overwrite_ents = False
+    try:
+        doc = nlp.make_doc("قال كريم إن كريم سافر")
+        doc.ents = [Span(doc, 3, 4, label="MISC")]  # the second كريم, set by someone else
+        comp.set_annotations([doc], [["O", "B-PERS", "O", "O", "O"]])
+        assert [(e.start, e.label_) for e in doc.ents] == [(1, "PERS"), (3, "MISC")]
+    finally:
+        comp.overwrite_ents = True
+
+
 def test_negative_consistency_window_rejected():
     with pytest.raises(ValueError, match="consistency_window"):
         spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "consistency_window": -1})
@@ -328,7 +356,8 @@ def test_pipe_batches_network_calls(nlp, monkeypatch):
     texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(1 + i % 6)) for i in range(600)]
     docs = list(nlp.pipe(texts, batch_size=256))
     assert len(docs) == 600 and [d.text for d in docs] == texts
-    assert 1 <= len(calls) <= 5, calls  # 3 minibatches of <= 256 docs, one network call each
+    # 3 minibatches of <= 256 docs; in each, one network call per padded length (1-6 words: 4 or 8)
+    assert 1 <= len(calls) <= 6, calls
     assert sum(shape[0] for shape in calls) == 600
     calls.clear()
     nlp("محمد يعيش في الرباط")
