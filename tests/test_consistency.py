@@ -204,3 +204,20 @@ def test_a_long_entity_whose_first_word_is_everywhere():
     assert propagate_labels(words, tags, 250) == tags  # the second copy is out of reach
     near = name + ["و", "س"] * 100 + name
     assert propagate_labels(near, tags[:len(near)], 1200)[-1000:] == ["B-ORG"] + ["I-ORG"] * 999  # starts 1,200 apart
+
+
+def test_component_overhead_benchmark_runs_every_setting(scrambled_model_dir, tiny_conll_file, tmp_path):
+    """A functional check of the script (its timings mean nothing on this tiny input)."""
+    import json
+    from pathlib import Path
+
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "component_overhead.py", "component_overhead")
+    out = tmp_path / "overhead.json"
+    assert bench.main(["--test-conll", str(tiny_conll_file), "--model", str(scrambled_model_dir),
+                       "--repeats", "2", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["settings"]) == set(bench.SETTINGS) and result["sentences"] == 32
+    assert result["settings"]["0.1.0 behaviour"]["relative_time"] == 1.0
+    assert all(len(r["times_s"]) == 2 and r["words_per_sec"] > 0 for r in result["settings"].values())
