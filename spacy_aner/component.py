@@ -132,11 +132,12 @@ class AnerLSTM(Pipe):
 
     def predict(self, docs: List[Doc]) -> List[List[str]]:
         """BIO tags for the words of each doc (:func:`_word_positions`)."""
-        words = [[doc[i].text for i in _word_positions(doc)] for doc in docs]
+        positions = [_word_positions(doc) for doc in docs]
+        words = [[doc[i].text for i in pos] for doc, pos in zip(docs, positions)]
         if not self.split_sentences:
             return self.tagger.predict(words, batch_size=self.batch_size)
         # Every sentence of every doc in one call, so batching across docs is kept.
-        bounds = [_sentence_bounds(doc, _word_positions(doc), w) for doc, w in zip(docs, words)]
+        bounds = [_sentence_bounds(doc, pos, w) for doc, pos, w in zip(docs, positions, words)]
         pieces = [w[a:b] for w, doc_bounds in zip(words, bounds) for a, b in doc_bounds]
         tagged = iter(self.tagger.predict(pieces, batch_size=self.batch_size))
         return [[t for _ in doc_bounds for t in next(tagged)] for doc_bounds in bounds]
