@@ -55,7 +55,7 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         turns it off.
     split_sentences: tag each sentence of a doc on its own, as the network was trained
         (the doc's own sentence boundaries if a component set them, else a break after
-        ``.``, ``!``, ``?``, ``؟``; +0.57 F1 on running text in cross-validation, README);
+        ``.``, ``!``, ``?``, ``؟``; +0.54 F1 on running text in cross-validation, README);
         False tags the doc's words as one text in 128-word windows.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,

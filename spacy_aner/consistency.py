@@ -46,15 +46,27 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
     out = list(tags)
     if window <= 0 or not words:
         return out
-    # (first word, length) -> the mentions' starts (ascending: spans come in order), words, labels
-    index: Dict[Tuple[str, int], Tuple[List[int], List[Tuple[str, ...]], List[str]]] = {}
+    # Starts are ascending (spans come in order), so a window is a bisect away.
+    # (first word, length) -> starts: the cheap "anything in reach?" test, before a key is built;
+    # words -> starts and labels: the votes.
+    index: Dict[Tuple[str, int], List[int]] = {}
+    by_key: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = {}
     for start, end, label in bio_to_spans(tags):
         key = tuple(words[start:end])
         if _has_letter(key):  # a number or a punctuation mark is not a name to spread
-            starts, keys, labels = index.setdefault((key[0], len(key)), ([], [], []))
+            index.setdefault((key[0], len(key)), []).append(start)
+            starts, labels = by_key.setdefault(key, ([], []))
             starts.append(start)
-            keys.append(key)
             labels.append(label)
+    # Votes in a window by prefix counts per label, so even a window of the whole document
+    # costs a bisect per recurrence, not a pass over every mention in reach.
+    counts: Dict[Tuple[str, ...], Tuple[List[int], Dict[str, List[int]]]] = {}
+    for key, (starts, labels) in by_key.items():
+        prefix = {lab: [0] for lab in set(labels)}
+        for lab in labels:
+            for other, acc in prefix.items():
+                acc.append(acc[-1] + (other == lab))
+        counts[key] = (starts, prefix)
     lengths: Dict[str, List[int]] = defaultdict(list)  # first word -> mention lengths, longest first
     for first, n in sorted(index, key=lambda fn: -fn[1]):
         lengths[first].append(n)
@@ -63,17 +75,21 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
     free = [0] * (len(tags) + 1)
     for i in range(len(tags) - 1, -1, -1):
         free[i] = free[i + 1] + 1 if tags[i] == "O" else 0
+
     def match(i: int, first: str) -> int:
         """Fill the longest free recurrence at ``i``, its first word read as ``first``; its length or 0."""
         for n in lengths.get(first, ()):
             if n > free[i] or (segments is not None and segments[i] != segments[i + n - 1]):
                 continue
-            starts, keys, labels = index[(first, n)]
-            lo, hi = bisect_left(starts, i - window), bisect_right(starts, i + window)
-            if lo == hi:  # the window check before any key is built keeps long docs linear
-                continue
+            starts = index[(first, n)]
+            if bisect_left(starts, i - window) == bisect_right(starts, i + window):
+                continue  # nothing of this shape in reach: no key built, long docs stay linear
             key = (first, *words[i + 1:i + n])
-            votes = Counter(labels[j] for j in range(lo, hi) if keys[j] == key)
+            if key not in counts:
+                continue
+            starts, prefix = counts[key]
+            lo, hi = bisect_left(starts, i - window), bisect_right(starts, i + window)
+            votes = Counter({lab: acc[hi] - acc[lo] for lab, acc in prefix.items() if acc[hi] > acc[lo]})
             if votes:
                 label = max(votes, key=lambda lab: (votes[lab], -LABELS.index(lab)))
                 out[i:i + n] = [f"B-{label}"] + [f"I-{label}"] * (n - 1)
