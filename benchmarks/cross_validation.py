@@ -98,17 +98,47 @@ def run_all(jobs: List[Tuple[List[str], Path]], workers: int) -> None:
             pass
 
 
+def read_heldout(path: Path) -> list:
+    """A held-out block's sentences (its stray I- tags were reported when the folds were trained)."""
+    from spacy_aner.corpus import CorpusWarning, read_conll
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorpusWarning)
+        return read_conll(path).sentences
+
+
+def heldout_files(workdir: Path) -> List[Path]:
+    """The held-out blocks a run wrote into ``workdir`` (``fold_k/heldout.conll``), in fold order."""
+    files: List[Path] = []
+    while (workdir / f"fold_{len(files)}" / "heldout.conll").is_file():
+        files.append(workdir / f"fold_{len(files)}" / "heldout.conll")
+    if not files:
+        raise SystemExit(f"no fold_k/heldout.conll under {workdir}: run benchmarks/cross_validation.py first")
+    return files
+
+
+def paired_differences(base_blocks: Sequence[float], blocks: Sequence[float], base_pooled: Dict,
+                       pooled: Dict) -> Dict:
+    """Per-block F1 differences (rounded to 2 places) and the pooled one: ``blocks`` minus ``base``."""
+    diffs = [round(y - x, 2) for x, y in zip(base_blocks, blocks)]
+    return {"block_differences": diffs, "blocks_ahead": sum(d > 0 for d in diffs),
+            "pooled_difference": round(pooled["micro"]["f1"] - base_pooled["micro"]["f1"], 2)}
+
+
+def write_result(path: Path, result: Dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"-> {path}")
+
+
 def score(model_dirs: Sequence[Path], helds: Sequence[Path]) -> Dict:
     """Each fold's scores and the pooled scores of all folds' held-out sentences."""
-    from spacy_aner.corpus import CorpusWarning, read_conll
     from spacy_aner.evaluation import entity_scores
     from spacy_aner.model import Tagger
 
     gold_all, pred_all, per_fold = [], [], []
     for model_dir, held in zip(model_dirs, helds):
-        with warnings.catch_warnings():  # the train file's stray I- tags, already reported by training
-            warnings.simplefilter("ignore", CorpusWarning)
-            sents = read_conll(held).sentences
+        sents = read_heldout(held)
         gold = [s.tags for s in sents]
         pred = Tagger.load(model_dir).predict([s.words for s in sents])
         fold = entity_scores(gold, pred)
@@ -187,9 +217,7 @@ def main(argv=None) -> int:
                             "pooled_difference": round(b["pooled"]["micro"]["f1"] - a["pooled"]["micro"]["f1"], 2)}
         print(f"{names[1]} - {names[0]}: per fold {diffs}, mean {result['paired']['mean']:+.2f}, "
               f"pooled {result['paired']['pooled_difference']:+.2f}, ahead in {result['paired']['b_ahead']} of {len(diffs)}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 

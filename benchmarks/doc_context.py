@@ -18,39 +18,33 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import shlex
 import sys
-import warnings
 from pathlib import Path
 from typing import Dict, List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cross_validation import heldout_files, paired_differences, read_heldout, write_result  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def block_predictions(workdir: Path, recipe: str) -> List[Dict]:
     """Gold and sentence-level predicted tags of every held-out block, in fold order."""
-    from spacy_aner.corpus import CorpusWarning, read_conll
     from spacy_aner.model import Tagger
 
     blocks = []
-    k = 0
-    while (workdir / f"fold_{k}" / "heldout.conll").is_file():
+    for k, held in enumerate(heldout_files(workdir)):
         model_dir = workdir / recipe / f"fold_{k}"
         if not (model_dir / "meta.json").is_file():
             raise SystemExit(f"no trained model in {model_dir}: run benchmarks/cross_validation.py first")
-        with warnings.catch_warnings():  # the train file's stray I- tags, reported by training
-            warnings.simplefilter("ignore", CorpusWarning)
-            sents = read_conll(workdir / f"fold_{k}" / "heldout.conll").sentences
+        sents = read_heldout(held)
         words = [s.words for s in sents]
         blocks.append({"words": words, "gold": [s.tags for s in sents],
                        "pred": Tagger.load(model_dir).predict(words)})
-        k += 1
-    if not blocks:
-        raise SystemExit(f"no fold_k/heldout.conll under {workdir}")
     return blocks
 
 
@@ -78,10 +72,8 @@ def score_windows(blocks: List[Dict], windows: List[int], clitics: bool = True) 
     base = out[str(windows[0])]
     for window in windows[1:]:
         r = out[str(window)]
-        diffs = [round(x - y, 2) for x, y in zip(r["block_f1"], base["block_f1"])]
-        r["vs_window_%d" % windows[0]] = {
-            "block_differences": diffs, "blocks_ahead": sum(d > 0 for d in diffs),
-            "pooled_difference": round(r["pooled"]["micro"]["f1"] - base["pooled"]["micro"]["f1"], 2)}
+        r["vs_window_%d" % windows[0]] = paired_differences(base["block_f1"], r["block_f1"],
+                                                            base["pooled"], r["pooled"])
     return out
 
 
@@ -114,9 +106,7 @@ def main(argv=None) -> int:
                     f"{extra['block_differences']}, ahead in {extra['blocks_ahead']}") if extra else ""
             print(f"{recipe} window {window}: F1 {m['f1']:.2f} (P {m['precision']:.2f} R {m['recall']:.2f}){note}",
                   flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 

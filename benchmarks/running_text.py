@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import shlex
 import sys
-import warnings
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cross_validation import heldout_files, paired_differences, read_heldout, write_result  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SETTINGS = {  # name: (one Doc per block, split_sentences)
@@ -53,17 +54,13 @@ def tag_docs(nlp, sentences: Sequence[Sequence[str]], running: bool) -> List[Lis
 def score_recipe(workdir: Path, recipe: str) -> Dict:
     import spacy
 
-    from spacy_aner.corpus import CorpusWarning, read_conll
     from spacy_aner.evaluation import entity_scores
 
     gold_all: List[List[str]] = []
     pred_all: Dict[str, List[List[str]]] = {name: [] for name in SETTINGS}
     blocks: Dict[str, List[float]] = {name: [] for name in SETTINGS}
-    k = 0
-    while (workdir / f"fold_{k}" / "heldout.conll").is_file():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CorpusWarning)
-            sents = read_conll(workdir / f"fold_{k}" / "heldout.conll").sentences
+    for k, held in enumerate(heldout_files(workdir)):
+        sents = read_heldout(held)
         words, gold = [s.words for s in sents], [s.tags for s in sents]
         nlp = spacy.blank("ar")
         component = nlp.add_pipe("aner_lstm", config={"model": str(workdir / recipe / f"fold_{k}")})
@@ -74,14 +71,9 @@ def score_recipe(workdir: Path, recipe: str) -> Dict:
             pred_all[name] += pred
         gold_all += gold
         print(f"{recipe} fold {k}: " + ", ".join(f"{n} {blocks[n][-1]}" for n in SETTINGS), flush=True)
-        k += 1
-    if not k:
-        raise SystemExit(f"no fold_k/heldout.conll under {workdir}")
     out = {name: {"block_f1": blocks[name], "pooled": entity_scores(gold_all, pred_all[name])} for name in SETTINGS}
     for a, b in (("running text", "running text, split"), ("sentences", "sentences, split")):
-        diffs = [round(y - x, 2) for x, y in zip(blocks[a], blocks[b])]
-        out[b]["vs_unsplit"] = {"block_differences": diffs, "blocks_ahead": sum(d > 0 for d in diffs),
-                                "pooled_difference": round(out[b]["pooled"]["micro"]["f1"] - out[a]["pooled"]["micro"]["f1"], 2)}
+        out[b]["vs_unsplit"] = paired_differences(blocks[a], blocks[b], out[a]["pooled"], out[b]["pooled"])
     return out
 
 
@@ -103,9 +95,7 @@ def main(argv=None) -> int:
             note = (f"; split - unsplit {vs['pooled_difference']:+.2f} pooled, blocks {vs['block_differences']}, "
                     f"ahead in {vs['blocks_ahead']}") if vs else ""
             print(f"{recipe} {name}: F1 {m['f1']:.2f} (P {m['precision']:.2f} R {m['recall']:.2f}){note}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 
