@@ -375,17 +375,20 @@ def evaluate(
         meta_path = model_dir / META_FILE
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
         meta.setdefault("test_scores", {})
+
+        def seqeval_record(scores: dict) -> dict:
+            """Micro scores of both seqeval modes and per-type F1 (default mode)."""
+            return {**{k: scores[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
+                    "per_type_f1": {lab: v["f1"] for lab, v in scores["seqeval_default"]["per_type"].items()}}
+
         for name, r in results.items():
             meta["test_scores"][name] = {
                 "file": r["file"], "sha256": sha256_file(r["file"]),
                 "command": _invocation(ctx),
-                **{k: r[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
-                "per_type_f1": {lab: v["f1"] for lab, v in r["seqeval_default"]["per_type"].items()},
+                **seqeval_record(r),
                 **({"raw_text": r["raw_text"]["micro"]} if "raw_text" in r else {}),
                 **({"doc_context": {"consistency_window": r["doc_context"]["consistency_window"],
-                                    **{k: r["doc_context"][k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
-                                    "per_type_f1": {lab: v["f1"] for lab, v in
-                                                    r["doc_context"]["seqeval_default"]["per_type"].items()}}}
+                                    **seqeval_record(r["doc_context"])}}
                    if "doc_context" in r else {}),
             }
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
