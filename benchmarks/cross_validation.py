@@ -10,8 +10,10 @@ early-stopped on that block, which it is then scored on. The test split is never
 
 A recipe is a name and the extra ``spacy-aner train`` options, e.g.
 ``--recipe w5="--vectors vectors/news_train.kv"``. Every recipe uses the same folds and
-``--seed``, so the folds pair them. Runs whose model directory already holds a
-``meta.json`` from the same fold file are reused, so an interrupted run resumes.
+``--seed``, so the folds pair them. ``{fold}`` in a recipe's options becomes the fold's
+number, for files made per fold (``benchmarks/fold_vectors.py``). Runs whose model
+directory already holds a ``meta.json`` from the same fold file are reused, so an
+interrupted run resumes.
 
     python benchmarks/cross_validation.py corpus_full/train.conll --folds 5 --jobs 3 \\
         --recipe w5="--vectors vectors/news_train.kv" --recipe w2="--vectors vectors/news_train_w2.kv" \\
@@ -187,7 +189,8 @@ def main(argv=None) -> int:
             dirs[name].append(out)
             if not _done(out, train):
                 out.parent.mkdir(parents=True, exist_ok=True)
-                jobs.append((train_command(train, held, out, options, args.seed), out.parent / f"fold_{k}.log"))
+                fold_options = [o.replace("{fold}", str(k)) for o in options]
+                jobs.append((train_command(train, held, out, fold_options, args.seed), out.parent / f"fold_{k}.log"))
     start = time.perf_counter()
     print(f"{len(jobs)} training run(s) to do, {args.jobs} at a time", flush=True)
     run_all(jobs, args.jobs)
