@@ -136,6 +136,7 @@ def train(
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
     clitic_backoff: bool = typer.Option(True, "--clitic-backoff/--no-clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
     max_vocab: int = typer.Option(40_000, help="Word vectors kept in the model: all training words, then the most frequent others."),
+    word_vector_bits: int = typer.Option(16, help="Store the frozen word vectors in 16 bits, or 8 (half the size, for a large --max-vocab)."),
     epochs: int = typer.Option(60, help="Most epochs."),
     patience: int = typer.Option(8, help="Stop after this many epochs without a better dev F1."),
     batch_size: int = typer.Option(32, help="Sentences per batch."),
@@ -186,7 +187,7 @@ def train(
     try:
         config = ModelConfig(output=output_layer, lstm_units=lstm_units, lstm_layers=lstm_layers, char_filters=char_filters,
                              dropout=dropout, trainable_embeddings=trainable_embeddings,
-                             clitic_backoff=clitic_backoff)
+                             clitic_backoff=clitic_backoff, word_vector_bits=word_vector_bits)
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,

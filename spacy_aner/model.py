@@ -81,6 +81,10 @@ class ModelConfig:
     dropout: float = 0.5
     output: str = "crf"  # "crf" or "softmax"
     trainable_embeddings: bool = False
+    #: How the frozen word-vector table is stored: 16 (float16) or 8 (int8 with one scale
+    #: per row, half the size, so a model can keep every row of a large vector file within
+    #: the package's 25 MB). Trained weights stay float32 either way.
+    word_vector_bits: int = 16
     clitic_backoff: bool = True  # unknown words fall back to their proclitic-stripped form
     #: Independently trained taggers over one shared, frozen word-embedding table; their tag
     #: scores (and CRF transitions) are averaged, i.e. a product of experts decoded exactly
@@ -99,6 +103,8 @@ class ModelConfig:
             raise ValueError("window must be longer than twice the context")
         if self.members < 1:
             raise ValueError(f"members must be at least 1, got {self.members}")
+        if self.word_vector_bits not in (8, 16):
+            raise ValueError(f"word_vector_bits must be 8 or 16, got {self.word_vector_bits}")
 
 
 # --------------------------------------------------------------------------- windows
@@ -462,6 +468,8 @@ class Tagger:
         config = asdict(self.config)
         if config["members"] == 1:
             del config["members"]  # a single model's config.json stays readable by spacy-aner builds before ensembles
+        if config["word_vector_bits"] == 16:
+            del config["word_vector_bits"]  # likewise; an 8-bit model is refused by builds that cannot read it
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
         (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False), encoding="utf-8")
         network = self.network
@@ -471,7 +479,8 @@ class Tagger:
             network.set_weights(self.network.get_weights())
         network.save_weights(str(path / WEIGHTS_FILE))
         if not self.config.trainable_embeddings:
-            _store_word_vectors_in_half(path / WEIGHTS_FILE, network.get_layer("word_embedding").get_weights()[0])
+            _store_word_vectors_compactly(path / WEIGHTS_FILE, network.get_layer("word_embedding").get_weights()[0],
+                                          self.config.word_vector_bits)
         if meta is not None:
             self.meta = meta
         (path / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -519,40 +528,75 @@ class Tagger:
         except Exception as err:  # Keras raises many types for a file that does not fit
             raise ModelLoadError(f"{weights}: weights do not fit the architecture in {CONFIG_FILE} "
                                  f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        if config.word_vector_bits == 8 and not config.trainable_embeddings:
+            _scale_word_vectors(network, weights)
         return cls(config, vocab, network, meta)
 
 
-def _store_word_vectors_in_half(path: Path, table: np.ndarray) -> None:
-    """Rewrite a weights file with the frozen word-vector table in float16.
+#: Where an 8-bit table's per-row scales live in the weights file; Keras ignores the group.
+SCALE_DATASET = "spacy_aner/word_vector_scale"
+
+
+def _store_word_vectors_compactly(path: Path, table: np.ndarray, bits: int = 16) -> None:
+    """Rewrite a weights file with the frozen word-vector table in 16 or 8 bits.
 
     The table is most of the file (40,000 x 100 floats): half precision takes a single
     tagger's file from 18.9 to 10.9 MB, and the previous shipped model's tags on dev were
-    identical with either table. Keras casts it back to float32 on load; trained weights
-    stay float32.
+    identical with either table. 8 bits (each row scaled to +-127, the scales kept beside
+    it) halve it again, for tables of every row of a vector file. Keras casts the stored
+    table back to float32 on load; :func:`_scale_word_vectors` then applies the scales.
+    Trained weights stay float32.
     """
     import h5py
 
     tmp = path.with_name(path.name + ".tmp")
-    halved = 0
+    stored = 0
+    if bits == 8:
+        scale = (np.abs(table).max(axis=1) / 127.0).astype("float32")
+        scale[scale == 0] = 1.0  # padding row
+        compact = np.rint(table / scale[:, None]).astype("int8")
+    else:
+        compact = table.astype("float16")
     with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
         dst.attrs.update(src.attrs)
 
         def copy(name, obj):
-            nonlocal halved
+            nonlocal stored
             if isinstance(obj, h5py.Group):
                 dst.require_group(name).attrs.update(obj.attrs)
                 return
             data = obj[()]
             if data.shape == table.shape and np.array_equal(data, table):
-                data = data.astype("float16")
-                halved += 1
+                data = compact
+                stored += 1
             dst.create_dataset(name, data=data).attrs.update(obj.attrs)
 
         src.visititems(copy)
-    if halved == 1:
+        if bits == 8:
+            dst.create_dataset(SCALE_DATASET, data=scale)
+    if stored == 1:
         os.replace(tmp, path)
+    elif bits == 8:  # the 8-bit promise cannot be kept silently
+        tmp.unlink()
+        raise RuntimeError(f"{path}: the word-vector table was not found once in the weights file")
     else:  # not found unambiguously: keep Keras's file as it is
         tmp.unlink()
+
+
+def _scale_word_vectors(network, weights: Path) -> None:
+    """Turn an 8-bit table, loaded by Keras as whole numbers, back into vectors."""
+    import h5py
+
+    layer = network.get_layer("word_embedding")
+    table = layer.get_weights()[0]
+    try:
+        with h5py.File(weights, "r") as f:
+            scale = np.asarray(f[SCALE_DATASET][()], dtype="float32")
+    except KeyError:
+        raise ModelLoadError(f"{weights}: 8-bit word vectors without their scales ({SCALE_DATASET})") from None
+    if scale.shape != (table.shape[0],):
+        raise ModelLoadError(f"{weights}: {scale.shape[0]} word-vector scales for {table.shape[0]} rows")
+    layer.set_weights([table * scale[:, None]])
 
 
 def _read_json(path: Path):
@@ -625,7 +669,8 @@ def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":
             raise ValueError(f"model {k} has different word vectors from model 1")
     config = ModelConfig(**{**base, "members": len(taggers)})
     network = build_network(config, len(first.vocab.words), len(first.vocab.chars))
-    network.get_layer("word_embedding").set_weights([table.astype("float32")])
+    # The first member's table as loaded: an 8-bit table re-quantises to the same integers.
+    network.get_layer("word_embedding").set_weights([first.network.get_layer("word_embedding").get_weights()[0]])
     for m, t in enumerate(taggers):
         for layer in t.network.layers:
             if layer.weights and layer.name != "word_embedding":

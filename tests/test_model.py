@@ -846,6 +846,59 @@ def test_frozen_word_vectors_are_stored_in_half_precision(tiny_conll_file, tiny_
     np.testing.assert_allclose(again.network({"words": words, "chars": chars}, training=False).numpy(), before, rtol=1e-5, atol=1e-5)
 
 
+def test_word_vectors_in_8_bits_round_trip_and_merge(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    import h5py
+
+    from spacy_aner.model import SCALE_DATASET, merge_members
+    from spacy_aner.training import train
+
+    def config(bits):
+        return ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4, word_vector_bits=bits)
+
+    for seed, bits in ((1, 16), (1, 8), (2, 8)):
+        train(tiny_conll_file, tmp_path / f"m{seed}_{bits}", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1,
+              verbose=0, seed=seed, config=config(bits))
+    half, quarter = Tagger.load(tmp_path / "m1_16"), Tagger.load(tmp_path / "m1_8")
+    assert json.loads((tmp_path / "m1_8" / CONFIG_FILE).read_text(encoding="utf-8"))["word_vector_bits"] == 8
+    assert "word_vector_bits" not in json.loads((tmp_path / "m1_16" / CONFIG_FILE).read_text(encoding="utf-8"))
+    with h5py.File(tmp_path / "m1_8" / WEIGHTS_FILE, "r") as f:
+        dtypes = []
+        f.visititems(lambda name, obj: dtypes.append(obj.dtype) if isinstance(obj, h5py.Dataset) else None)
+        assert f[SCALE_DATASET].shape == (len(quarter.vocab.words),)
+    assert dtypes.count(np.int8) == 1
+    # The same training in 8 bits: the table is within one step of each row's scale.
+    a = half.network.get_layer("word_embedding").get_weights()[0]
+    b = quarter.network.get_layer("word_embedding").get_weights()[0]
+    step = np.abs(a).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(a - b) <= step * 0.5 + 1e-3) and not np.array_equal(a, b)
+    # Saving again re-quantises to the same integers; an ensemble of 8-bit members keeps the table.
+    quarter.save(tmp_path / "again")
+    np.testing.assert_array_equal(Tagger.load(tmp_path / "again").network.get_layer("word_embedding").get_weights()[0], b)
+    merged = merge_members([quarter, Tagger.load(tmp_path / "m2_8")])
+    merged.save(tmp_path / "ens")
+    ens = Tagger.load(tmp_path / "ens")
+    assert ens.config.word_vector_bits == 8 and ens.config.members == 2
+    np.testing.assert_array_equal(ens.network.get_layer("word_embedding").get_weights()[0], b)
+    seqs = [random_words(random.Random(5), 11)]
+    assert ens.predict(seqs) == merged.predict(seqs)
+
+
+def test_8_bit_vectors_without_their_scales_are_refused(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    import h5py
+
+    from spacy_aner.model import SCALE_DATASET
+    from spacy_aner.training import train
+
+    train(tiny_conll_file, tmp_path / "m", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+          config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4, word_vector_bits=8))
+    with h5py.File(tmp_path / "m" / WEIGHTS_FILE, "a") as f:
+        del f[SCALE_DATASET]
+    with pytest.raises(ModelLoadError, match="without their scales"):
+        Tagger.load(tmp_path / "m")
+    with pytest.raises(ValueError, match="word_vector_bits"):
+        ModelConfig(word_vector_bits=4)
+
+
 def test_train_refuses_an_ensemble_configuration(tiny_conll_file, tmp_path):
     from spacy_aner.training import train
 
