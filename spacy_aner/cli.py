@@ -304,6 +304,35 @@ def ensemble(
     typer.echo(f"ensemble of {len(meta['members'])}: dev F1 {meta['dev_scores']['micro']['f1']:.2f} -> {output}")
 
 
+@app.command("add-vectors")
+def add_vectors(
+    ctx: typer.Context,
+    model: Path = typer.Argument(..., help="Model directory trained with frozen --vectors (a single model or an ensemble)."),
+    vectors: Path = typer.Option(..., "--vectors", help="The vector file the model was trained with."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model directory to write."),
+    max_vocab: int = typer.Option(None, help="Most rows in all (default: every key of the vectors)."),
+    word_vector_bits: int = typer.Option(None, help="Store the table in 16 or 8 bits (default: as the model does)."),
+) -> None:
+    """Give a trained model a vector row for every word of its vector file it lacks.
+
+    Training never looks up the rows of non-training words, so the network is unchanged:
+    words it had to treat as unknown get their vectors."""
+    from .model import ModelLoadError
+    from .training import add_vectors as run
+
+    if not model.is_dir():
+        _fail(f"model directory not found: {model}")
+    if not vectors.exists():
+        _fail(f"file not found: {vectors}")
+    try:
+        meta = run(model, vectors, output, max_vocab=max_vocab, word_vector_bits=word_vector_bits,
+                   command=_invocation(ctx))
+    except (ModelLoadError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"{meta['added_vectors']['rows_added']:,} rows added, {meta['vectors']['kept_rows']:,} in all "
+               f"({meta['hyperparameters']['word_vector_bits']}-bit) -> {output}")
+
+
 @app.command()
 def evaluate(
     ctx: typer.Context,

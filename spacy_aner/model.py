@@ -676,3 +676,49 @@ def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":
             if layer.weights and layer.name != "word_embedding":
                 network.get_layer(member_prefix(m) + layer.name).set_weights(layer.get_weights())
     return Tagger(config, first.vocab, network)
+
+
+def add_word_vectors(tagger: "Tagger", kv, max_vocab: Optional[int] = None,
+                     word_vector_bits: Optional[int] = None) -> Tuple["Tagger", int]:
+    """The same tagger with a row for every key of ``kv`` it lacks; returns ``(tagger, rows added)``.
+
+    With frozen vectors, training only ever looks up the rows of training words: every
+    training key has a row, so the other rows (the most frequent news words, up to
+    ``--max-vocab``) are never seen by the gradient. Adding more rows of the *same* vector
+    file therefore changes nothing the network learnt; it only gives words the model had
+    to treat as unknown their vectors. ``kv`` must be the file the model was trained with:
+    every row the model has a key for must match it (within the stored precision).
+    """
+    from .embeddings import vectors_by_key
+
+    config = tagger.config
+    if config.trainable_embeddings:
+        raise ValueError("the model fine-tuned its word vectors: rows from the vector file would not fit them")
+    if kv.vector_size != config.word_dim:
+        raise ValueError(f"the vectors have {kv.vector_size} dimensions, the model {config.word_dim}")
+    table = tagger.network.get_layer("word_embedding").get_weights()[0]
+    key_index = vectors_by_key(kv)
+    shared = [(i, key_index[w]) for i, w in enumerate(tagger.vocab.words) if i >= 2 and w in key_index]
+    if not shared:
+        raise ValueError("no word of the model has a vector in this file: not the vectors it was trained with")
+    rows, kv_rows = table[[i for i, _ in shared]], kv.vectors[[j for _, j in shared]]
+    # An 8-bit table is within half a step (max |row| / 254) of the file; float16 much closer.
+    tolerance = np.abs(kv_rows).max(axis=1, keepdims=True) / 254 + 1e-3
+    differ = int(np.any(np.abs(rows - kv_rows) > tolerance, axis=1).sum())
+    if differ:
+        raise ValueError(f"{differ} of the model's {len(shared)} rows with a vector in this file differ from it: "
+                         "not the vectors the model was trained with")
+    have = set(tagger.vocab.words)
+    limit = max_vocab if max_vocab is not None else len(have) + len(key_index)
+    new = [k for k in key_index if k not in have][: max(0, limit - len(tagger.vocab.words))]
+    vocab = Vocabulary(tagger.vocab.words + new, tagger.vocab.chars, tagger.vocab.max_word_chars,
+                       tagger.vocab.clitic_backoff)
+    bits = word_vector_bits if word_vector_bits is not None else config.word_vector_bits
+    new_config = ModelConfig(**{**asdict(config), "word_vector_bits": bits})
+    network = build_network(new_config, len(vocab.words), len(vocab.chars))
+    bigger = np.concatenate([table, kv.vectors[[key_index[k] for k in new]].astype("float32")]) if new else table
+    network.get_layer("word_embedding").set_weights([bigger])
+    for layer in tagger.network.layers:
+        if layer.weights and layer.name != "word_embedding":
+            network.get_layer(layer.name).set_weights(layer.get_weights())
+    return Tagger(new_config, vocab, network, dict(tagger.meta)), len(new)

@@ -470,3 +470,33 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
         histories.append(json.loads(log.read_text())["epochs"] if log.is_file() else [])
     (output / "training.json").write_text(json.dumps({"members": histories}, indent=2))
     return meta
+
+
+def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, *, max_vocab: Optional[int] = None,
+                word_vector_bits: Optional[int] = None, command: str = "") -> Dict:
+    """Write ``model_dir`` with a row for every key of ``vectors`` it lacks (:func:`~spacy_aner.model.add_word_vectors`).
+
+    Scores recorded in the model's meta (dev, test) were measured without the new rows, so
+    they move into ``added_vectors`` and are not reported as the new model's.
+    """
+    from .embeddings import load_vectors
+    from .model import add_word_vectors
+
+    tagger = Tagger.load(model_dir)
+    kv = load_vectors(vectors)
+    bigger, added = add_word_vectors(tagger, kv, max_vocab=max_vocab, word_vector_bits=word_vector_bits)
+    meta = dict(tagger.meta)
+    before = {k: meta.pop(k) for k in ("dev_scores", "test_scores") if meta.get(k) is not None}
+    meta["dev_scores"] = None
+    meta["vectors"] = {**meta.get("vectors", {}), "kept_rows": len(bigger.vocab.words),
+                       "rows_with_vectors": (meta.get("vectors") or {}).get("rows_with_vectors", 0) + added}
+    meta["hyperparameters"] = {**meta.get("hyperparameters", {}), "word_vector_bits": bigger.config.word_vector_bits}
+    meta["added_vectors"] = {"from_model": str(model_dir), "file": str(vectors), "sha256": sha256_file(vectors),
+                             "rows_added": added, "command": command or " ".join(sys.argv),
+                             "scores_before": before or None}
+    output = Path(output)
+    bigger.save(output, meta)
+    log = Path(model_dir) / "training.json"
+    if log.is_file():
+        (output / "training.json").write_text(log.read_text(encoding="utf-8"), encoding="utf-8")
+    return meta

@@ -1052,3 +1052,36 @@ def test_ensemble_subsets_benchmark_pairs_the_same_seed_subsets(seed_members, ti
     assert result["paired_difference_b_minus_a"] == {"mean": 0.0, "sd": 0.0, "min": 0.0, "max": 0.0, "n": 1, "b_better": 0}
     with pytest.raises(SystemExit):
         module.main(["--a", *dirs, "--b", dirs[0], "--dev", str(tiny_conll_file)])
+
+
+def test_added_vector_rows_equal_training_with_them(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    """Rows of non-training words never reach the gradient: adding them later = training with them."""
+    from gensim.models import KeyedVectors
+
+    from spacy_aner.model import add_word_vectors
+    from spacy_aner.training import add_vectors, train
+
+    config = dict(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4)
+    for name, max_vocab in (("few", 1), ("all", 10_000)):  # 1: the training keys only
+        train(tiny_conll_file, tmp_path / name, vectors=tiny_vectors_kv, dev_fraction=0, epochs=2, lr_drops=[],
+              verbose=0, seed=3, max_vocab=max_vocab, config=ModelConfig(**config))
+    few, full = Tagger.load(tmp_path / "few"), Tagger.load(tmp_path / "all")
+    extra = [w for w in full.vocab.words if w not in set(few.vocab.words)]
+    assert extra  # the vector file has words the training file lacks
+    for a, b in zip(few.network.layers, full.network.layers):
+        if a.weights and a.name != "word_embedding":
+            for x, y in zip(a.get_weights(), b.get_weights()):
+                np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    meta = add_vectors(tmp_path / "few", tiny_vectors_kv, tmp_path / "added", command="test")
+    added = Tagger.load(tmp_path / "added")
+    assert meta["added_vectors"]["rows_added"] == len(extra) and sorted(added.vocab.words) == sorted(full.vocab.words)
+    sentence = [["محمد", "في", *extra, "باريس"]]
+    words, chars = added.vocab.encode(sentence, 8)
+    w2, c2 = full.vocab.encode(sentence, 8)
+    np.testing.assert_allclose(added.network({"words": words, "chars": chars}, training=False).numpy(),
+                               full.network({"words": w2, "chars": c2}, training=False).numpy(), rtol=1e-4, atol=1e-4)
+    # Other vectors than the model's are refused.
+    other = KeyedVectors(vector_size=8)
+    other.add_vectors(["محمد", "في"], np.ones((2, 8), dtype="float32"))
+    with pytest.raises(ValueError, match="not the vectors"):
+        add_word_vectors(few, other)
