@@ -136,6 +136,7 @@ def train(
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
     clitic_backoff: bool = typer.Option(True, "--clitic-backoff/--no-clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
     max_vocab: int = typer.Option(40_000, help="Word vectors kept in the model: all training words, then the most frequent others."),
+    unknown_without_vector: bool = typer.Option(False, "--unknown-without-vector", help="Read training words that have no vector as unknown (clitic back-off, else <unk>), as unseen words are read at test time; default: each gets a random frozen row of its own."),
     word_vector_bits: int = typer.Option(16, help="Store the frozen word vectors in 16 bits, or 8 (half the size, for a large --max-vocab)."),
     epochs: int = typer.Option(60, help="Most epochs."),
     patience: int = typer.Option(8, help="Stop after this many epochs without a better dev F1."),
@@ -173,7 +174,8 @@ def train(
         except ValueError as err:
             _fail(str(err))
         for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay),
-                            ("mention_replacement", mention_replacement)):
+                            ("mention_replacement", mention_replacement),
+                            ("unknown_without_vector", unknown_without_vector)):
             if schedule[name] is not None and schedule[name] != given:
                 _fail(f"{refit_from} trained with {name} {schedule[name]}, not {given}: the replayed schedule would not match")
         epochs, drops = schedule["epochs"], schedule["lr_drops"]
@@ -192,7 +194,8 @@ def train(
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
                    lr_drops=drops, silver_path=silver, init_from=init_from,
-                   mention_replacement=mention_replacement, command=_invocation(ctx))
+                   mention_replacement=mention_replacement, unknown_without_vector=unknown_without_vector,
+                   command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:

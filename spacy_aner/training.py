@@ -239,11 +239,12 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     hyper = meta.get("hyperparameters", {})
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
-            "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0)}
+            "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0),
+            "unknown_without_vector": hyper.get("unknown_without_vector", False)}
 
 
 def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[Path | str], config: ModelConfig,
-                           max_vocab: int):
+                           max_vocab: int, unknown_without_vector: bool = False):
     """The kept vocabulary of ``train_sents`` and its embedding table: ``(kv, vocab, matrix, rows with vectors)``.
 
     Sets ``config.word_dim`` to the vectors' size; without vectors the table is random and
@@ -261,11 +262,18 @@ def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[Pa
                              clitic_backoff=config.clitic_backoff)
     if kv is None:
         return kv, vocab, None, 0
-    from .embeddings import build_embedding_matrix
+    from .embeddings import build_embedding_matrix, vectors_by_key
 
+    key_index = vectors_by_key(kv)
+    if unknown_without_vector:
+        # Training words without a vector are then read as unseen words are at test time
+        # (clitic back-off, else <unk>) instead of each getting a random row of its own that
+        # no test word can have. The characters stay those of every training word.
+        kept = [w for i, w in enumerate(vocab.words) if i <= UNK or w in key_index]
+        vocab = Vocabulary(kept, vocab.chars, vocab.max_word_chars, vocab.clitic_backoff)
     # The default seed, not the training seed: models that differ only in their seed then
     # share one frozen table, which an ensemble (merge_members) stores once.
-    matrix, hits = build_embedding_matrix(vocab.words, kv)
+    matrix, hits = build_embedding_matrix(vocab.words, kv, key_index)
     return kv, vocab, matrix, hits
 
 
@@ -291,7 +299,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           max_vocab: int = 40_000, epochs: int = 60, patience: int = 8, batch_size: int = 32,
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
           lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
-          init_from: Optional[Path | str] = None, mention_replacement: float = 0.0, command: str = "") -> Dict:
+          init_from: Optional[Path | str] = None, mention_replacement: float = 0.0,
+          unknown_without_vector: bool = False, command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -309,6 +318,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     ``mention_replacement`` is the chance that each training entity is swapped for another
     of the same label, drawn anew every epoch (:func:`replace_mentions`).
+
+    ``unknown_without_vector`` drops training words without a vector from the vocabulary,
+    so the network learns the ``<unk>`` row (and clitic back-off) that unseen words get.
 
     ``init_from`` starts the char features and the first BiLSTM layer from a language model
     made by :func:`spacy_aner.pretrain.pretrain` over the same vectors.
@@ -338,7 +350,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     silver_sents = read_conll(silver_path).sentences if silver_path else []
 
     vectors_sha256 = sha256_file(vectors) if vectors and Path(vectors).is_file() else None
-    kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, vectors, config, max_vocab)
+    if unknown_without_vector and not vectors:
+        raise ValueError("unknown_without_vector needs --vectors")
+    kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, vectors, config, max_vocab, unknown_without_vector)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     pretrained = None
     if init_from:
@@ -406,6 +420,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         "hyperparameters": {"epochs_max": epochs, "patience": patience, "batch_size": batch_size,
                             "learning_rate": learning_rate, "lr_decay": lr_decay, "word_dropout": word_dropout,
                             "mention_replacement": mention_replacement, "seed": seed, "max_vocab": max_vocab,
+                            **({"unknown_without_vector": True} if unknown_without_vector else {}),
                             **({"lr_drops": drops} if refit else {}), **asdict(config)},
         "refit": refit,
         "best_epoch": best_epoch,

@@ -999,7 +999,7 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
 
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
     assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
-                                   "mention_replacement": 0.0}  # runs from before the option had none
+                                   "mention_replacement": 0.0, "unknown_without_vector": False}  # runs from before the options had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
     with pytest.raises(ValueError, match="predates the per-epoch learning rate"):
@@ -1085,3 +1085,24 @@ def test_added_vector_rows_equal_training_with_them(tiny_conll_file, tiny_vector
     other.add_vectors(["محمد", "في"], np.ones((2, 8), dtype="float32"))
     with pytest.raises(ValueError, match="not the vectors"):
         add_word_vectors(few, other)
+
+
+def test_unknown_without_vector_reads_vectorless_training_words_as_unseen(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    from spacy_aner.embeddings import load_vectors, vectors_by_key
+    from spacy_aner.training import train
+
+    config = dict(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4)
+    train(tiny_conll_file, tmp_path / "rows", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+          config=ModelConfig(**config))
+    meta = train(tiny_conll_file, tmp_path / "unk", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+                 unknown_without_vector=True, config=ModelConfig(**config))
+    rows, unk = Tagger.load(tmp_path / "rows"), Tagger.load(tmp_path / "unk")
+    with_vector = set(vectors_by_key(load_vectors(tiny_vectors_kv)))
+    assert set(unk.vocab.words[2:]) == set(rows.vocab.words[2:]) & with_vector
+    assert set(rows.vocab.words[2:]) - with_vector  # the option did drop words
+    assert unk.vocab.chars == rows.vocab.chars  # characters of every training word are kept
+    assert meta["hyperparameters"]["unknown_without_vector"] is True
+    assert meta["vectors"]["rows_with_vectors"] == len(unk.vocab.words) - 2
+    with pytest.raises(ValueError, match="needs --vectors"):
+        train(tiny_conll_file, tmp_path / "x", dev_fraction=0.2, epochs=1, verbose=0, unknown_without_vector=True,
+              config=ModelConfig(**config))
