@@ -4,8 +4,9 @@
 Each recipe's fold models (``benchmarks/cross_validation.py``) get the rows of their
 fold's own vector file (``benchmarks/fold_vectors.py``: no key whose count comes from
 the held-out block), and both versions tag their held-out block sentence by sentence.
-The networks are the same, so the difference is the added rows alone, with no seed
-noise. The test split is never read.
+The networks are the same, so there is no seed noise in the difference. A third
+version stores the fold model's own rows in the same bits with none added, to separate
+the storage from the rows. The test split is never read.
 
     python benchmarks/cv_added_vectors.py --workdir cv --recipe w2 --recipe w2s14 \\
         --output benchmarks/results/cv_added_vectors.json
@@ -39,18 +40,26 @@ def main(argv=None) -> int:
     for recipe in args.recipe:
         base_dirs = [args.workdir / recipe / f"fold_{k}" for k in range(len(helds))]
         new_dirs = [args.workdir / f"{recipe}+vectors" / f"fold_{k}" for k in range(len(helds))]
+        stored_dirs = [args.workdir / f"{recipe}+{args.word_vector_bits}bit" / f"fold_{k}" for k in range(len(helds))]
         rows = []
-        for k, (base, new) in enumerate(zip(base_dirs, new_dirs)):
-            meta = add_vectors(base, args.workdir / f"fold_{k}" / args.vectors_name, new,
-                               word_vector_bits=args.word_vector_bits, command="benchmarks/cv_added_vectors.py")
+        for k, (base, new, stored) in enumerate(zip(base_dirs, new_dirs, stored_dirs)):
+            vectors = args.workdir / f"fold_{k}" / args.vectors_name
+            meta = add_vectors(base, vectors, new, word_vector_bits=args.word_vector_bits,
+                               command="benchmarks/cv_added_vectors.py")
             rows.append(meta["added_vectors"]["rows_added"])
-        before, after = score(base_dirs, helds), score(new_dirs, helds)
+            add_vectors(base, vectors, stored, max_vocab=0, word_vector_bits=args.word_vector_bits,
+                        command="benchmarks/cv_added_vectors.py (storage only)")
+        before, after, storage = score(base_dirs, helds), score(new_dirs, helds), score(stored_dirs, helds)
         paired = paired_differences([f["f1"] for f in before["folds"]], [f["f1"] for f in after["folds"]],
                                     before["pooled"], after["pooled"])
-        result["recipes"][recipe] = {"rows_added": rows, "before": before, "after": after, "paired": paired}
+        storage_only = paired_differences([f["f1"] for f in before["folds"]], [f["f1"] for f in storage["folds"]],
+                                          before["pooled"], storage["pooled"])
+        result["recipes"][recipe] = {"rows_added": rows, "before": before, "after": after, "paired": paired,
+                                     "storage_only": {"scores": storage, "paired": storage_only}}
         print(f"{recipe}: pooled {before['pooled']['micro']['f1']:.2f} -> {after['pooled']['micro']['f1']:.2f} "
               f"({paired['pooled_difference']:+.2f}); blocks {paired['block_differences']}, "
-              f"ahead in {paired['blocks_ahead']} of {len(helds)}", flush=True)
+              f"ahead in {paired['blocks_ahead']} of {len(helds)}; {args.word_vector_bits}-bit storage alone "
+              f"{storage_only['pooled_difference']:+.2f} (blocks {storage_only['block_differences']})", flush=True)
         for label in ("PERS", "LOC", "ORG", "MISC"):
             print(f"  {label}: {before['pooled']['per_type'][label]['f1']:.2f} -> "
                   f"{after['pooled']['per_type'][label]['f1']:.2f}")

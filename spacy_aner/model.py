@@ -578,7 +578,7 @@ def _store_word_vectors_compactly(path: Path, table: np.ndarray, bits: int = 16)
         os.replace(tmp, path)
     elif bits == 8:  # the 8-bit promise cannot be kept silently
         tmp.unlink()
-        raise RuntimeError(f"{path}: the word-vector table was not found once in the weights file")
+        raise ValueError(f"{path}: the word-vector table was not found once in the weights file")
     else:  # not found unambiguously: keep Keras's file as it is
         tmp.unlink()
 
@@ -630,6 +630,9 @@ def _provenance_differences(a: dict, b: dict):
     def facts(meta):
         # The seed varies by design; a refit replays its own dev run's epochs and schedule.
         hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k not in ("seed", "epochs_max", "lr_drops")}
+        # Recorded only since 0.3.0: the default is what an older model used.
+        if hyper.get("word_vector_bits") == 16:
+            del hyper["word_vector_bits"]
         return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
                 "dev data": (meta.get("dev") or {}).get("sha256"),
                 "silver data": (meta.get("silver") or {}).get("sha256"), "hyperparameters": hyper or None}
@@ -685,9 +688,14 @@ def add_word_vectors(tagger: "Tagger", kv, max_vocab: Optional[int] = None,
     With frozen vectors, training only ever looks up the rows of training words: every
     training key has a row, so the other rows (the most frequent news words, up to
     ``--max-vocab``) are never seen by the gradient. Adding more rows of the *same* vector
-    file therefore changes nothing the network learnt; it only gives words the model had
-    to treat as unknown their vectors. ``kv`` must be the file the model was trained with:
-    every row the model has a key for must match it (within the stored precision).
+    file leaves every trained weight as it is; it only gives words the model had to treat
+    as unknown their vectors. (A model trained with those rows from the start could still
+    differ: characters found only in them would get ids, and early stopping reads dev
+    through them.) Where training words themselves were read through clitic back-off
+    (``unknown_without_vector``, silver sentences), new rows can change where some of them
+    land, so the model is then no longer read as it was trained; the caller records that.
+    ``kv`` must be the file the model was trained with: every row whose key is in ``kv``
+    must match it (within the stored precision).
     """
     from .embeddings import vectors_by_key
 

@@ -352,6 +352,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     vectors_sha256 = sha256_file(vectors) if vectors and Path(vectors).is_file() else None
     if unknown_without_vector and not vectors:
         raise ValueError("unknown_without_vector needs --vectors")
+    if config.word_vector_bits != 16 and not vectors:
+        raise ValueError("word_vector_bits applies to frozen --vectors; without them the embeddings are trained")
     kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, vectors, config, max_vocab, unknown_without_vector)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     pretrained = None
@@ -506,9 +508,16 @@ def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, 
     meta["vectors"] = {**meta.get("vectors", {}), "kept_rows": len(bigger.vocab.words),
                        "rows_with_vectors": (meta.get("vectors") or {}).get("rows_with_vectors", 0) + added}
     meta["hyperparameters"] = {**meta.get("hyperparameters", {}), "word_vector_bits": bigger.config.word_vector_bits}
+    hyper = tagger.meta.get("hyperparameters", {})
+    # Training words read through back-off may land on a new row: not exactly as trained.
+    exact = not (hyper.get("unknown_without_vector") or tagger.meta.get("silver"))
+    if not exact:
+        logger.warning("%s read some training words through clitic back-off; the added rows change where "
+                       "some of them land, so the model is not read exactly as it was trained", model_dir)
     meta["added_vectors"] = {"from_model": str(model_dir), "file": str(vectors), "sha256": sha256_file(vectors),
-                             "rows_added": added, "command": command or " ".join(sys.argv),
-                             "scores_before": before or None}
+                             "rows_added": added, "exact": exact, "command": command or " ".join(sys.argv),
+                             "scores_before": before or None,
+                             **({"earlier": tagger.meta["added_vectors"]} if "added_vectors" in tagger.meta else {})}
     output = Path(output)
     bigger.save(output, meta)
     log = Path(model_dir) / "training.json"

@@ -133,3 +133,36 @@ def test_embeddings_command_needs_existing_corpora(args, message, tmp_path):
     result = CliRunner().invoke(app, ["embeddings", "-o", str(tmp_path / "v.kv"), *args])
     assert result.exit_code == 1 and message in result.output
     assert not (tmp_path / "v.kv").exists()
+
+
+def test_add_vectors_command(tiny_conll_file, tiny_vectors_kv, tiny_model_dir, tmp_path):
+    import json
+
+    from spacy_aner.model import ModelConfig
+    from spacy_aner.training import train
+
+    train(tiny_conll_file, tmp_path / "m", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+          max_vocab=1, config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4))
+    result = runner.invoke(app, ["add-vectors", str(tmp_path / "m"), "--vectors", str(tiny_vectors_kv),
+                                 "--word-vector-bits", "8", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "rows added" in result.output and "8-bit" in result.output
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["added_vectors"]["rows_added"] >= 1 and meta["added_vectors"]["exact"] is True
+    assert meta["dev_scores"] is None and meta["added_vectors"]["scores_before"]["dev_scores"]
+    # A model that fine-tuned its embeddings, or a missing directory: a clear error, no traceback.
+    result = runner.invoke(app, ["add-vectors", str(tiny_model_dir), "--vectors", str(tiny_vectors_kv), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "fine-tuned" in result.output
+    result = runner.invoke(app, ["add-vectors", str(tmp_path / "nope"), "--vectors", str(tiny_vectors_kv), "-o", str(tmp_path / "y")])
+    assert result.exit_code == 1 and "not found" in result.output
+
+
+def test_refit_from_refuses_a_run_without_unknown_without_vector(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    from spacy_aner.model import ModelConfig
+    from spacy_aner.training import train
+
+    train(tiny_conll_file, tmp_path / "run", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+          config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4))
+    result = runner.invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0", "--refit-from", str(tmp_path / "run"),
+                                 "--vectors", str(tiny_vectors_kv), "--unknown-without-vector", "-o", str(tmp_path / "refit")])
+    assert result.exit_code == 1 and "unknown_without_vector" in result.output

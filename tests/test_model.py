@@ -1055,7 +1055,11 @@ def test_ensemble_subsets_benchmark_pairs_the_same_seed_subsets(seed_members, ti
 
 
 def test_added_vector_rows_equal_training_with_them(tiny_conll_file, tiny_vectors_kv, tmp_path):
-    """Rows of non-training words never reach the gradient: adding them later = training with them."""
+    """Rows of non-training words never reach the gradient: adding them later = training with them.
+
+    (Here the vector file brings no new characters; a file that does would give the model
+    trained with every row more character ids.)
+    """
     from gensim.models import KeyedVectors
 
     from spacy_aner.model import add_word_vectors
@@ -1075,6 +1079,10 @@ def test_added_vector_rows_equal_training_with_them(tiny_conll_file, tiny_vector
     meta = add_vectors(tmp_path / "few", tiny_vectors_kv, tmp_path / "added", command="test")
     added = Tagger.load(tmp_path / "added")
     assert meta["added_vectors"]["rows_added"] == len(extra) and sorted(added.vocab.words) == sorted(full.vocab.words)
+    # A proclitic form of an added word backs off to its new row; before, it was unknown.
+    joined = [["و" + extra[0]]]
+    assert added.vocab.encode(joined, 1)[0][0, 0] == added.vocab.word_index[extra[0]]
+    assert few.vocab.encode(joined, 1)[0][0, 0] == UNK
     sentence = [["محمد", "في", *extra, "باريس"]]
     words, chars = added.vocab.encode(sentence, 8)
     w2, c2 = full.vocab.encode(sentence, 8)
@@ -1106,3 +1114,25 @@ def test_unknown_without_vector_reads_vectorless_training_words_as_unseen(tiny_c
     with pytest.raises(ValueError, match="needs --vectors"):
         train(tiny_conll_file, tmp_path / "x", dev_fraction=0.2, epochs=1, verbose=0, unknown_without_vector=True,
               config=ModelConfig(**config))
+
+
+def test_add_vectors_to_a_model_read_through_back_off_is_marked_inexact(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    from spacy_aner.training import add_vectors, train
+
+    train(tiny_conll_file, tmp_path / "unk", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+          max_vocab=1, unknown_without_vector=True,
+          config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4))
+    meta = add_vectors(tmp_path / "unk", tiny_vectors_kv, tmp_path / "out", command="test")
+    assert meta["added_vectors"]["exact"] is False
+    again = add_vectors(tmp_path / "out", tiny_vectors_kv, tmp_path / "again", command="test")
+    assert again["added_vectors"]["rows_added"] == 0 and again["added_vectors"]["earlier"]["command"] == "test"
+
+
+def test_models_from_before_word_vector_bits_still_merge_with_new_ones():
+    from spacy_aner.model import _provenance_differences
+
+    old = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 13}}
+    new = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "word_vector_bits": 16}}
+    assert _provenance_differences(old, new) == []
+    eight = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "word_vector_bits": 8}}
+    assert _provenance_differences(old, eight)
