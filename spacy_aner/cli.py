@@ -132,6 +132,7 @@ def train(
     lstm_units: int = typer.Option(128, help="LSTM units per direction."),
     lstm_layers: int = typer.Option(2, help="Stacked BiLSTM layers."),
     char_filters: int = typer.Option(64, help="Character CNN filters (0 to drop character features is not supported)."),
+    char_kernels: str = typer.Option(None, "--char-kernels", help="Comma-separated widths of several character CNNs (--char-filters each), e.g. 2,3,4,5; default one CNN of width 3."),
     dropout: float = typer.Option(0.5, help="Dropout before and after the BiLSTM."),
     trainable_embeddings: bool = typer.Option(False, "--trainable-embeddings", help="Fine-tune the word vectors (default: frozen)."),
     clitic_backoff: bool = typer.Option(True, "--clitic-backoff/--no-clitic-backoff", help="Look up unknown words without their proclitics (و ف ب ل ك ال)."),
@@ -187,9 +188,14 @@ def train(
         except ValueError:
             _fail(f"--lr-drops takes comma-separated epoch numbers, got {lr_drops!r}")
     try:
+        widths = [int(x) for x in char_kernels.split(",") if x.strip()] if char_kernels else []
+    except ValueError:
+        _fail(f"--char-kernels takes comma-separated widths, got {char_kernels!r}")
+    try:
         config = ModelConfig(output=output_layer, lstm_units=lstm_units, lstm_layers=lstm_layers, char_filters=char_filters,
                              dropout=dropout, trainable_embeddings=trainable_embeddings,
-                             clitic_backoff=clitic_backoff, word_vector_bits=word_vector_bits)
+                             clitic_backoff=clitic_backoff, word_vector_bits=word_vector_bits,
+                             char_kernels=widths)
         meta = run(train_file, output, dev_path=dev, dev_fraction=dev_fraction, vectors=vectors, config=config,
                    max_vocab=max_vocab, epochs=epochs, patience=patience, batch_size=batch_size,
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,

@@ -75,6 +75,9 @@ class ModelConfig:
     char_dim: int = 32
     char_filters: int = 64
     char_kernel: int = 3
+    #: Several char CNNs of these widths (``char_filters`` each, max-pooled, joined) instead
+    #: of one of ``char_kernel``; empty keeps the single CNN and its layer names.
+    char_kernels: List[int] = field(default_factory=list)
     max_word_chars: int = 20
     lstm_units: int = 128
     lstm_layers: int = 2  # +1.4 dev F1 over one layer (README)
@@ -103,6 +106,8 @@ class ModelConfig:
             raise ValueError("window must be longer than twice the context")
         if self.members < 1:
             raise ValueError(f"members must be at least 1, got {self.members}")
+        if any(int(k) < 1 for k in self.char_kernels) or len(set(self.char_kernels)) != len(self.char_kernels):
+            raise ValueError(f"char_kernels must be distinct positive widths, got {self.char_kernels}")
         if self.word_vector_bits not in (8, 16):
             raise ValueError(f"word_vector_bits must be 8 or 16, got {self.word_vector_bits}")
 
@@ -360,14 +365,16 @@ def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = 
     """Each word's vector ``w`` joined with a CNN over its characters, then dropout."""
     keras, _ = _keras()
     L = keras.layers
-    c = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
+    e = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
     # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
     # TimeDistributed it copes with a sentence length unknown until run time.
-    c = L.Conv2D(config.char_filters, (1, config.char_kernel), padding="same", activation="relu",
-                 name=prefix + "char_cnn")(c)
-    c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool")(c)
-    c = L.Reshape((-1, config.char_filters), name=prefix + "char_features")(c)
-    x = L.Concatenate(name=prefix + "features")([w, c])
+    widths = [(config.char_kernel, "")] if not config.char_kernels else [(k, f"_{k}") for k in config.char_kernels]
+    features = []
+    for k, suffix in widths:
+        c = L.Conv2D(config.char_filters, (1, k), padding="same", activation="relu", name=prefix + "char_cnn" + suffix)(e)
+        c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool" + suffix)(c)
+        features.append(L.Reshape((-1, config.char_filters), name=prefix + "char_features" + suffix)(c))
+    x = L.Concatenate(name=prefix + "features")([w, *features])
     return L.Dropout(config.dropout)(x)
 
 
@@ -468,6 +475,8 @@ class Tagger:
         config = asdict(self.config)
         if config["members"] == 1:
             del config["members"]  # a single model's config.json stays readable by spacy-aner builds before ensembles
+        if not config["char_kernels"]:
+            del config["char_kernels"]  # likewise
         if config["word_vector_bits"] == 16:
             del config["word_vector_bits"]  # likewise; an 8-bit model is refused by builds that cannot read it
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -633,6 +642,8 @@ def _provenance_differences(a: dict, b: dict):
         # Recorded only since 0.3.0: the default is what an older model used.
         if hyper.get("word_vector_bits") == 16:
             del hyper["word_vector_bits"]
+        if hyper.get("char_kernels") == []:
+            del hyper["char_kernels"]
         return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
                 "dev data": (meta.get("dev") or {}).get("sha256"),
                 "silver data": (meta.get("silver") or {}).get("sha256"), "hyperparameters": hyper or None}

@@ -159,6 +159,8 @@ def initialise_from_lm(network, vocab: Vocabulary, config: ModelConfig, lm_dir: 
                        vectors_sha256: Optional[str]) -> Dict:
     """Copy the language model's char embeddings (by character), char CNN and first BiLSTM into ``network``."""
     lm_dir = Path(lm_dir)
+    if config.char_kernels:
+        raise ValueError("a pretrained language model has one char CNN; train without --char-kernels to start from it")
     try:
         meta = json.loads((lm_dir / LM_META).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

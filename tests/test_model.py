@@ -1136,3 +1136,26 @@ def test_models_from_before_word_vector_bits_still_merge_with_new_ones():
     assert _provenance_differences(old, new) == []
     eight = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "word_vector_bits": 8}}
     assert _provenance_differences(old, eight)
+
+
+def test_several_char_cnn_widths_train_save_load_and_merge(tiny_conll_file, tiny_vectors_kv, tiny_model_dir, tmp_path):
+    from spacy_aner.model import merge_members
+    from spacy_aner.training import train
+
+    config = dict(lstm_units=8, lstm_layers=1, char_filters=4, window=32, context=4, char_kernels=[2, 3, 5])
+    for seed in (1, 2):
+        train(tiny_conll_file, tmp_path / f"m{seed}", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1,
+              verbose=0, seed=seed, config=ModelConfig(**config))
+    a = Tagger.load(tmp_path / "m1")
+    names = {layer.name for layer in a.network.layers}
+    assert {"char_cnn_2", "char_cnn_3", "char_cnn_5"} <= names and "char_cnn" not in names
+    assert a.network.get_layer("features").output.shape[-1] == a.config.word_dim + 3 * 4
+    seqs = [random_words(random.Random(9), 7)]
+    merged = merge_members([a, Tagger.load(tmp_path / "m2")])
+    merged.save(tmp_path / "ens")
+    assert Tagger.load(tmp_path / "ens").predict(seqs) == merged.predict(seqs)
+    # The single-CNN default keeps its config.json and layer names.
+    assert "char_kernels" not in json.loads((tiny_model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert "char_cnn" in {layer.name for layer in Tagger.load(tiny_model_dir).network.layers}
+    with pytest.raises(ValueError, match="char_kernels"):
+        ModelConfig(char_kernels=[3, 3])
