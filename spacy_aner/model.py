@@ -605,7 +605,8 @@ def _scale_word_vectors(network, weights: Path) -> None:
         raise ModelLoadError(f"{weights}: 8-bit word vectors without their scales ({SCALE_DATASET})") from None
     if scale.shape != (table.shape[0],):
         raise ModelLoadError(f"{weights}: {scale.shape[0]} word-vector scales for {table.shape[0]} rows")
-    layer.set_weights([table * scale[:, None]])
+    table *= scale[:, None]  # in place: the table is the largest array of the model
+    layer.set_weights([table])
 
 
 def _read_json(path: Path):
