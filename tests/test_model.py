@@ -1159,3 +1159,15 @@ def test_several_char_cnn_widths_train_save_load_and_merge(tiny_conll_file, tiny
     assert "char_cnn" in {layer.name for layer in Tagger.load(tiny_model_dir).network.layers}
     with pytest.raises(ValueError, match="char_kernels"):
         ModelConfig(char_kernels=[3, 3])
+
+
+def test_load_memory_benchmark_reports_each_model(tiny_model_dir, tmp_path):
+    """A functional check of the script (its figures mean nothing for a tiny model)."""
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "load_memory.py", "load_memory")
+    out = tmp_path / "load.json"
+    assert bench.main([str(tiny_model_dir), "--repeats", "1", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())["models"][str(tiny_model_dir)]
+    assert result["rows"] == len(Tagger.load(tiny_model_dir).vocab.words)
+    assert result["median"]["peak_mib"] >= result["median"]["rss_after_mib"] > 0 and result["median"]["seconds"] > 0
