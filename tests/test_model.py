@@ -1171,3 +1171,18 @@ def test_load_memory_benchmark_reports_each_model(tiny_model_dir, tmp_path):
     result = json.loads(out.read_text())["models"][str(tiny_model_dir)]
     assert result["rows"] == len(Tagger.load(tiny_model_dir).vocab.words)
     assert result["median"]["peak_mib"] >= result["median"]["rss_after_mib"] > 0 and result["median"]["seconds"] > 0
+
+
+def test_architecture_speed_benchmark_times_each_variant(tiny_model_dir, tiny_conll_file, tmp_path):
+    """A functional check of the script (its timings mean nothing on this tiny input)."""
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "architecture_speed.py", "architecture_speed")
+    out = tmp_path / "speed.json"
+    assert bench.main(["--data", str(tiny_conll_file), "--model", str(tiny_model_dir), "--repeats", "2",
+                       "--variant", 'a={"lstm_units": 8, "lstm_layers": 1}',
+                       "--variant", 'b={"lstm_units": 8, "lstm_layers": 1, "char_kernels": [2, 3]}',
+                       "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["variants"]) == {"a", "b"} and result["variants"]["a"]["time_relative_to_first"] == 1.0
+    assert all(len(v["times_s"]) == 2 and v["words_per_sec"] > 0 for v in result["variants"].values())
