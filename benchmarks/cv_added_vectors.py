@@ -28,15 +28,16 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", action="append", required=True, help="recipe whose fold models get the rows")
     ap.add_argument("--vectors-name", default="vectors.kv", help="the per-fold vector file in fold_k/")
     ap.add_argument("--word-vector-bits", type=int, default=8)
+    ap.add_argument("--folds", type=int, default=None, help="only the first K blocks (a run cut short)")
     ap.add_argument("--output", type=Path, default=RESULTS / "cv_added_vectors.json")
     args = ap.parse_args(argv)
 
     from spacy_aner.training import add_vectors
 
-    helds = heldout_files(args.workdir)
+    helds = heldout_files(args.workdir)[: args.folds]
     result = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
               "command": shlex.join(["python", "benchmarks/cv_added_vectors.py", *(argv if argv is not None else sys.argv[1:])]),
-              "word_vector_bits": args.word_vector_bits, "recipes": {}}
+              "word_vector_bits": args.word_vector_bits, "blocks": len(helds), "recipes": {}}
     for recipe in args.recipe:
         base_dirs = [args.workdir / recipe / f"fold_{k}" for k in range(len(helds))]
         new_dirs = [args.workdir / f"{recipe}+vectors" / f"fold_{k}" for k in range(len(helds))]
@@ -63,6 +64,13 @@ def main(argv=None) -> int:
         for label in ("PERS", "LOC", "ORG", "MISC"):
             print(f"  {label}: {before['pooled']['per_type'][label]['f1']:.2f} -> "
                   f"{after['pooled']['per_type'][label]['f1']:.2f}")
+    if len(args.recipe) == 2:  # the two recipes against each other, both with every row
+        a, b = (result["recipes"][r]["after"] for r in args.recipe)
+        result["between"] = {"b_minus_a": f"{args.recipe[1]} - {args.recipe[0]} (both with every row)",
+                             **paired_differences([f["f1"] for f in a["folds"]], [f["f1"] for f in b["folds"]],
+                                                  a["pooled"], b["pooled"])}
+        print(f"{result['between']['b_minus_a']}: {result['between']['pooled_difference']:+.2f} pooled, "
+              f"blocks {result['between']['block_differences']}")
     write_result(args.output, result)
     return 0
 
