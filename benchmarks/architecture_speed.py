@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--output", type=Path, default=RESULTS / "architecture_speed.json")
     args = ap.parse_args(argv)
+    names = [name for name, _ in args.variant]
+    if len(set(names)) != len(names):
+        ap.error(f"variant names must differ: {names}")
 
     from spacy_aner.component import DEFAULT_MODEL
     from spacy_aner.corpus import read_conll
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - start)
     first = next(iter(times))
     result = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
-              "command": " ".join(["python", "benchmarks/architecture_speed.py", *(argv if argv is not None else sys.argv[1:])]),
+              "command": shlex.join(["python", "benchmarks/architecture_speed.py", *(argv if argv is not None else sys.argv[1:])]),
               "sentences": len(sents), "words": words, "variants": {}}
     for name, ts in times.items():
         med = statistics.median(ts)

@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=None, help="only the first K blocks (a run cut short)")
     ap.add_argument("--output", type=Path, default=RESULTS / "cv_added_vectors.json")
     args = ap.parse_args(argv)
+    if args.folds is not None and args.folds < 1:
+        ap.error("--folds must be at least 1")
 
     from spacy_aner.training import add_vectors
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
             out = subprocess.run([sys.executable, "-c", CHILD, str(model)], capture_output=True, text=True, check=True)
             runs[str(model)].append(json.loads(out.stdout.strip().splitlines()[-1]))
     result = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
-              "command": " ".join(["python", "benchmarks/load_memory.py", *(argv if argv is not None else sys.argv[1:])]),
+              "command": shlex.join(["python", "benchmarks/load_memory.py", *(argv if argv is not None else sys.argv[1:])]),
               "models": {}}
     for model, rs in runs.items():
         med = {k: round(statistics.median(r[k] for r in rs), 2) for k in ("rss_before_mib", "rss_after_mib", "peak_mib", "seconds")}

@@ -164,6 +164,10 @@ def train(
             _fail(f"file not found: {p}")
     if init_from is not None and not init_from.is_dir():
         _fail(f"language model directory not found: {init_from}")
+    try:
+        widths = [int(x) for x in char_kernels.split(",") if x.strip()] if char_kernels else []
+    except ValueError:
+        _fail(f"--char-kernels takes comma-separated widths, got {char_kernels!r}")
     drops = None
     if refit_from is not None:
         from .training import refit_schedule
@@ -176,7 +180,8 @@ def train(
             _fail(str(err))
         for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay),
                             ("mention_replacement", mention_replacement),
-                            ("unknown_without_vector", unknown_without_vector)):
+                            ("unknown_without_vector", unknown_without_vector),
+                            ("char_kernels", widths)):
             if schedule[name] is not None and schedule[name] != given:
                 _fail(f"{refit_from} trained with {name} {schedule[name]}, not {given}: the replayed schedule would not match")
         epochs, drops = schedule["epochs"], schedule["lr_drops"]
@@ -187,10 +192,6 @@ def train(
             drops = [int(x) for x in lr_drops.split(",") if x.strip()]
         except ValueError:
             _fail(f"--lr-drops takes comma-separated epoch numbers, got {lr_drops!r}")
-    try:
-        widths = [int(x) for x in char_kernels.split(",") if x.strip()] if char_kernels else []
-    except ValueError:
-        _fail(f"--char-kernels takes comma-separated widths, got {char_kernels!r}")
     try:
         config = ModelConfig(output=output_layer, lstm_units=lstm_units, lstm_layers=lstm_layers, char_filters=char_filters,
                              dropout=dropout, trainable_embeddings=trainable_embeddings,

@@ -110,6 +110,8 @@ class ModelConfig:
             raise ValueError(f"char_kernels must be distinct positive widths, got {self.char_kernels}")
         if self.word_vector_bits not in (8, 16):
             raise ValueError(f"word_vector_bits must be 8 or 16, got {self.word_vector_bits}")
+        if self.word_vector_bits != 16 and self.trainable_embeddings:
+            raise ValueError("word_vector_bits applies to frozen word vectors, not trainable ones")
 
 
 # --------------------------------------------------------------------------- windows

@@ -240,7 +240,8 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
             "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0),
-            "unknown_without_vector": hyper.get("unknown_without_vector", False)}
+            "unknown_without_vector": hyper.get("unknown_without_vector", False),
+            "char_kernels": hyper.get("char_kernels", [])}
 
 
 def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[Path | str], config: ModelConfig,
@@ -516,6 +517,7 @@ def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, 
                        "some of them land, so the model is not read exactly as it was trained", model_dir)
     meta["added_vectors"] = {"from_model": str(model_dir), "file": str(vectors), "sha256": sha256_file(vectors),
                              "rows_added": added, "exact": exact, "command": command or " ".join(sys.argv),
+                             "spacy_aner_version": __import__("spacy_aner").__version__,
                              "scores_before": before or None,
                              **({"earlier": tagger.meta["added_vectors"]} if "added_vectors" in tagger.meta else {})}
     output = Path(output)

@@ -166,3 +166,19 @@ def test_refit_from_refuses_a_run_without_unknown_without_vector(tiny_conll_file
     result = runner.invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0", "--refit-from", str(tmp_path / "run"),
                                  "--vectors", str(tiny_vectors_kv), "--unknown-without-vector", "-o", str(tmp_path / "refit")])
     assert result.exit_code == 1 and "unknown_without_vector" in result.output
+
+
+def test_char_kernels_reach_the_model_and_refit_from_checks_them(tiny_conll_file, tiny_vectors_kv, tmp_path):
+    import json
+
+    result = runner.invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0.2", "--epochs", "1",
+                                 "--vectors", str(tiny_vectors_kv), "--lstm-units", "8", "--lstm-layers", "1",
+                                 "--char-filters", "4", "--char-kernels", "2,4", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["char_kernels"] == [2, 4]
+    assert json.loads((tmp_path / "run" / "meta.json").read_text(encoding="utf-8"))["hyperparameters"]["char_kernels"] == [2, 4]
+    result = runner.invoke(app, ["train", str(tiny_conll_file), "--dev-fraction", "0", "--refit-from", str(tmp_path / "run"),
+                                 "--vectors", str(tiny_vectors_kv), "-o", str(tmp_path / "refit")])
+    assert result.exit_code == 1 and "char_kernels" in result.output
+    result = runner.invoke(app, ["train", str(tiny_conll_file), "--char-kernels", "a", "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "--char-kernels" in result.output

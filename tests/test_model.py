@@ -999,7 +999,8 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
 
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
     assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
-                                   "mention_replacement": 0.0, "unknown_without_vector": False}  # runs from before the options had none
+                                   "mention_replacement": 0.0, "unknown_without_vector": False,
+                                   "char_kernels": []}  # runs from before the options had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
     with pytest.raises(ValueError, match="predates the per-epoch learning rate"):
@@ -1136,6 +1137,10 @@ def test_models_from_before_word_vector_bits_still_merge_with_new_ones():
     assert _provenance_differences(old, new) == []
     eight = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "word_vector_bits": 8}}
     assert _provenance_differences(old, eight)
+    kernels = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "char_kernels": []}}
+    assert _provenance_differences(old, kernels) == []
+    wide = {"train_sha256": "a", "hyperparameters": {"lstm_units": 128, "seed": 14, "char_kernels": [2, 3]}}
+    assert _provenance_differences(old, wide)
 
 
 def test_several_char_cnn_widths_train_save_load_and_merge(tiny_conll_file, tiny_vectors_kv, tiny_model_dir, tmp_path):
@@ -1149,6 +1154,7 @@ def test_several_char_cnn_widths_train_save_load_and_merge(tiny_conll_file, tiny
     a = Tagger.load(tmp_path / "m1")
     names = {layer.name for layer in a.network.layers}
     assert {"char_cnn_2", "char_cnn_3", "char_cnn_5"} <= names and "char_cnn" not in names
+    assert all(a.network.get_layer(f"char_cnn_{k}").kernel.shape[:2] == (1, k) for k in (2, 3, 5))
     assert a.network.get_layer("features").output.shape[-1] == a.config.word_dim + 3 * 4
     seqs = [random_words(random.Random(9), 7)]
     merged = merge_members([a, Tagger.load(tmp_path / "m2")])

@@ -125,3 +125,13 @@ def test_cli_pretrain_and_init_from_errors(tiny_conll_file, tiny_vectors_kv, tmp
     assert result.exit_code != 0 and "--saudinewsnet" in result.output
     result = runner.invoke(app, ["train", str(tiny_conll_file), "--init-from", str(tmp_path / "missing"), "-o", str(tmp_path / "m")])
     assert result.exit_code != 0 and "language model directory not found" in result.output
+
+
+def test_init_from_refuses_several_char_cnns(lm_dir, tiny_conll_file, tiny_vectors_kv, tmp_path):
+    from spacy_aner.model import ModelConfig
+    from spacy_aner.training import train
+
+    with pytest.raises(ValueError, match="--char-kernels"):
+        train(tiny_conll_file, tmp_path / "m", vectors=tiny_vectors_kv, dev_fraction=0.2, epochs=1, verbose=0,
+              init_from=lm_dir, config=ModelConfig(lstm_units=8, lstm_layers=1, char_filters=8, window=32, context=4,
+                                                   char_kernels=[2, 3]))
