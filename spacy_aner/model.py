@@ -474,13 +474,8 @@ class Tagger:
     def save(self, path: Path | str, meta: Optional[dict] = None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        if config["members"] == 1:
-            del config["members"]  # a single model's config.json stays readable by spacy-aner builds before ensembles
-        if not config["char_kernels"]:
-            del config["char_kernels"]  # likewise
-        if config["word_vector_bits"] == 16:
-            del config["word_vector_bits"]  # likewise; an 8-bit model is refused by builds that cannot read it
+        config = {k: v for k, v in asdict(self.config).items()
+                  if k not in LATER_FIELD_DEFAULTS or v != LATER_FIELD_DEFAULTS[k]}
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
         (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False), encoding="utf-8")
         network = self.network
@@ -543,6 +538,12 @@ class Tagger:
             _scale_word_vectors(network, weights)
         return cls(config, vocab, network, meta)
 
+
+#: Config fields added after the first release, at the value every model before them had.
+#: ``config.json`` leaves a field out at that value, so builds from before the field still
+#: read the model (and refuse one that needs it, e.g. 8-bit vectors); the provenance check
+#: reads a missing field as that value, so older members merge with newer ones.
+LATER_FIELD_DEFAULTS = {"members": 1, "char_kernels": [], "word_vector_bits": 16}
 
 #: Where an 8-bit table's per-row scales live in the weights file; Keras ignores the group.
 SCALE_DATASET = "spacy_aner/word_vector_scale"
@@ -641,12 +642,9 @@ def _provenance_differences(a: dict, b: dict):
     """(what, value in a, value in b) for training data and settings that differ (seed and schedule excepted)."""
     def facts(meta):
         # The seed varies by design; a refit replays its own dev run's epochs and schedule.
-        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k not in ("seed", "epochs_max", "lr_drops")}
-        # Recorded only since 0.3.0: the default is what an older model used.
-        if hyper.get("word_vector_bits") == 16:
-            del hyper["word_vector_bits"]
-        if hyper.get("char_kernels") == []:
-            del hyper["char_kernels"]
+        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items()
+                 if k not in ("seed", "epochs_max", "lr_drops")
+                 and (k not in LATER_FIELD_DEFAULTS or v != LATER_FIELD_DEFAULTS[k])}
         return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
                 "dev data": (meta.get("dev") or {}).get("sha256"),
                 "silver data": (meta.get("silver") or {}).get("sha256"), "hyperparameters": hyper or None}
@@ -654,6 +652,13 @@ def _provenance_differences(a: dict, b: dict):
     # An unrecorded fact is unknown (older models), except silver data: only its use is recorded.
     return [(k, fa[k], fb[k]) for k in fa
             if fa[k] != fb[k] and (k == "silver data" or (fa[k] is not None and fb[k] is not None))]
+
+
+def _copy_trained_layers(source, target, prefix: str = "") -> None:
+    """Every layer of ``source`` with weights, but the shared word table, into ``target`` (names prefixed)."""
+    for layer in source.layers:
+        if layer.weights and layer.name != "word_embedding":
+            target.get_layer(prefix + layer.name).set_weights(layer.get_weights())
 
 
 def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":
@@ -689,9 +694,7 @@ def merge_members(taggers: Sequence["Tagger"]) -> "Tagger":
     # The first member's table as loaded: an 8-bit table re-quantises to the same integers.
     network.get_layer("word_embedding").set_weights([first.network.get_layer("word_embedding").get_weights()[0]])
     for m, t in enumerate(taggers):
-        for layer in t.network.layers:
-            if layer.weights and layer.name != "word_embedding":
-                network.get_layer(member_prefix(m) + layer.name).set_weights(layer.get_weights())
+        _copy_trained_layers(t.network, network, member_prefix(m))
     return Tagger(config, first.vocab, network)
 
 
@@ -740,7 +743,5 @@ def add_word_vectors(tagger: "Tagger", kv, max_vocab: Optional[int] = None,
     network = build_network(new_config, len(vocab.words), len(vocab.chars))
     bigger = np.concatenate([table, kv.vectors[[key_index[k] for k in new]].astype("float32")]) if new else table
     network.get_layer("word_embedding").set_weights([bigger])
-    for layer in tagger.network.layers:
-        if layer.weights and layer.name != "word_embedding":
-            network.get_layer(layer.name).set_weights(layer.get_weights())
+    _copy_trained_layers(tagger.network, network)
     return Tagger(new_config, vocab, network, dict(tagger.meta)), len(new)
