@@ -21,7 +21,8 @@ import time
 import warnings
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import RESULTS, write_result  # noqa: E402  (the shared JSON writer)
 
 
 def parse_variant(text: str):
@@ -79,9 +80,7 @@ def main(argv=None) -> int:
                                     "time_relative_to_first": round(med / statistics.median(times[first]), 3)}
         print(f"{name}: {words / med:,.0f} words/s, time x{result['variants'][name]['time_relative_to_first']:.2f} "
               f"against {first} (median of {len(ts)})")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 

@@ -11,7 +11,6 @@ over the median pass time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -21,7 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import RESULTS, write_result  # noqa: E402  (the shared JSON writer)
+
 SETTINGS = {"0.1.0 behaviour": (False, 0), "split_sentences only": (True, 0),
             "consistency_window only": (False, 250), "0.2.0 defaults": (True, 250)}
 
@@ -61,9 +62,7 @@ def main(argv=None) -> int:
                                     "words_per_sec": round(words / median), "relative_time": round(median / base, 3),
                                     "times_s": [round(t, 4) for t in ts]}
         print(f"{name}: {words / median:,.0f} words/s, time x{median / base:.3f}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 

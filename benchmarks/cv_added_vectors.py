@@ -19,7 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from cross_validation import RESULTS, heldout_files, paired_differences, score, write_result
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import RESULTS, heldout_files, paired_differences, score, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:

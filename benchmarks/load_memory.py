@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import RESULTS, write_result  # noqa: E402  (the shared JSON writer)
 
 CHILD = r"""
 import json, re, resource, sys, time
@@ -56,9 +57,7 @@ def main(argv=None) -> int:
         result["models"][model] = {"rows": rs[0]["rows"], "median": med, "runs": rs}
         print(f"{model}: {rs[0]['rows']:,} rows; +{med['load_mib']:.0f} MiB resident after load, "
               f"peak {med['peak_mib']:.0f} MiB, {med['seconds']:.2f} s (median of {len(rs)})")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 
