@@ -172,7 +172,21 @@ def pipe_runner(nlp, texts: Sequence, batch_size: int) -> Callable[[], int]:
 def measure(run: Callable[[], int], n_words: int, repeats: int, warmup: bool = True) -> Dict[str, object]:
     """Median words/sec over ``repeats`` timed passes, after one untimed warm-up pass."""
     warm = time_pass(run) if warmup else None
-    both = [time_pass_cpu(run) for _ in range(repeats)]
+    return summarise([time_pass_cpu(run) for _ in range(repeats)], n_words, warm)
+
+
+def measure_turns(runs: Dict[str, Callable[[], int]], n_words: int, repeats: int) -> Dict[str, Dict[str, object]]:
+    """Like :func:`measure` for several runners taking turns pass by pass, so a shared
+    machine's load falls on all of them alike and their ratio holds."""
+    warm = {name: time_pass(run) for name, run in runs.items()}
+    passes: Dict[str, list] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            passes[name].append(time_pass_cpu(run))
+    return {name: summarise(passes[name], n_words, warm[name]) for name in runs}
+
+
+def summarise(both, n_words: int, warm: Optional[float]) -> Dict[str, object]:
     times = [w for w, _ in both]
     cpu = [c for _, c in both]
     med = statistics.median(times)
@@ -202,7 +216,7 @@ def stage_timers(nlp):
     comp = nlp.get_pipe("aner_lstm")
     tagger = comp.tagger
     fn = tagger._scores_fn()
-    totals = {"tokenizer": 0.0, "featurise (Vocabulary.encode)": 0.0, "network call (TF)": 0.0,
+    totals = {"tokenizer": 0.0, "featurise (Vocabulary.encode_distinct)": 0.0, "network call (TF)": 0.0,
               "decode (Viterbi, NumPy)": 0.0, "set_annotations (Span + doc.ents)": 0.0,
               "words list in predict()": 0.0}
     counts = {k: 0 for k in totals}
@@ -217,7 +231,7 @@ def stage_timers(nlp):
                 counts[name] += 1
         return wrapper
 
-    saved = {"tokenizer": nlp.tokenizer, "encode": tagger.vocab.encode, "decode": tagger.decode,
+    saved = {"tokenizer": nlp.tokenizer, "encode": tagger.vocab.encode_distinct, "decode": tagger.decode,
              "fn": tagger._predict_fn, "set": comp.set_annotations, "predict": comp.predict}
     tok = nlp.tokenizer
 
@@ -239,7 +253,7 @@ def stage_timers(nlp):
         return orig_tagger_predict(words, batch_size=comp.batch_size)
 
     nlp.tokenizer = TimedTokenizer()
-    tagger.vocab.encode = timed("featurise (Vocabulary.encode)", saved["encode"])
+    tagger.vocab.encode_distinct = timed("featurise (Vocabulary.encode_distinct)", saved["encode"])
     tagger.decode = timed("decode (Viterbi, NumPy)", saved["decode"])
     tagger._predict_fn = timed("network call (TF)", fn)
     comp.set_annotations = timed("set_annotations (Span + doc.ents)", saved["set"])
@@ -248,7 +262,7 @@ def stage_timers(nlp):
         yield totals, counts
     finally:
         nlp.tokenizer = saved["tokenizer"]
-        del tagger.vocab.encode, tagger.decode, comp.set_annotations, comp.predict
+        del tagger.vocab.encode_distinct, tagger.decode, comp.set_annotations, comp.predict
         tagger._predict_fn = saved["fn"]
 
 
@@ -318,6 +332,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per measurement; median reported (>= 3)")
     ap.add_argument("--batch-sizes", default="1,32,256", help="comma-separated nlp.pipe batch sizes")
     ap.add_argument("--output", type=Path, default=RESULTS / "throughput.json")
+    ap.add_argument("--baseline-model", help="a second aner_lstm model directory timed in turns with --model "
+                                             "at each batch size (ratio in 'pipeline_over_baseline')")
     ap.add_argument("--profile", action="store_true",
                     help="add a per-stage breakdown and cProfile listing at the largest batch size")
     args = ap.parse_args(argv)
@@ -348,6 +364,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     comp.tagger  # load the network now, not inside the first timed pass
     load_s = time.perf_counter() - t0
     model_dir = comp.model_path
+    baseline = None
+    if args.baseline_model:
+        baseline = spacy_aner.load(args.baseline_model)
+        baseline.get_pipe("aner_lstm").tagger
     tok_only = spacy_aner.load(ner=False)
     blank = spacy.blank("ar")
 
@@ -358,7 +378,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     runs: Dict[str, Dict] = {}
     for b in batch_sizes:
         log(f"batch size {b}: aner_lstm pipeline ...")
-        pipeline = measure(pipe_runner(nlp, texts, b), n_words, args.repeats)
+        if baseline is None:
+            pipeline = measure(pipe_runner(nlp, texts, b), n_words, args.repeats)
+        else:
+            both = measure_turns({"model": pipe_runner(nlp, texts, b), "baseline": pipe_runner(baseline, texts, b)},
+                                 n_words, args.repeats)
+            pipeline = both["model"]
+            extra = {"baseline_pipeline": both["baseline"],
+                     "pipeline_over_baseline": round(pipeline["words_per_sec"] / both["baseline"]["words_per_sec"], 4)}
+            log(f"  baseline {both['baseline']['words_per_sec']:,.0f} words/s")
         log(f"  {pipeline['words_per_sec']:,.0f} words/s; tokenizers ...")
         camel = measure(pipe_runner(tok_only, texts, b), n_words, args.repeats)
         blank_r = measure(pipe_runner(blank, texts, b), n_words, args.repeats)
@@ -368,6 +396,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "blank_ar_tokenizer": blank_r,
             "pipeline_over_tokenizer": round(pipeline["words_per_sec"] / camel["words_per_sec"], 4),
         }
+        if baseline is not None:
+            runs[str(b)].update(extra)
         log(f"  CAMeL tokenizer {camel['words_per_sec']:,.0f} words/s, blank ar {blank_r['words_per_sec']:,.0f} words/s")
     n_ents = pipe_runner(nlp, texts, max(batch_sizes))()
 
@@ -385,6 +415,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "model": str(model_dir),
         "model_sha256": model_hash(model_dir),
         "model_load_s": round(load_s, 3),
+        "baseline_model": str(baseline.get_pipe("aner_lstm").model_path) if baseline is not None else None,
+        "baseline_model_sha256": model_hash(baseline.get_pipe("aner_lstm").model_path) if baseline is not None else None,
         "repeats": args.repeats,
         "batch_sizes": batch_sizes,
         "component_batch_size": comp.batch_size,
@@ -413,6 +445,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("| stage | seconds | share |\n| --- | ---: | ---: |")
         for name, s in p["stages"].items():
             print(f"| {name} | {s['seconds']:.3f} | {s['share_pct']:.1f}% |")
+    if baseline is not None:
+        for b in batch_sizes:
+            r = runs[str(b)]
+            print(f"batch size {b}: baseline {r['baseline_pipeline']['words_per_sec']:,.0f} words/s, "
+                  f"model/baseline {r['pipeline_over_baseline']:.3f}")
     print(f"\ntarget {TARGET_WORDS_PER_SEC:,} words/s at batch size {largest}: "
           f"{'met' if result['meets_target_at_largest_batch'] else 'NOT met'} ({best:,.0f})")
     log(f"wrote {args.output}")

@@ -221,6 +221,32 @@ class Vocabulary:
                 char_ids[i, j, : len(ids)] = ids
         return word_ids, char_ids
 
+    def encode_distinct(self, sequences: Sequence[Sequence[str]],
+                        length: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Word ids ``(n, length)``, one char row per distinct key ``(u, max_word_chars)``
+        and each position's row ``(n, length)``; row 0 is padding's all-zero row.
+
+        Most tokens of a batch repeat a word already in it, and a word's char features
+        depend on its char row alone, so the network computes them once per row.
+        """
+        word_ids = np.zeros((len(sequences), length), dtype="int32")
+        char_index = np.zeros((len(sequences), length), dtype="int32")
+        rows: dict = {}
+        char_rows = [()]
+        for i, words in enumerate(sequences):
+            for j, word in enumerate(words):
+                key = normalize_word(word) or word
+                word_ids[i, j] = self._word_id(key)
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = len(char_rows)
+                    char_rows.append(self._char_ids(key))
+                char_index[i, j] = row
+        table = np.zeros((len(char_rows), self.max_word_chars), dtype="int32")
+        for r, ids in enumerate(char_rows):
+            table[r, : len(ids)] = ids
+        return word_ids, table, char_index
+
     def to_json(self) -> dict:
         return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
 
@@ -380,10 +406,14 @@ def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = 
     return L.Dropout(config.dropout)(x)
 
 
+def bilstm_layer_name(layer: int, prefix: str = "") -> str:
+    return prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
+
+
 def bilstm_layer(config: ModelConfig, layer: int, prefix: str = ""):
     keras, _ = _keras()
-    name = prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
-    return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units, return_sequences=True), name=name)
+    return keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units, return_sequences=True),
+                                      name=bilstm_layer_name(layer, prefix))
 
 
 def _tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
@@ -414,16 +444,45 @@ class Tagger:
 
     # ---- prediction
     def _scores_fn(self):
+        """Unary scores for ``{"words", "char_rows", "char_index"}`` (see ``encode_distinct``).
+
+        The trained network's own layers and weights, called at inference with the char
+        CNNs over distinct char rows only, then gathered back per token; dropout is off, so
+        the scores equal ``self.network``'s up to float rounding (tested).
+        """
         if self._predict_fn is None:
             _, tf = _keras()
             spec = {
                 "words": tf.TensorSpec([None, None], tf.int32),
-                "chars": tf.TensorSpec([None, None, self.config.max_word_chars], tf.int32),
+                "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
+                "char_index": tf.TensorSpec([None, None], tf.int32),
             }
-            net = self.network
             # One trace for every batch shape: per-batch padding never triggers retracing.
-            self._predict_fn = tf.function(lambda x: net(x, training=False), input_signature=[spec])
+            self._predict_fn = tf.function(self._distinct_scores, input_signature=[spec], autograph=False)
         return self._predict_fn
+
+    def _distinct_scores(self, x):
+        _, tf = _keras()
+        cfg, net = self.config, self.network
+        words = x["words"]
+        w = net.get_layer("word_embedding")(words)
+        mask = tf.not_equal(words, 0)
+        widths = [""] if not cfg.char_kernels else [f"_{k}" for k in cfg.char_kernels]
+        members = []
+        for m in range(cfg.members):
+            prefix = member_prefix(m)
+            e = net.get_layer(prefix + "char_embedding")(x["char_rows"])[None]  # (1, rows, chars, dim)
+            features = []
+            for suffix in widths:
+                c = net.get_layer(prefix + "char_cnn" + suffix)(e)
+                c = net.get_layer(prefix + "char_pool" + suffix)(c)
+                features.append(tf.reshape(c, [-1, cfg.char_filters]))
+            per_token = tf.gather(tf.concat(features, -1), x["char_index"])
+            h = tf.concat([w, per_token], -1)
+            for layer in range(cfg.lstm_layers):
+                h = net.get_layer(bilstm_layer_name(layer, prefix))(h, mask=mask)
+            members.append(net.get_layer(prefix + "scores")(h))
+        return members[0] if len(members) == 1 else tf.add_n(members) / len(members)
 
     def _crf_params(self):
         """Transition, start and end scores, averaged over members like the unary scores."""
@@ -464,8 +523,8 @@ class Tagger:
             batch = [pieces[k] for k in ks]
             seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
             lengths = [len(s) for s in seqs]
-            words, chars = self.vocab.encode(seqs, length)
-            scores = fn({"words": words, "chars": chars}).numpy()
+            words, char_rows, char_index = self.vocab.encode_distinct(seqs, length)
+            scores = fn({"words": words, "char_rows": char_rows, "char_index": char_index}).numpy()
             for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out

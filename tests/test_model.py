@@ -35,7 +35,7 @@ from spacy_aner.model import (
     make_windows,
     viterbi_decode,
 )
-from spacy_aner.normalize import NORMALIZATION_VERSION
+from spacy_aner.normalize import NORMALIZATION_VERSION, normalize_word
 from spacy_aner.tags import TAGS
 
 WORDS = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة أمس الأمم المتحدة لندن".split()
@@ -322,15 +322,35 @@ def test_long_sequences_do_not_depend_on_batch_size(scrambled_tagger):
     assert scrambled_tagger.predict(seqs, batch_size=1) == scrambled_tagger.predict(seqs, batch_size=256)
 
 
+def distinct_scores(tagger: Tagger, seqs, length: int) -> np.ndarray:
+    words, rows, index = tagger.vocab.encode_distinct(seqs, length)
+    return tagger._scores_fn()({"words": words, "char_rows": rows, "char_index": index}).numpy()
+
+
+def assert_distinct_scores_match_network(tagger: Tagger, seqs, length: int) -> None:
+    """Char features once per distinct word give the trained network's own scores."""
+    words, chars = tagger.vocab.encode(seqs, length)
+    w2, rows, index = tagger.vocab.encode_distinct(seqs, length)
+    np.testing.assert_array_equal(w2, words)
+    np.testing.assert_array_equal(rows[index], chars)  # padding maps to the all-zero row 0
+    assert not rows[0].any() and len(rows) == 1 + len({normalize_word(w) or w for s in seqs for w in s})
+    expected = tagger.network({"words": words, "chars": chars}, training=False).numpy()
+    got = distinct_scores(tagger, seqs, length)
+    for k, s in enumerate(seqs):
+        np.testing.assert_allclose(got[k, : len(s)], expected[k, : len(s)], rtol=1e-5, atol=1e-5)
+
+
 def test_scores_do_not_depend_on_padding(scrambled_tagger):
-    fn = scrambled_tagger._scores_fn()
     seq = WORDS[:10]
-    results = []
-    for length in (16, 32, 64):
-        words, chars = scrambled_tagger.vocab.encode([seq], length)
-        results.append(fn({"words": words, "chars": chars}).numpy()[0, : len(seq)])
+    results = [distinct_scores(scrambled_tagger, [seq], length)[0, : len(seq)] for length in (16, 32, 64)]
     np.testing.assert_allclose(results[1], results[0], atol=1e-4)
     np.testing.assert_allclose(results[2], results[0], atol=1e-4)
+
+
+def test_char_features_once_per_distinct_word_equal_the_network(scrambled_tagger):
+    rng = random.Random(5)
+    seqs = [random_words(rng, n) for n in (1, 7, 30, 64)] + [["مُحَمَّد", "محمد", "abc", "😀", "محمد"]]
+    assert_distinct_scores_match_network(scrambled_tagger, seqs, 64)
 
 
 def test_short_sentence_alone_or_batched_with_others(scrambled_tagger):
@@ -500,7 +520,6 @@ def test_tiny_model_meta(tiny_model_dir):
 def test_train_with_vectors(tiny_conll_file, tiny_vectors_kv, tmp_path):
     from gensim.models import KeyedVectors
 
-    from spacy_aner.normalize import normalize_word
     from spacy_aner.training import train
 
     out = tmp_path / "model"
@@ -1160,6 +1179,11 @@ def test_several_char_cnn_widths_train_save_load_and_merge(tiny_conll_file, tiny
     merged = merge_members([a, Tagger.load(tmp_path / "m2")])
     merged.save(tmp_path / "ens")
     assert Tagger.load(tmp_path / "ens").predict(seqs) == merged.predict(seqs)
+    # Each member's several CNNs, computed once per distinct word, give the network's scores.
+    _scrambled(merged, 3)
+    merged._predict_fn = None
+    rng = random.Random(8)
+    assert_distinct_scores_match_network(merged, [random_words(rng, n) for n in (3, 20, 31)], 32)
     # The single-CNN default keeps its config.json and layer names.
     assert "char_kernels" not in json.loads((tiny_model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     assert "char_cnn" in {layer.name for layer in Tagger.load(tiny_model_dir).network.layers}
@@ -1177,6 +1201,24 @@ def test_load_memory_benchmark_reports_each_model(tiny_model_dir, tmp_path):
     result = json.loads(out.read_text())["models"][str(tiny_model_dir)]
     assert result["rows"] == len(Tagger.load(tiny_model_dir).vocab.words)
     assert result["median"]["peak_mib"] >= result["median"]["rss_after_mib"] > 0 and result["median"]["seconds"] > 0
+
+
+def test_throughput_benchmark_times_a_baseline_in_turns_and_profiles_stages(tiny_model_dir, tiny_conll_file, tmp_path):
+    """A functional check of the script (its figures mean nothing for a tiny model)."""
+    from conftest import load_script  # tests/ is on sys.path under pytest
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "throughput.py", "throughput")
+    out = tmp_path / "throughput.json"
+    assert bench.main(["--model", str(tiny_model_dir), "--baseline-model", str(tiny_model_dir), "--test-conll",
+                       str(tiny_conll_file), "--batch-sizes", "8", "--repeats", "3", "--profile",
+                       "--output", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    run = result["runs"]["8"]
+    assert len(run["pipeline"]["times_s"]) == len(run["baseline_pipeline"]["times_s"]) == 3
+    assert run["pipeline_over_baseline"] > 0 and result["baseline_model_sha256"] == result["model_sha256"]
+    stages = result["profile"]["stages"]
+    assert stages["featurise (Vocabulary.encode_distinct)"]["calls"] > 0
+    assert stages["network call (TF)"]["calls"] == stages["featurise (Vocabulary.encode_distinct)"]["calls"]
 
 
 def test_architecture_speed_benchmark_times_each_variant(tiny_model_dir, tiny_conll_file, tmp_path):
