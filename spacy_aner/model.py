@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,9 @@ META_FILE = "meta.json"
 PAD, UNK = 0, 1
 #: Most padded tokens per network call in ``Tagger.predict`` (bounds peak memory).
 MAX_BATCH_TOKENS = 8192
+#: Words of at most this many characters (86 % of the test split's distinct words) are
+#: grouped so that the char CNNs skip their padding positions (see spacy_aner.inference).
+SHORT_WORD_CHARS = 7
 _PAD_LABEL = -1  # target id of padding positions; masked out of every loss
 
 
@@ -221,31 +224,44 @@ class Vocabulary:
                 char_ids[i, j, : len(ids)] = ids
         return word_ids, char_ids
 
-    def encode_distinct(self, sequences: Sequence[Sequence[str]],
-                        length: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Word ids ``(n, length)``, one char row per distinct key ``(u, max_word_chars)``
-        and each position's row ``(n, length)``; row 0 is padding's all-zero row.
+    def encode_distinct(self, sequences: Sequence[Sequence[str]], length: int) -> Dict[str, np.ndarray]:
+        """The batch as distinct look-up keys: ``words`` (n, length) word ids as in
+        :meth:`encode`; per distinct key (row 0: padding) its word id ``row_words`` (u,) and
+        char ids ``char_rows`` (u, max_word_chars); each position's row ``char_index``.
 
-        Most tokens of a batch repeat a word already in it, and a word's char features
-        depend on its char row alone, so the network computes them once per row.
+        Most tokens of a batch repeat a word already in it, and everything the network
+        reads about a word depends on its key alone (see :mod:`spacy_aner.inference`).
         """
         word_ids = np.zeros((len(sequences), length), dtype="int32")
         char_index = np.zeros((len(sequences), length), dtype="int32")
         rows: dict = {}
-        char_rows = [()]
+        keys = [None]
         for i, words in enumerate(sequences):
             for j, word in enumerate(words):
                 key = normalize_word(word) or word
-                word_ids[i, j] = self._word_id(key)
                 row = rows.get(key)
                 if row is None:
-                    row = rows[key] = len(char_rows)
-                    char_rows.append(self._char_ids(key))
+                    row = rows[key] = len(keys)
+                    keys.append(key)
                 char_index[i, j] = row
-        table = np.zeros((len(char_rows), self.max_word_chars), dtype="int32")
-        for r, ids in enumerate(char_rows):
-            table[r, : len(ids)] = ids
-        return word_ids, table, char_index
+        ids = [()] + [self._char_ids(key) for key in keys[1:]]
+        lengths = np.fromiter(map(len, ids), dtype="int32", count=len(ids))
+        # Short keys first (padding's row 0 among them): the char CNNs then run over the
+        # first SHORT_WORD_CHARS + k - 1 positions of those rows only.
+        order = np.argsort(lengths > SHORT_WORD_CHARS, kind="stable")
+        short_rows = int(np.count_nonzero(lengths <= SHORT_WORD_CHARS))
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order), dtype=order.dtype)
+        row_words = np.zeros(len(keys), dtype="int32")
+        char_rows = np.zeros((len(keys), self.max_word_chars), dtype="int32")
+        for r, old in enumerate(order):
+            if old:
+                row_words[r] = self._word_id(keys[old])
+                char_rows[r, : lengths[old]] = ids[old]
+        char_index = position[char_index].astype("int32")
+        word_ids[:] = row_words[char_index]
+        return {"words": word_ids, "row_words": row_words, "char_rows": char_rows, "char_index": char_index,
+                "short_rows": np.int32(short_rows), "long_width": np.int32(lengths.max(initial=0))}
 
     def to_json(self) -> dict:
         return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
@@ -270,6 +286,33 @@ def viterbi_decode(scores: np.ndarray, transitions: np.ndarray, start: np.ndarra
     for t in range(n - 1, 0, -1):
         best.append(int(back[t, best[-1]]))
     return np.array(best[::-1])
+
+
+def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions: np.ndarray,
+                         start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """:func:`viterbi_decode` for a padded batch ``(B, T, K)`` at once: paths ``(B, T)``,
+    valid up to each length. The same float operations per sequence, so the same paths
+    (tested); a finished sequence just carries its scores along."""
+    b, _, _ = scores.shape
+    lengths = np.asarray(lengths, dtype="int64")
+    longest = int(lengths.max(initial=0))
+    path = np.zeros((b, max(longest, 1)), dtype="int64")
+    if longest == 0:
+        return path
+    score = start + scores[:, 0]
+    back = np.zeros((b, longest, scores.shape[2]), dtype="int64")
+    for t in range(1, longest):
+        cand = score[:, :, None] + transitions
+        back[:, t] = cand.argmax(1)
+        score = np.where((t < lengths)[:, None], cand.max(1) + scores[:, t], score)
+    rows = np.arange(b)
+    best = (score + end).argmax(1)
+    for t in range(longest - 1, -1, -1):
+        active = t < lengths
+        path[active, t] = best[active]
+        if t:
+            best = np.where(active, back[rows, t, best], best)
+    return path
 
 
 def _keras():
@@ -444,45 +487,35 @@ class Tagger:
 
     # ---- prediction
     def _scores_fn(self):
-        """Unary scores for ``{"words", "char_rows", "char_index"}`` (see ``encode_distinct``).
+        """Unary scores for :meth:`Vocabulary.encode_distinct`'s arrays.
 
-        The trained network's own layers and weights, called at inference with the char
-        CNNs over distinct char rows only, then gathered back per token; dropout is off, so
-        the scores equal ``self.network``'s up to float rounding (tested).
+        The trained network's own weights, computed by :mod:`spacy_aner.inference` (once
+        per distinct word, projections outside the recurrence); dropout is off, so the
+        scores equal ``self.network``'s up to float rounding (tested).
         """
         if self._predict_fn is None:
             _, tf = _keras()
+            from . import inference
+
             spec = {
                 "words": tf.TensorSpec([None, None], tf.int32),
+                "row_words": tf.TensorSpec([None], tf.int32),
                 "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
                 "char_index": tf.TensorSpec([None, None], tf.int32),
+                "short_rows": tf.TensorSpec([], tf.int32),
+                "long_width": tf.TensorSpec([], tf.int32),
             }
+            net, config = self.network, self.config
+            if inference.supported(net, config):
+                def scores(x):
+                    return inference.unary_scores(net, config, x)
+            else:  # a layer shape inference.py does not reproduce: Keras on every token
+                def scores(x):
+                    chars = tf.gather(x["char_rows"], x["char_index"])
+                    return net({"words": x["words"], "chars": chars}, training=False)
             # One trace for every batch shape: per-batch padding never triggers retracing.
-            self._predict_fn = tf.function(self._distinct_scores, input_signature=[spec], autograph=False)
+            self._predict_fn = tf.function(scores, input_signature=[spec], autograph=False)
         return self._predict_fn
-
-    def _distinct_scores(self, x):
-        _, tf = _keras()
-        cfg, net = self.config, self.network
-        words = x["words"]
-        w = net.get_layer("word_embedding")(words)
-        mask = tf.not_equal(words, 0)
-        widths = [""] if not cfg.char_kernels else [f"_{k}" for k in cfg.char_kernels]
-        members = []
-        for m in range(cfg.members):
-            prefix = member_prefix(m)
-            e = net.get_layer(prefix + "char_embedding")(x["char_rows"])[None]  # (1, rows, chars, dim)
-            features = []
-            for suffix in widths:
-                c = net.get_layer(prefix + "char_cnn" + suffix)(e)
-                c = net.get_layer(prefix + "char_pool" + suffix)(c)
-                features.append(tf.reshape(c, [-1, cfg.char_filters]))
-            per_token = tf.gather(tf.concat(features, -1), x["char_index"])
-            h = tf.concat([w, per_token], -1)
-            for layer in range(cfg.lstm_layers):
-                h = net.get_layer(bilstm_layer_name(layer, prefix))(h, mask=mask)
-            members.append(net.get_layer(prefix + "scores")(h))
-        return members[0] if len(members) == 1 else tf.add_n(members) / len(members)
 
     def _crf_params(self):
         """Transition, start and end scores, averaged over members like the unary scores."""
@@ -494,8 +527,11 @@ class Tagger:
         tags = self.config.tags
         if self.config.output == "crf":
             trans, start, end = self._crf_params()
-            return [[tags[i] for i in viterbi_decode(s[:n], trans, start, end)] for s, n in zip(scores, lengths)]
-        return [[tags[i] for i in s[:n].argmax(-1)] for s, n in zip(scores, lengths)]
+            paths = viterbi_decode_batch(scores, lengths, trans, start, end)
+        else:
+            paths = scores.argmax(-1)
+        names = np.array(tags, dtype=object)
+        return [names[p[:n]].tolist() for p, n in zip(paths, lengths)]
 
     def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
         """BIO tags for each word sequence, of any length (long ones are windowed)."""
@@ -523,8 +559,7 @@ class Tagger:
             batch = [pieces[k] for k in ks]
             seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
             lengths = [len(s) for s in seqs]
-            words, char_rows, char_index = self.vocab.encode_distinct(seqs, length)
-            scores = fn({"words": words, "char_rows": char_rows, "char_index": char_index}).numpy()
+            scores = fn(self.vocab.encode_distinct(seqs, length)).numpy()
             for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out
@@ -536,7 +571,8 @@ class Tagger:
         config = {k: v for k, v in asdict(self.config).items()
                   if k not in LATER_FIELD_DEFAULTS or v != LATER_FIELD_DEFAULTS[k]}
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False), encoding="utf-8")
+        (path / VOCAB_FILE).write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False, separators=(",", ":")),
+                                       encoding="utf-8")
         network = self.network
         if getattr(network, "optimizer", None) is not None:
             # A compiled network would also save Adam's moments (a quarter of the file), never read.
@@ -608,6 +644,10 @@ LATER_FIELD_DEFAULTS = {"members": 1, "char_kernels": [], "word_vector_bits": 16
 SCALE_DATASET = "spacy_aner/word_vector_scale"
 
 
+def _packed(data: np.ndarray) -> dict:
+    return {"compression": "gzip", "compression_opts": 9, "shuffle": True} if data.nbytes > 65536 else {}
+
+
 def _store_word_vectors_compactly(path: Path, table: np.ndarray, bits: int = 16) -> None:
     """Rewrite a weights file with the frozen word-vector table in 16 or 8 bits.
 
@@ -616,7 +656,9 @@ def _store_word_vectors_compactly(path: Path, table: np.ndarray, bits: int = 16)
     identical with either table. 8 bits (each row scaled to +-127, the scales kept beside
     it) halve it again, for tables of every row of a vector file. Keras casts the stored
     table back to float32 on load; :func:`_scale_word_vectors` then applies the scales.
-    Trained weights stay float32.
+    Trained weights stay float32. Datasets over 64 KiB are stored gzip-compressed after
+    HDF5's byte shuffle (lossless, read transparently by h5py): 7 % off a three-member
+    file with several char CNNs, which the package's 25 MB limit needed.
     """
     import h5py
 
@@ -640,11 +682,11 @@ def _store_word_vectors_compactly(path: Path, table: np.ndarray, bits: int = 16)
             if data.shape == table.shape and np.array_equal(data, table):
                 data = compact
                 stored += 1
-            dst.create_dataset(name, data=data).attrs.update(obj.attrs)
+            dst.create_dataset(name, data=data, **_packed(data)).attrs.update(obj.attrs)
 
         src.visititems(copy)
         if bits == 8:
-            dst.create_dataset(SCALE_DATASET, data=scale)
+            dst.create_dataset(SCALE_DATASET, data=scale, **_packed(scale))
     if stored == 1:
         os.replace(tmp, path)
     elif bits == 8:  # the 8-bit promise cannot be kept silently

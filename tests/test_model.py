@@ -34,6 +34,7 @@ from spacy_aner.model import (
     _bucket,
     make_windows,
     viterbi_decode,
+    viterbi_decode_batch,
 )
 from spacy_aner.normalize import NORMALIZATION_VERSION, normalize_word
 from spacy_aner.tags import TAGS
@@ -132,6 +133,20 @@ def test_viterbi_empty_sequence():
     K = 3
     out = viterbi_decode(np.zeros((0, K)), np.zeros((K, K)), np.zeros(K), np.zeros(K))
     assert out.shape == (0,)
+
+
+def test_batched_viterbi_equals_one_sequence_at_a_time():
+    rng = np.random.default_rng(1)
+    K = len(TAGS)
+    transitions, start, end = rng.normal(size=(K, K)), rng.normal(size=K), rng.normal(size=K)
+    for _ in range(30):
+        lengths = rng.integers(0, 20, size=int(rng.integers(1, 9)))
+        scores = rng.normal(size=(len(lengths), max(int(lengths.max()), 1), K))
+        scores[:, :, 0] = np.round(scores[:, :, 0])  # ties, broken alike by both
+        paths = viterbi_decode_batch(scores, lengths, transitions, start, end)
+        for b, n in enumerate(lengths):
+            np.testing.assert_array_equal(paths[b, :n], viterbi_decode(scores[b, :n], transitions, start, end))
+    assert viterbi_decode_batch(np.zeros((2, 1, K)), [0, 0], transitions, start, end).shape == (2, 1)
 
 
 def brute_nll(scores, transitions, start, end, gold):
@@ -323,17 +338,23 @@ def test_long_sequences_do_not_depend_on_batch_size(scrambled_tagger):
 
 
 def distinct_scores(tagger: Tagger, seqs, length: int) -> np.ndarray:
-    words, rows, index = tagger.vocab.encode_distinct(seqs, length)
-    return tagger._scores_fn()({"words": words, "char_rows": rows, "char_index": index}).numpy()
+    return tagger._scores_fn()(tagger.vocab.encode_distinct(seqs, length)).numpy()
 
 
 def assert_distinct_scores_match_network(tagger: Tagger, seqs, length: int) -> None:
-    """Char features once per distinct word give the trained network's own scores."""
+    """spacy_aner.inference (per distinct word, own recurrence) gives the network's scores."""
+    from spacy_aner.model import SHORT_WORD_CHARS
+
     words, chars = tagger.vocab.encode(seqs, length)
-    w2, rows, index = tagger.vocab.encode_distinct(seqs, length)
-    np.testing.assert_array_equal(w2, words)
+    x = tagger.vocab.encode_distinct(seqs, length)
+    rows, index = x["char_rows"], x["char_index"]
+    np.testing.assert_array_equal(x["words"], words)
     np.testing.assert_array_equal(rows[index], chars)  # padding maps to the all-zero row 0
+    np.testing.assert_array_equal(x["row_words"][index], words)
     assert not rows[0].any() and len(rows) == 1 + len({normalize_word(w) or w for s in seqs for w in s})
+    lengths = (rows > 0).sum(1)
+    short = int(x["short_rows"])
+    assert (lengths[:short] <= SHORT_WORD_CHARS).all() and (lengths[short:] > SHORT_WORD_CHARS).all()
     expected = tagger.network({"words": words, "chars": chars}, training=False).numpy()
     got = distinct_scores(tagger, seqs, length)
     for k, s in enumerate(seqs):
@@ -349,8 +370,11 @@ def test_scores_do_not_depend_on_padding(scrambled_tagger):
 
 def test_char_features_once_per_distinct_word_equal_the_network(scrambled_tagger):
     rng = random.Random(5)
-    seqs = [random_words(rng, n) for n in (1, 7, 30, 64)] + [["مُحَمَّد", "محمد", "abc", "😀", "محمد"]]
+    lengths = ["ب" * n for n in range(1, 26)] + ["abcdefghijklmnopqrstuvwxyz0123"]  # up to and past 20 chars
+    seqs = [random_words(rng, n) for n in (1, 7, 30, 64)] + [["مُحَمَّد", "محمد", "abc", "😀", "محمد"], lengths]
     assert_distinct_scores_match_network(scrambled_tagger, seqs, 64)
+    for only in (["قصير", "في"], ["والمستشفيات", "بالاستثمارات"], lengths[-6:]):  # one group empty
+        assert_distinct_scores_match_network(scrambled_tagger, [only], 8)
 
 
 def test_short_sentence_alone_or_batched_with_others(scrambled_tagger):
@@ -863,6 +887,33 @@ def test_frozen_word_vectors_are_stored_in_half_precision(tiny_conll_file, tiny_
     again = Tagger.load(tmp_path / "again")
     np.testing.assert_array_equal(again.network.get_layer("word_embedding").get_weights()[0], table)
     np.testing.assert_allclose(again.network({"words": words, "chars": chars}, training=False).numpy(), before, rtol=1e-5, atol=1e-5)
+
+
+def test_large_weight_arrays_are_stored_compressed_without_loss(tmp_path):
+    import h5py
+
+    from spacy_aner.model import SCALE_DATASET, _store_word_vectors_compactly
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(3000, 100)).astype("float32")
+    kernel = rng.normal(size=(356, 512)).astype("float32")
+    bias = rng.normal(size=(512,)).astype("float32")
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f["layers/embedding/vars/0"] = table
+        f["layers/lstm/vars/0"] = kernel
+        f["layers/lstm/vars/1"] = bias
+        f["layers/lstm"].attrs["note"] = "kept"
+    _store_word_vectors_compactly(path, table, bits=8)
+    with h5py.File(path, "r") as f:
+        assert f["layers/lstm"].attrs["note"] == "kept"
+        np.testing.assert_array_equal(f["layers/lstm/vars/0"][()], kernel)
+        np.testing.assert_array_equal(f["layers/lstm/vars/1"][()], bias)
+        assert f["layers/lstm/vars/0"].compression == "gzip" and f["layers/lstm/vars/0"].shuffle
+        assert f["layers/lstm/vars/1"].compression is None  # small: not worth a chunked layout
+        stored, scale = f["layers/embedding/vars/0"], f[SCALE_DATASET][()]
+        assert stored.dtype == np.int8 and stored.compression == "gzip"
+        np.testing.assert_allclose(stored[()] * scale[:, None], table, atol=float(scale.max()) / 2 + 1e-7)
 
 
 def test_word_vectors_in_8_bits_round_trip_and_merge(tiny_conll_file, tiny_vectors_kv, tmp_path):

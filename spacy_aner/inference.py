@@ -1,0 +1,133 @@
+"""The trained network's tag scores, computed the way inference can afford and Keras cannot.
+
+The Keras model (``model.build_network``) is what trains and what is saved; this module
+reads its layers' weights and computes the same unary scores (equal up to float rounding,
+tested against ``network(x)``) with three shortcuts that need the weights to be fixed:
+
+* **per distinct word**: a word's input to the first BiLSTM layer (its vector and its
+  char-CNN features) depends on its look-up key alone, so the char CNNs *and* that layer's
+  input projection run once per distinct key of the batch and are gathered back per token;
+* **projections outside the loop**: Keras's CPU LSTM multiplies each step's input by the
+  kernel inside the recurrence; here every step's projection is one matrix product first;
+* **one recurrence for all directions**: the forward and backward LSTMs of all ensemble
+  members of a layer run as one batched recurrence, one small batched matmul per step
+  instead of one op chain per direction and member.
+
+Padding is at the end of each row; a backward LSTM reads each row's real words reversed
+(``tf.reverse_sequence``), which is what Keras's masked ``go_backwards`` amounts to.
+"""
+from __future__ import annotations
+
+from typing import List
+
+
+def supported(network, config) -> bool:
+    """Whether the network has the layer shapes this module reproduces (else use Keras)."""
+    from .model import bilstm_layer_name, member_prefix
+
+    for m in range(config.members):
+        for layer in range(config.lstm_layers):
+            bi = network.get_layer(bilstm_layer_name(layer, member_prefix(m)))
+            if bi.merge_mode != "concat":
+                return False
+            for lstm in (bi.forward_layer, bi.backward_layer):
+                cell = lstm.cell
+                if (getattr(cell.activation, "__name__", "") != "tanh"
+                        or getattr(cell.recurrent_activation, "__name__", "") != "sigmoid"
+                        or not cell.use_bias or lstm.go_backwards != (lstm is bi.backward_layer)):
+                    return False
+    return True
+
+
+def unary_scores(network, config, inputs):
+    """Scores ``(B, T, n_tags)`` averaged over members, from ``encode_distinct``'s arrays:
+    ``words`` (B, T), ``row_words`` (U,), ``char_rows`` (U, C) and ``char_index`` (B, T)."""
+    import tensorflow as tf
+
+    from .model import SHORT_WORD_CHARS, bilstm_layer_name, member_prefix
+
+    words, index = inputs["words"], inputs["char_index"]
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)
+    row_vectors = network.get_layer("word_embedding")(inputs["row_words"])  # (U, word_dim)
+    widths = [""] if not config.char_kernels else [f"_{k}" for k in config.char_kernels]
+    prefixes = [member_prefix(m) for m in range(config.members)]
+
+    # First layer inputs, per distinct row: [word vector, char features of each width].
+    rows = []
+    for prefix in prefixes:
+        embed = network.get_layer(prefix + "char_embedding")
+        e = embed(inputs["char_rows"])[None]  # (1, U, C, dim)
+        padding = embed(tf.zeros([1, config.max_word_chars], tf.int32))[None]  # one all-padding row
+        features = [row_vectors]
+        for suffix, k in zip(widths, config.char_kernels or [config.char_kernel]):
+            conv = network.get_layer(prefix + "char_cnn" + suffix)
+            padded = conv(padding)
+            short = inputs["short_rows"]
+            features.append(tf.concat([
+                _max_pooled(conv, k, e[:, :short], padded, SHORT_WORD_CHARS),
+                _max_pooled(conv, k, e[:, short:], padded, inputs["long_width"])], 0))
+        rows.append(tf.concat(features, -1))
+
+    hidden: List = []
+    for layer in range(config.lstm_layers):
+        bis = [network.get_layer(bilstm_layer_name(layer, p)) for p in prefixes]
+        cells = [lstm.cell for bi in bis for lstm in (bi.forward_layer, bi.backward_layer)]
+        projected = []  # (B, T, 4 * units) per member and direction
+        for k, cell in enumerate(cells):
+            m = k // 2
+            if layer == 0:  # per distinct row, then gathered per token
+                z = tf.gather(tf.matmul(rows[m], cell.kernel.value) + cell.bias.value, index)
+            else:
+                z = tf.matmul(hidden[m], cell.kernel.value) + cell.bias.value
+            if k % 2:
+                z = tf.reverse_sequence(z, lengths, seq_axis=1, batch_axis=0)
+            projected.append(z)
+        outputs = [_recurrence(z, cell.recurrent_kernel.value) for z, cell in zip(projected, cells)]
+        hidden = []
+        for m in range(len(prefixes)):
+            backward = tf.reverse_sequence(outputs[2 * m + 1], lengths, seq_axis=1, batch_axis=0)
+            hidden.append(tf.concat([outputs[2 * m], backward], -1))
+    scores = [network.get_layer(p + "scores")(h) for p, h in zip(prefixes, hidden)]
+    return scores[0] if len(scores) == 1 else tf.add_n(scores) / len(scores)
+
+
+def _max_pooled(conv, k: int, e, padded, longest):
+    """The char CNN ``conv`` (width ``k``, "same" padding, ReLU), max-pooled over all
+    positions, for rows ``e`` (1, n, C, dim) of at most ``longest`` characters.
+
+    A position whose window starts after a word's last character sees only padding, so its
+    value is the same for every word: the one computed on the all-padding row ``padded``.
+    The CNN therefore runs over the first ``longest + k - 1`` positions only, and the rest
+    come from ``padded``; ReLU outputs are >= 0, so an empty rest adds a 0 that changes no max.
+    """
+    import tensorflow as tf
+
+    width = e.shape[2]
+    right = (k - 1) - (k - 1) // 2  # "same" padding puts the extra zero on the right
+    used = tf.minimum(longest + k - 1, width)
+    # At full width the last positions' windows reach the zeros beyond the row and may
+    # still hold characters; below it, positions from used - right on see padding only.
+    exact = tf.where(used >= width, width, used - right)
+    rest = tf.reduce_max(tf.concat([tf.zeros_like(padded[:, :, :1]), padded[:, :, exact:]], 2), axis=2)[0]
+    return tf.cond(  # TensorFlow's convolution mishandles zero rows
+        tf.shape(e)[1] > 0,
+        lambda: tf.maximum(tf.reduce_max(conv(e[:, :, :used])[:, :, :exact], axis=2)[0], rest),
+        lambda: tf.zeros([0, padded.shape[-1]], padded.dtype))
+
+
+def _recurrence(z, recurrent):
+    """An LSTM over projected inputs ``z`` (B, T, 4u) with recurrent kernel (u, 4u),
+    Keras's gate order (i, f, c, o) and zero initial state: hidden states (B, T, u)."""
+    import tensorflow as tf
+
+    units = recurrent.shape[0]
+    zero = tf.zeros(tf.stack([tf.shape(z)[0], units]), z.dtype)
+
+    def step(state, z_t):
+        h, c = state
+        i, f, g, o = tf.split(z_t + tf.matmul(h, recurrent), 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c
+
+    hs, _ = tf.scan(step, tf.transpose(z, [1, 0, 2]), initializer=(zero, zero))  # (T, B, u)
+    return tf.transpose(hs, [1, 0, 2])
