@@ -180,9 +180,10 @@ def measure_turns(runs: Dict[str, Callable[[], int]], n_words: int, repeats: int
     machine's load falls on all of them alike and their ratio holds."""
     warm = {name: time_pass(run) for name, run in runs.items()}
     passes: Dict[str, list] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            passes[name].append(time_pass_cpu(run))
+    order = list(runs)
+    for r in range(repeats):
+        for name in (order if r % 2 == 0 else order[::-1]):  # neither always goes first
+            passes[name].append(time_pass_cpu(runs[name]))
     return {name: summarise(passes[name], n_words, warm[name]) for name in runs}
 
 

@@ -8,10 +8,12 @@ tested against ``network(x)``) with three shortcuts that need the weights to be 
   char-CNN features) depends on its look-up key alone, so the char CNNs *and* that layer's
   input projection run once per distinct key of the batch and are gathered back per token;
 * **projections outside the loop**: Keras's CPU LSTM multiplies each step's input by the
-  kernel inside the recurrence; here every step's projection is one matrix product first;
-* **one recurrence for all directions**: the forward and backward LSTMs of all ensemble
-  members of a layer run as one batched recurrence, one small batched matmul per step
-  instead of one op chain per direction and member.
+  kernel inside the recurrence; here every step's projection is one matrix product first,
+  and the loop (one ``tf.scan`` per direction and member) multiplies only the state;
+* **short words, short CNNs**: the char CNNs skip the padding positions of words of at most
+  ``SHORT_WORD_CHARS`` characters (:func:`_max_pooled`).
+
+(Running all directions and members as one batched recurrence was tried and was slower.)
 
 Padding is at the end of each row; a backward LSTM reads each row's real words reversed
 (``tf.reverse_sequence``), which is what Keras's masked ``go_backwards`` amounts to.

@@ -1,4 +1,4 @@
-"""The tagger: a BiLSTM over word vectors and a character CNN, with a softmax or CRF output.
+"""The tagger: a BiLSTM over word vectors and character CNNs, with a softmax or CRF output.
 
 Everything a model needs lives in one directory of plain files, no pickles:
 
@@ -290,8 +290,8 @@ def viterbi_decode(scores: np.ndarray, transitions: np.ndarray, start: np.ndarra
 
 def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions: np.ndarray,
                          start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """:func:`viterbi_decode` for a padded batch ``(B, T, K)`` at once: paths ``(B, T)``,
-    valid up to each length. The same float operations per sequence, so the same paths
+    """:func:`viterbi_decode` for a padded batch ``(B, T, K)`` at once: paths
+    ``(B, max(longest, 1))``, valid up to each length. The same float operations per sequence, so the same paths
     (tested); a finished sequence just carries its scores along."""
     b, _, _ = scores.shape
     lengths = np.asarray(lengths, dtype="int64")

@@ -139,10 +139,13 @@ def test_batched_viterbi_equals_one_sequence_at_a_time():
     rng = np.random.default_rng(1)
     K = len(TAGS)
     transitions, start, end = rng.normal(size=(K, K)), rng.normal(size=K), rng.normal(size=K)
-    for _ in range(30):
+    start, end = np.round(start), np.round(end)
+    for _ in range(60):
         lengths = rng.integers(0, 20, size=int(rng.integers(1, 9)))
-        scores = rng.normal(size=(len(lengths), max(int(lengths.max()), 1), K))
-        scores[:, :, 0] = np.round(scores[:, :, 0])  # ties, broken alike by both
+        # Small whole numbers make equal candidates common: ties must be broken alike.
+        # T beyond the longest row, as predict() pads.
+        scores = rng.integers(-2, 3, size=(len(lengths), int(lengths.max()) + 3, K)).astype(float)
+        transitions = rng.integers(-1, 2, size=(K, K)).astype(float)
         paths = viterbi_decode_batch(scores, lengths, transitions, start, end)
         for b, n in enumerate(lengths):
             np.testing.assert_array_equal(paths[b, :n], viterbi_decode(scores[b, :n], transitions, start, end))
@@ -366,6 +369,37 @@ def test_scores_do_not_depend_on_padding(scrambled_tagger):
     results = [distinct_scores(scrambled_tagger, [seq], length)[0, : len(seq)] for length in (16, 32, 64)]
     np.testing.assert_allclose(results[1], results[0], atol=1e-4)
     np.testing.assert_allclose(results[2], results[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("max_word_chars", [20, 8])  # 8: short words reach the full-width cap
+def test_inference_equals_the_network_with_the_shipped_shape(max_word_chars):
+    """Two BiLSTM layers, several members, four CNN widths, words of 1 to 30 chars."""
+    from spacy_aner import inference
+    from spacy_aner.model import build_network
+
+    words = ["ب" * n for n in range(1, 31)] + ["abcdefghijklmnopqrstuvwxyz0123"] + WORDS
+    vocab = Vocabulary.build(words, max_word_chars, min_char_count=1, clitic_backoff=True)
+    config = ModelConfig(members=2, lstm_layers=2, lstm_units=8, char_filters=4, char_dim=6, word_dim=10,
+                         char_kernels=[2, 3, 4, 5], max_word_chars=max_word_chars)
+    tagger = Tagger(config, vocab, build_network(config, len(vocab.words), len(vocab.chars)))
+    assert inference.supported(tagger.network, config)
+    rng = random.Random(11)
+    seqs = [[rng.choice(words) for _ in range(n)] for n in (1, 4, 17, 40)] + [words[:7], words[-12:]]
+    assert_distinct_scores_match_network(tagger, seqs, 48)
+    assert_distinct_scores_match_network(tagger, [words[:3]], 4)  # no long word
+    assert_distinct_scores_match_network(tagger, [words[20:24]], 4)  # no short word but padding
+
+
+def test_scores_fall_back_to_keras_for_a_shape_inference_does_not_know(scrambled_tagger, monkeypatch):
+    from spacy_aner import inference
+
+    seqs = [WORDS, WORDS[:3]]
+    expected = distinct_scores(scrambled_tagger, seqs, 16)
+    monkeypatch.setattr(inference, "supported", lambda network, config: False)
+    monkeypatch.setattr(scrambled_tagger, "_predict_fn", None)
+    fallback = distinct_scores(scrambled_tagger, seqs, 16)
+    for k, seq in enumerate(seqs):  # padding positions are never read, and differ
+        np.testing.assert_allclose(fallback[k, : len(seq)], expected[k, : len(seq)], rtol=1e-5, atol=1e-5)
 
 
 def test_char_features_once_per_distinct_word_equal_the_network(scrambled_tagger):
