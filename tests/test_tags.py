@@ -122,3 +122,22 @@ def test_property_round_trip(tags):
     for prev, tag in zip(["O"] + encoded, encoded):
         if tag.startswith("I-"):
             assert prev in ("B-" + tag[2:], tag)
+
+
+def test_cv_trim_drops_never_entity_words_from_entity_edges_only():
+    """benchmarks/cv_trim.py's decoding step (measured, not adopted: README)."""
+    from pathlib import Path
+
+    from conftest import load_script  # tests/ is on sys.path under pytest
+    from spacy_aner.corpus import Sentence
+
+    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "cv_trim.py", "cv_trim")
+    train = [Sentence(["يعيش", "محمد", "في", "الرباط"], ["O", "B-PERS", "O", "B-LOC"])] * 5
+    never = bench.never_entity_keys(train, min_count=5)
+    assert never == {"يعيش", "في"}  # seen 5 times, never inside an entity
+    assert bench.never_entity_keys(train, min_count=6) == set()
+    words = ["محمد", "يعيش", "في", "الرباط"]
+    assert bench.trim(words, ["B-PERS", "I-PERS", "O", "B-LOC"], never) == ["B-PERS", "O", "O", "B-LOC"]
+    assert bench.trim(words, ["O", "B-LOC", "I-LOC", "I-LOC"], never) == ["O", "O", "O", "B-LOC"]
+    # a one-word entity is never removed, even of a never-entity word
+    assert bench.trim(words, ["O", "B-PERS", "O", "O"], never) == ["O", "B-PERS", "O", "O"]
