@@ -1,8 +1,8 @@
-"""The trained network's tag scores, computed the way inference can afford and Keras cannot.
+"""The trained network's tag scores at inference, computed faster than calling the Keras model.
 
 The Keras model (``model.build_network``) is what trains and what is saved; this module
 reads its layers' weights and computes the same unary scores (equal up to float rounding,
-tested against ``network(x)``) with three shortcuts that need the weights to be fixed:
+tested against ``network(x)``; dropout is off at inference) with three shortcuts:
 
 * **per distinct word**: a word's input to the first BiLSTM layer (its vector and its
   char-CNN features) depends on its look-up key alone, so the char CNNs *and* that layer's
