@@ -211,13 +211,16 @@ def fmt_int(x: Optional[float]) -> str:
 # --------------------------------------------------------------------------- profiling
 
 
+FEATURISE = "featurise (Vocabulary.distinct_rows, row_index)"
+
+
 @contextmanager
 def stage_timers(nlp):
     """Wrap the stages of the aner_lstm pipeline with timers (instance attributes only)."""
     comp = nlp.get_pipe("aner_lstm")
     tagger = comp.tagger
     fn = tagger._scores_fn()
-    totals = {"tokenizer": 0.0, "featurise (Vocabulary.encode_distinct)": 0.0, "network call (TF)": 0.0,
+    totals = {"tokenizer": 0.0, FEATURISE: 0.0, "char features (TF, once per predict)": 0.0, "network call (TF)": 0.0,
               "decode (Viterbi, NumPy)": 0.0, "set_annotations (Span + doc.ents)": 0.0,
               "words list in predict()": 0.0}
     counts = {k: 0 for k in totals}
@@ -232,7 +235,8 @@ def stage_timers(nlp):
                 counts[name] += 1
         return wrapper
 
-    saved = {"tokenizer": nlp.tokenizer, "encode": tagger.vocab.encode_distinct, "decode": tagger.decode,
+    saved = {"tokenizer": nlp.tokenizer, "rows": tagger.vocab.distinct_rows, "index": tagger.vocab.row_index,
+             "features": tagger._row_features, "decode": tagger.decode,
              "fn": tagger._predict_fn, "set": comp.set_annotations, "predict": comp.predict}
     tok = nlp.tokenizer
 
@@ -254,7 +258,9 @@ def stage_timers(nlp):
         return orig_tagger_predict(words, batch_size=comp.batch_size)
 
     nlp.tokenizer = TimedTokenizer()
-    tagger.vocab.encode_distinct = timed("featurise (Vocabulary.encode_distinct)", saved["encode"])
+    tagger.vocab.distinct_rows = timed(FEATURISE, saved["rows"])
+    tagger.vocab.row_index = timed(FEATURISE, saved["index"])
+    tagger._row_features = timed("char features (TF, once per predict)", saved["features"])
     tagger.decode = timed("decode (Viterbi, NumPy)", saved["decode"])
     tagger._predict_fn = timed("network call (TF)", fn)
     comp.set_annotations = timed("set_annotations (Span + doc.ents)", saved["set"])
@@ -263,7 +269,8 @@ def stage_timers(nlp):
         yield totals, counts
     finally:
         nlp.tokenizer = saved["tokenizer"]
-        del tagger.vocab.encode_distinct, tagger.decode, comp.set_annotations, comp.predict
+        del tagger.vocab.distinct_rows, tagger.vocab.row_index, tagger._row_features
+        del tagger.decode, comp.set_annotations, comp.predict
         tagger._predict_fn = saved["fn"]
 
 

@@ -5,8 +5,9 @@ reads its layers' weights and computes the same unary scores (equal up to float 
 tested against ``network(x)``; dropout is off at inference) with three shortcuts:
 
 * **per distinct word**: a word's input to the first BiLSTM layer (its vector and its
-  char-CNN features) depends on its look-up key alone, so the char CNNs *and* that layer's
-  input projection run once per distinct key of the batch and are gathered back per token;
+  char-CNN features) depends on its look-up key alone, so the char CNNs run once per
+  distinct key of a ``Tagger.predict`` call (:func:`row_features`) and that layer's input
+  projection once per distinct key of a network call, gathered back per token;
 * **projections outside the loop**: Keras's CPU LSTM multiplies each step's input by the
   kernel inside the recurrence; here every step's projection is one matrix product first,
   and the loop (one ``tf.scan`` per direction and member) multiplies only the state;
@@ -41,34 +42,46 @@ def supported(network, config) -> bool:
     return True
 
 
-def unary_scores(network, config, inputs):
-    """Scores ``(B, T, n_tags)`` averaged over members, from ``encode_distinct``'s arrays:
-    ``words`` (B, T), ``row_words`` (U,), ``char_rows`` (U, C) and ``char_index`` (B, T)."""
+def row_features(network, config, rows):
+    """Each distinct key's input to the first BiLSTM layer, per member: ``(members, U, D)``
+    (its word vector, then each CNN width's char features), from
+    :meth:`Vocabulary.distinct_rows`' ``row_words``, ``char_rows`` (short keys first, the
+    first ``short_rows`` of them) and ``long_width``."""
     import tensorflow as tf
 
-    from .model import SHORT_WORD_CHARS, bilstm_layer_name, member_prefix
+    from .model import SHORT_WORD_CHARS, member_prefix
 
-    words, index = inputs["words"], inputs["char_index"]
-    lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)
-    row_vectors = network.get_layer("word_embedding")(inputs["row_words"])  # (U, word_dim)
+    row_vectors = network.get_layer("word_embedding")(rows["row_words"])  # (U, word_dim)
     widths = [""] if not config.char_kernels else [f"_{k}" for k in config.char_kernels]
-    prefixes = [member_prefix(m) for m in range(config.members)]
-
-    # First layer inputs, per distinct row: [word vector, char features of each width].
-    rows = []
-    for prefix in prefixes:
+    out = []
+    for prefix in (member_prefix(m) for m in range(config.members)):
         embed = network.get_layer(prefix + "char_embedding")
-        e = embed(inputs["char_rows"])[None]  # (1, U, C, dim)
+        e = embed(rows["char_rows"])[None]  # (1, U, C, dim)
         padding = embed(tf.zeros([1, config.max_word_chars], tf.int32))[None]  # one all-padding row
         features = [row_vectors]
         for suffix, k in zip(widths, config.char_kernels or [config.char_kernel]):
             conv = network.get_layer(prefix + "char_cnn" + suffix)
             padded = conv(padding)
-            short = inputs["short_rows"]
+            short = rows["short_rows"]
             features.append(tf.concat([
                 _max_pooled(conv, k, e[:, :short], padded, SHORT_WORD_CHARS),
-                _max_pooled(conv, k, e[:, short:], padded, inputs["long_width"])], 0))
-        rows.append(tf.concat(features, -1))
+                _max_pooled(conv, k, e[:, short:], padded, rows["long_width"])], 0))
+        out.append(tf.concat(features, -1))
+    return tf.stack(out)
+
+
+def unary_scores(network, config, inputs):
+    """Scores ``(B, T, n_tags)`` averaged over members, from ``words`` (B, T), the
+    :func:`row_features` table ``features``, the rows this batch uses ``rows`` (u,) and each
+    position's index into ``rows``, ``char_index`` (B, T)."""
+    import tensorflow as tf
+
+    from .model import bilstm_layer_name, member_prefix
+
+    words, index = inputs["words"], inputs["char_index"]
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)
+    prefixes = [member_prefix(m) for m in range(config.members)]
+    rows = tf.unstack(tf.gather(inputs["features"], inputs["rows"], axis=1), num=len(prefixes))
 
     hidden: List = []
     for layer in range(config.lstm_layers):

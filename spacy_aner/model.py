@@ -36,6 +36,8 @@ MAX_BATCH_TOKENS = 8192
 #: Words of at most this many characters (86 % of the test split's distinct words) are
 #: grouped so that the char CNNs skip their padding positions (see spacy_aner.inference).
 SHORT_WORD_CHARS = 7
+#: Distinct keys whose char features are computed in one call (bounds the CNN activations).
+FEATURE_CHUNK_ROWS = 8192
 _PAD_LABEL = -1  # target id of padding positions; masked out of every loss
 
 
@@ -224,44 +226,44 @@ class Vocabulary:
                 char_ids[i, j, : len(ids)] = ids
         return word_ids, char_ids
 
-    def encode_distinct(self, sequences: Sequence[Sequence[str]], length: int) -> Dict[str, np.ndarray]:
-        """The batch as distinct look-up keys: ``words`` (n, length) word ids as in
-        :meth:`encode`; per distinct key (row 0: padding) its word id ``row_words`` (u,) and
-        char ids ``char_rows`` (u, max_word_chars); each position's row ``char_index``.
+    def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], Dict[str, int]]:
+        """One row per distinct look-up key of ``sequences`` (row 0: padding): its word id
+        ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars), short keys first
+        (``short_rows`` of them, padding included), ``long_width`` the longest key; and each
+        key's row.
 
-        Most tokens of a batch repeat a word already in it, and everything the network
-        reads about a word depends on its key alone (see :mod:`spacy_aner.inference`).
+        Everything the network reads about a word depends on its key alone, and most tokens
+        repeat a key (see :mod:`spacy_aner.inference`). Short keys first lets the char CNNs
+        run over the first SHORT_WORD_CHARS + k - 1 positions of those rows only.
         """
-        word_ids = np.zeros((len(sequences), length), dtype="int32")
-        char_index = np.zeros((len(sequences), length), dtype="int32")
-        rows: dict = {}
-        keys = [None]
-        for i, words in enumerate(sequences):
-            for j, word in enumerate(words):
-                key = normalize_word(word) or word
-                row = rows.get(key)
-                if row is None:
-                    row = rows[key] = len(keys)
-                    keys.append(key)
-                char_index[i, j] = row
-        ids = [()] + [self._char_ids(key) for key in keys[1:]]
+        keys: Dict[str, None] = {}
+        for words in sequences:
+            for word in words:
+                keys.setdefault(normalize_word(word) or word)
+        ordered = [None, *keys]
+        ids = [()] + [self._char_ids(key) for key in keys]
         lengths = np.fromiter(map(len, ids), dtype="int32", count=len(ids))
-        # Short keys first (padding's row 0 among them): the char CNNs then run over the
-        # first SHORT_WORD_CHARS + k - 1 positions of those rows only.
         order = np.argsort(lengths > SHORT_WORD_CHARS, kind="stable")
-        short_rows = int(np.count_nonzero(lengths <= SHORT_WORD_CHARS))
-        position = np.empty_like(order)
-        position[order] = np.arange(len(order), dtype=order.dtype)
-        row_words = np.zeros(len(keys), dtype="int32")
-        char_rows = np.zeros((len(keys), self.max_word_chars), dtype="int32")
+        row_words = np.zeros(len(ordered), dtype="int32")
+        char_rows = np.zeros((len(ordered), self.max_word_chars), dtype="int32")
+        key_rows: Dict[str, int] = {}
         for r, old in enumerate(order):
             if old:
-                row_words[r] = self._word_id(keys[old])
+                key = ordered[old]
+                key_rows[key] = r
+                row_words[r] = self._word_id(key)
                 char_rows[r, : lengths[old]] = ids[old]
-        char_index = position[char_index].astype("int32")
-        word_ids[:] = row_words[char_index]
-        return {"words": word_ids, "row_words": row_words, "char_rows": char_rows, "char_index": char_index,
-                "short_rows": np.int32(short_rows), "long_width": np.int32(lengths.max(initial=0))}
+        table = {"row_words": row_words, "char_rows": char_rows,
+                 "short_rows": np.int32(np.count_nonzero(lengths <= SHORT_WORD_CHARS)),
+                 "long_width": np.int32(lengths.max(initial=0))}
+        return table, key_rows
+
+    def row_index(self, sequences: Sequence[Sequence[str]], length: int, key_rows: Dict[str, int]) -> np.ndarray:
+        """Each position's row of :meth:`distinct_rows` ``(n, length)``; padding is row 0."""
+        index = np.zeros((len(sequences), length), dtype="int32")
+        for i, words in enumerate(sequences):
+            index[i, : len(words)] = [key_rows[normalize_word(w) or w] for w in words]
+        return index
 
     def to_json(self) -> dict:
         return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
@@ -484,14 +486,42 @@ class Tagger:
         self.network = network
         self.meta = meta or {}
         self._predict_fn = None
+        self._features_fn_cache = None
 
     # ---- prediction
-    def _scores_fn(self):
-        """Unary scores for :meth:`Vocabulary.encode_distinct`'s arrays.
+    def _features_fn(self):
+        """:func:`spacy_aner.inference.row_features` for :meth:`Vocabulary.distinct_rows`."""
+        if self._features_fn_cache is None:
+            _, tf = _keras()
+            from . import inference
 
-        The trained network's own weights, computed by :mod:`spacy_aner.inference` (once
-        per distinct word, projections outside the recurrence); dropout is off, so the
-        scores equal ``self.network``'s up to float rounding (tested).
+            spec = {"row_words": tf.TensorSpec([None], tf.int32),
+                    "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
+                    "short_rows": tf.TensorSpec([], tf.int32), "long_width": tf.TensorSpec([], tf.int32)}
+            net, config = self.network, self.config
+            self._features_fn_cache = tf.function(lambda rows: inference.row_features(net, config, rows),
+                                                  input_signature=[spec], autograph=False)
+        return self._features_fn_cache
+
+    def _row_features(self, table: Dict[str, np.ndarray]):
+        """The features of every row of ``table``, in chunks that bound the CNN activations."""
+        _, tf = _keras()
+        fn, n, short = self._features_fn(), len(table["row_words"]), int(table["short_rows"])
+        chunks = []
+        for a in range(0, n, FEATURE_CHUNK_ROWS):
+            b = min(n, a + FEATURE_CHUNK_ROWS)
+            chunks.append(fn({"row_words": table["row_words"][a:b], "char_rows": table["char_rows"][a:b],
+                              "short_rows": np.int32(min(max(short - a, 0), b - a)),
+                              "long_width": table["long_width"]}))
+        return chunks[0] if len(chunks) == 1 else tf.concat(chunks, 1)
+
+    def _scores_fn(self):
+        """Unary scores for ``{"words", "features", "rows", "char_index"}`` (see :meth:`predict`).
+
+        The trained network's own weights, computed by :mod:`spacy_aner.inference`: char
+        CNNs once per distinct key of a :meth:`predict` call, first-layer input products once
+        per distinct key of a network call, the other input products outside the recurrence;
+        dropout is off, so the scores equal ``self.network``'s up to float rounding (tested).
         """
         if self._predict_fn is None:
             _, tf = _keras()
@@ -499,11 +529,10 @@ class Tagger:
 
             spec = {
                 "words": tf.TensorSpec([None, None], tf.int32),
-                "row_words": tf.TensorSpec([None], tf.int32),
-                "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
+                "features": tf.TensorSpec([self.config.members, None, None], tf.float32),
+                "rows": tf.TensorSpec([None], tf.int32),
                 "char_index": tf.TensorSpec([None, None], tf.int32),
-                "short_rows": tf.TensorSpec([], tf.int32),
-                "long_width": tf.TensorSpec([], tf.int32),
+                "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
             }
             net, config = self.network, self.config
             if inference.supported(net, config):
@@ -511,11 +540,22 @@ class Tagger:
                     return inference.unary_scores(net, config, x)
             else:  # a layer shape inference.py does not reproduce: Keras on every token
                 def scores(x):
-                    chars = tf.gather(x["char_rows"], x["char_index"])
+                    chars = tf.gather(tf.gather(x["char_rows"], x["rows"]), x["char_index"])
                     return net({"words": x["words"], "chars": chars}, training=False)
             # One trace for every batch shape: per-batch padding never triggers retracing.
             self._predict_fn = tf.function(scores, input_signature=[spec], autograph=False)
         return self._predict_fn
+
+    def _batch_inputs(self, seqs, length: int, table, key_rows, features) -> Dict[str, np.ndarray]:
+        index = self.vocab.row_index(seqs, length, key_rows)
+        rows, local = np.unique(index, return_inverse=True)
+        return {"words": table["row_words"][index], "features": features, "rows": rows.astype("int32"),
+                "char_index": local.reshape(index.shape).astype("int32"), "char_rows": table["char_rows"]}
+
+    def _scores(self, seqs, length: int) -> np.ndarray:
+        """Unary scores ``(n, length, n_tags)`` of one padded batch (for tests and tools)."""
+        table, key_rows = self.vocab.distinct_rows(seqs)
+        return self._scores_fn()(self._batch_inputs(seqs, length, table, key_rows, self._row_features(table))).numpy()
 
     def _crf_params(self):
         """Transition, start and end scores, averaged over members like the unary scores."""
@@ -555,11 +595,14 @@ class Tagger:
                 batches.append([length])
             batches[-1].append(k)
         fn = self._scores_fn()
+        # Char features once per distinct key of the whole call, not of each network call.
+        table, key_rows = self.vocab.distinct_rows(sequences)
+        features = self._row_features(table) if batches else None
         for length, *ks in batches:
             batch = [pieces[k] for k in ks]
             seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
             lengths = [len(s) for s in seqs]
-            scores = fn(self.vocab.encode_distinct(seqs, length)).numpy()
+            scores = fn(self._batch_inputs(seqs, length, table, key_rows, features)).numpy()
             for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out

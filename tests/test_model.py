@@ -341,7 +341,7 @@ def test_long_sequences_do_not_depend_on_batch_size(scrambled_tagger):
 
 
 def distinct_scores(tagger: Tagger, seqs, length: int) -> np.ndarray:
-    return tagger._scores_fn()(tagger.vocab.encode_distinct(seqs, length)).numpy()
+    return tagger._scores(seqs, length)
 
 
 def assert_distinct_scores_match_network(tagger: Tagger, seqs, length: int) -> None:
@@ -349,14 +349,14 @@ def assert_distinct_scores_match_network(tagger: Tagger, seqs, length: int) -> N
     from spacy_aner.model import SHORT_WORD_CHARS
 
     words, chars = tagger.vocab.encode(seqs, length)
-    x = tagger.vocab.encode_distinct(seqs, length)
-    rows, index = x["char_rows"], x["char_index"]
-    np.testing.assert_array_equal(x["words"], words)
+    table, key_rows = tagger.vocab.distinct_rows(seqs)
+    index = tagger.vocab.row_index(seqs, length, key_rows)
+    rows = table["char_rows"]
+    np.testing.assert_array_equal(table["row_words"][index], words)
     np.testing.assert_array_equal(rows[index], chars)  # padding maps to the all-zero row 0
-    np.testing.assert_array_equal(x["row_words"][index], words)
     assert not rows[0].any() and len(rows) == 1 + len({normalize_word(w) or w for s in seqs for w in s})
     lengths = (rows > 0).sum(1)
-    short = int(x["short_rows"])
+    short = int(table["short_rows"])
     assert (lengths[:short] <= SHORT_WORD_CHARS).all() and (lengths[short:] > SHORT_WORD_CHARS).all()
     expected = tagger.network({"words": words, "chars": chars}, training=False).numpy()
     got = distinct_scores(tagger, seqs, length)
@@ -388,6 +388,19 @@ def test_inference_equals_the_network_with_the_shipped_shape(max_word_chars):
     assert_distinct_scores_match_network(tagger, seqs, 48)
     assert_distinct_scores_match_network(tagger, [words[:3]], 4)  # no long word
     assert_distinct_scores_match_network(tagger, [words[20:24]], 4)  # no short word but padding
+
+
+def test_char_features_in_chunks_equal_one_pass(scrambled_tagger, monkeypatch):
+    """Chunks of the distinct-key table, one of them across the short/long boundary."""
+    import spacy_aner.model as model_module
+
+    seqs = [WORDS, ["ب" * n for n in range(1, 26)], WORDS[:4]]
+    table, _ = scrambled_tagger.vocab.distinct_rows(seqs)
+    whole = scrambled_tagger._row_features(table).numpy()
+    monkeypatch.setattr(model_module, "FEATURE_CHUNK_ROWS", 7)
+    assert 7 < int(table["short_rows"]) < len(table["row_words"]) - 7
+    np.testing.assert_allclose(scrambled_tagger._row_features(table).numpy(), whole, rtol=1e-6, atol=1e-6)
+    assert_distinct_scores_match_network(scrambled_tagger, seqs, 32)
 
 
 def test_scores_fall_back_to_keras_for_a_shape_inference_does_not_know(scrambled_tagger, monkeypatch):
@@ -1302,8 +1315,9 @@ def test_throughput_benchmark_times_a_baseline_in_turns_and_profiles_stages(tiny
     assert len(run["pipeline"]["times_s"]) == len(run["baseline_pipeline"]["times_s"]) == 3
     assert run["pipeline_over_baseline"] > 0 and result["baseline_model_sha256"] == result["model_sha256"]
     stages = result["profile"]["stages"]
-    assert stages["featurise (Vocabulary.encode_distinct)"]["calls"] > 0
-    assert stages["network call (TF)"]["calls"] == stages["featurise (Vocabulary.encode_distinct)"]["calls"]
+    network_calls = stages["network call (TF)"]["calls"]
+    assert network_calls > 0 and stages[bench.FEATURISE]["calls"] >= network_calls
+    assert 0 < stages["char features (TF, once per predict)"]["calls"] <= network_calls
 
 
 def test_architecture_speed_benchmark_times_each_variant(tiny_model_dir, tiny_conll_file, tmp_path):
