@@ -49,20 +49,19 @@ def row_features(network, config, rows):
     first ``short_rows`` of them) and ``long_width``."""
     import tensorflow as tf
 
-    from .model import SHORT_WORD_CHARS, member_prefix
+    from .model import SHORT_WORD_CHARS, char_cnn_widths, member_prefix
 
     row_vectors = network.get_layer("word_embedding")(rows["row_words"])  # (U, word_dim)
-    widths = [""] if not config.char_kernels else [f"_{k}" for k in config.char_kernels]
+    short = rows["short_rows"]
     out = []
     for prefix in (member_prefix(m) for m in range(config.members)):
         embed = network.get_layer(prefix + "char_embedding")
         e = embed(rows["char_rows"])[None]  # (1, U, C, dim)
         padding = embed(tf.zeros([1, config.max_word_chars], tf.int32))[None]  # one all-padding row
         features = [row_vectors]
-        for suffix, k in zip(widths, config.char_kernels or [config.char_kernel]):
+        for k, suffix in char_cnn_widths(config):
             conv = network.get_layer(prefix + "char_cnn" + suffix)
             padded = conv(padding)
-            short = rows["short_rows"]
             features.append(tf.concat([
                 _max_pooled(conv, k, e[:, :short], padded, SHORT_WORD_CHARS),
                 _max_pooled(conv, k, e[:, short:], padded, rows["long_width"])], 0))

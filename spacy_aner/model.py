@@ -434,6 +434,12 @@ def build_network(config: ModelConfig, n_words: int, n_chars: int,
     return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
 
 
+def char_cnn_widths(config: ModelConfig) -> List[Tuple[int, str]]:
+    """(width, layer-name suffix) of each char CNN: one of ``char_kernel`` keeps the
+    unsuffixed names of models from before ``char_kernels``."""
+    return [(config.char_kernel, "")] if not config.char_kernels else [(k, f"_{k}") for k in config.char_kernels]
+
+
 def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = ""):
     """Each word's vector ``w`` joined with a CNN over its characters, then dropout."""
     keras, _ = _keras()
@@ -441,7 +447,7 @@ def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = 
     e = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
     # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
     # TimeDistributed it copes with a sentence length unknown until run time.
-    widths = [(config.char_kernel, "")] if not config.char_kernels else [(k, f"_{k}") for k in config.char_kernels]
+    widths = char_cnn_widths(config)
     features = []
     for k, suffix in widths:
         c = L.Conv2D(config.char_filters, (1, k), padding="same", activation="relu", name=prefix + "char_cnn" + suffix)(e)
