@@ -211,7 +211,7 @@ def fmt_int(x: Optional[float]) -> str:
 # --------------------------------------------------------------------------- profiling
 
 
-FEATURISE = "featurise (Vocabulary.distinct_rows, row_index)"
+FEATURISE = "featurise (Vocabulary.distinct_rows, Tagger._batch_inputs)"
 
 
 @contextmanager
@@ -235,7 +235,7 @@ def stage_timers(nlp):
                 counts[name] += 1
         return wrapper
 
-    saved = {"tokenizer": nlp.tokenizer, "rows": tagger.vocab.distinct_rows, "index": tagger.vocab.row_index,
+    saved = {"tokenizer": nlp.tokenizer, "rows": tagger.vocab.distinct_rows, "batch": tagger._batch_inputs,
              "features": tagger._row_features, "decode": tagger.decode,
              "fn": tagger._predict_fn, "set": comp.set_annotations, "predict": comp.predict}
     tok = nlp.tokenizer
@@ -259,7 +259,7 @@ def stage_timers(nlp):
 
     nlp.tokenizer = TimedTokenizer()
     tagger.vocab.distinct_rows = timed(FEATURISE, saved["rows"])
-    tagger.vocab.row_index = timed(FEATURISE, saved["index"])
+    tagger._batch_inputs = timed(FEATURISE, saved["batch"])
     tagger._row_features = timed("char features (TF, once per predict)", saved["features"])
     tagger.decode = timed("decode (Viterbi, NumPy)", saved["decode"])
     tagger._predict_fn = timed("network call (TF)", fn)
@@ -269,7 +269,7 @@ def stage_timers(nlp):
         yield totals, counts
     finally:
         nlp.tokenizer = saved["tokenizer"]
-        del tagger.vocab.distinct_rows, tagger.vocab.row_index, tagger._row_features
+        del tagger.vocab.distinct_rows, tagger._batch_inputs, tagger._row_features
         del tagger.decode, comp.set_annotations, comp.predict
         tagger._predict_fn = saved["fn"]
 

@@ -226,44 +226,33 @@ class Vocabulary:
                 char_ids[i, j, : len(ids)] = ids
         return word_ids, char_ids
 
-    def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], Dict[str, int]]:
+    def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
         """One row per distinct look-up key of ``sequences`` (row 0: padding): its word id
         ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars), short keys first
         (``short_rows`` of them, padding included), ``long_width`` the longest key; and each
-        key's row.
+        sequence's rows, word by word.
 
         Everything the network reads about a word depends on its key alone, and most tokens
         repeat a key (see :mod:`spacy_aner.inference`). Short keys first lets the char CNNs
         run over the first SHORT_WORD_CHARS + k - 1 positions of those rows only.
         """
-        keys: Dict[str, None] = {}
-        for words in sequences:
-            for word in words:
-                keys.setdefault(normalize_word(word) or word)
-        ordered = [None, *keys]
+        keys: Dict[str, int] = {}  # key -> row before ordering (from 1)
+        firsts = [[keys.setdefault(normalize_word(w) or w, len(keys) + 1) for w in words] for words in sequences]
         ids = [()] + [self._char_ids(key) for key in keys]
         lengths = np.fromiter(map(len, ids), dtype="int32", count=len(ids))
         order = np.argsort(lengths > SHORT_WORD_CHARS, kind="stable")
-        row_words = np.zeros(len(ordered), dtype="int32")
-        char_rows = np.zeros((len(ordered), self.max_word_chars), dtype="int32")
-        key_rows: Dict[str, int] = {}
-        for r, old in enumerate(order):
-            if old:
-                key = ordered[old]
-                key_rows[key] = r
-                row_words[r] = self._word_id(key)
-                char_rows[r, : lengths[old]] = ids[old]
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order), dtype=order.dtype)
+        row_words = np.zeros(len(ids), dtype="int32")
+        char_rows = np.zeros((len(ids), self.max_word_chars), dtype="int32")
+        for key, first in keys.items():
+            r = position[first]
+            row_words[r] = self._word_id(key)
+            char_rows[r, : lengths[first]] = ids[first]
         table = {"row_words": row_words, "char_rows": char_rows,
                  "short_rows": np.int32(np.count_nonzero(lengths <= SHORT_WORD_CHARS)),
                  "long_width": np.int32(lengths.max(initial=0))}
-        return table, key_rows
-
-    def row_index(self, sequences: Sequence[Sequence[str]], length: int, key_rows: Dict[str, int]) -> np.ndarray:
-        """Each position's row of :meth:`distinct_rows` ``(n, length)``; padding is row 0."""
-        index = np.zeros((len(sequences), length), dtype="int32")
-        for i, words in enumerate(sequences):
-            index[i, : len(words)] = [key_rows[normalize_word(w) or w] for w in words]
-        return index
+        return table, [position[np.asarray(f, dtype="int64")].astype("int32") for f in firsts]
 
     def to_json(self) -> dict:
         return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
@@ -552,16 +541,24 @@ class Tagger:
             self._predict_fn = tf.function(scores, input_signature=[spec], autograph=False)
         return self._predict_fn
 
-    def _batch_inputs(self, seqs, length: int, table, key_rows, features) -> Dict[str, np.ndarray]:
-        index = self.vocab.row_index(seqs, length, key_rows)
-        rows, local = np.unique(index, return_inverse=True)
-        return {"words": table["row_words"][index], "features": features, "rows": rows.astype("int32"),
-                "char_index": local.reshape(index.shape).astype("int32"), "char_rows": table["char_rows"]}
+    def _call_inputs(self, table: Dict[str, np.ndarray]) -> Dict[str, object]:
+        """What every network call of one :meth:`predict` shares, made once."""
+        _, tf = _keras()
+        return {"features": self._row_features(table), "char_rows": tf.convert_to_tensor(table["char_rows"])}
+
+    def _batch_inputs(self, rows: Sequence[np.ndarray], length: int, table, shared) -> Dict[str, object]:
+        """One network call's inputs for windows given by their rows of :meth:`Vocabulary.distinct_rows`."""
+        index = np.zeros((len(rows), length), dtype="int32")  # padding: row 0
+        for i, r in enumerate(rows):
+            index[i, : len(r)] = r
+        used, local = np.unique(index, return_inverse=True)
+        return {"words": table["row_words"][index], "rows": used.astype("int32"),
+                "char_index": local.reshape(index.shape).astype("int32"), **shared}
 
     def _scores(self, seqs, length: int) -> np.ndarray:
         """Unary scores ``(n, length, n_tags)`` of one padded batch (for tests and tools)."""
-        table, key_rows = self.vocab.distinct_rows(seqs)
-        return self._scores_fn()(self._batch_inputs(seqs, length, table, key_rows, self._row_features(table))).numpy()
+        table, rows = self.vocab.distinct_rows(seqs)
+        return self._scores_fn()(self._batch_inputs(rows, length, table, self._call_inputs(table))).numpy()
 
     def _crf_params(self):
         """Transition, start and end scores, averaged over members like the unary scores."""
@@ -602,13 +599,12 @@ class Tagger:
             batches[-1].append(k)
         fn = self._scores_fn()
         # Char features once per distinct key of the whole call, not of each network call.
-        table, key_rows = self.vocab.distinct_rows(sequences)
-        features = self._row_features(table) if batches else None
+        table, rows = self.vocab.distinct_rows(sequences)
+        shared = self._call_inputs(table) if batches else None
         for length, *ks in batches:
             batch = [pieces[k] for k in ks]
-            seqs = [sequences[i][s:e] for i, s, e, _, _ in batch]
-            lengths = [len(s) for s in seqs]
-            scores = fn(self._batch_inputs(seqs, length, table, key_rows, features)).numpy()
+            lengths = [e - s for _, s, e, _, _ in batch]
+            scores = fn(self._batch_inputs([rows[i][s:e] for i, s, e, _, _ in batch], length, table, shared)).numpy()
             for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out

@@ -349,8 +349,11 @@ def assert_distinct_scores_match_network(tagger: Tagger, seqs, length: int) -> N
     from spacy_aner.model import SHORT_WORD_CHARS
 
     words, chars = tagger.vocab.encode(seqs, length)
-    table, key_rows = tagger.vocab.distinct_rows(seqs)
-    index = tagger.vocab.row_index(seqs, length, key_rows)
+    table, seq_rows = tagger.vocab.distinct_rows(seqs)
+    assert [len(r) for r in seq_rows] == [len(s) for s in seqs]
+    index = np.zeros((len(seqs), length), dtype="int64")
+    for i, r in enumerate(seq_rows):
+        index[i, : len(r)] = r
     rows = table["char_rows"]
     np.testing.assert_array_equal(table["row_words"][index], words)
     np.testing.assert_array_equal(rows[index], chars)  # padding maps to the all-zero row 0
