@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .about import __version__
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
 from .model import _PAD_LABEL, META_FILE, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
@@ -401,7 +402,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         best_epoch = max(dev_cb.history, key=lambda h: h["dev_f1"])["epoch"]
     meta = {
         "name": "aner_lstm",
-        "spacy_aner_version": __import__("spacy_aner").__version__,
+        "spacy_aner_version": __version__,
         "command": command or " ".join(sys.argv),
         "train_file": str(train_path),
         "train_sha256": sha256_file(train_path),
@@ -469,7 +470,7 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     meta = {
         **{k: first[k] for k in ("name", "train_file", "train_sha256", "corpus_source", "sentences", "silver", "vectors")
            if k in first},
-        "spacy_aner_version": __import__("spacy_aner").__version__,
+        "spacy_aner_version": __version__,
         "command": command or " ".join(sys.argv),
         "hyperparameters": {**first.get("hyperparameters", {}), "seed": None, "epochs_max": None, "lr_drops": None,
                             "members": len(taggers)},
@@ -517,7 +518,7 @@ def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, 
                        "some of them land, so the model is not read exactly as it was trained", model_dir)
     meta["added_vectors"] = {"from_model": str(model_dir), "file": str(vectors), "sha256": sha256_file(vectors),
                              "rows_added": added, "exact": exact, "command": command or " ".join(sys.argv),
-                             "spacy_aner_version": __import__("spacy_aner").__version__,
+                             "spacy_aner_version": __version__,
                              "scores_before": before or None,
                              **({"earlier": tagger.meta["added_vectors"]} if "added_vectors" in tagger.meta else {})}
     output = Path(output)
