@@ -165,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", type=parse_recipe, action="append", required=True,
                     help='NAME="extra spacy-aner train options"; give one or more')
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--blocks", type=int, default=None,
+                    help="train and score only the first K of the --folds blocks (the cut stays the same)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--jobs", type=int, default=3, help="trainings run side by side")
     ap.add_argument("--workdir", type=Path, required=True, help="fold files, models and logs go here")
@@ -181,6 +183,10 @@ def main(argv=None) -> int:
         folds = write_folds(blocks, args.folds, args.workdir)
     except ValueError as err:
         ap.error(str(err))
+    if args.blocks is not None:
+        if not 1 <= args.blocks <= args.folds:
+            ap.error(f"--blocks must be between 1 and --folds ({args.folds})")
+        folds = folds[: args.blocks]
 
     jobs, dirs = [], {name: [] for name in names}
     for k, (train, held) in enumerate(folds):  # fold by fold, so the first results come early
@@ -201,7 +207,7 @@ def main(argv=None) -> int:
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "command": shlex.join(["python", "benchmarks/cross_validation.py", *(argv if argv is not None else sys.argv[1:])]),
         "train_file": str(args.train_file), "train_sha256": sha256_file(args.train_file),
-        "folds": args.folds, "seed": args.seed,
+        "folds": args.folds, "blocks_run": len(folds), "seed": args.seed,
         "fold_sentences": [end - start for start, end in fold_bounds(len(blocks), args.folds)],
         "training_minutes_this_run": round(minutes, 1),
         "recipes": {},

@@ -146,6 +146,7 @@ def train(
     lr_decay: float = typer.Option(0.5, help="Multiply the learning rate by this after 2 epochs without a better dev F1 (1 = constant)."),
     word_dropout: float = typer.Option(0.0, help="Share of training words replaced by <unk> (teaches tagging unseen words)."),
     mention_replacement: float = typer.Option(0.0, help="Chance that each training entity is swapped for another training entity of its label, anew every epoch (mention replacement)."),
+    name_shortening: float = typer.Option(0.0, help="Chance that each person name of several words is cut to its first or last word, anew every epoch."),
     seed: int = typer.Option(13, help="Random seed."),
     silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
     init_from: Path = typer.Option(None, "--init-from", help="Start the char features and the first BiLSTM layer from a language model made by `spacy-aner pretrain` over the same --vectors."),
@@ -180,6 +181,7 @@ def train(
             _fail(str(err))
         for name, given in (("learning_rate", learning_rate), ("lr_decay", lr_decay),
                             ("mention_replacement", mention_replacement),
+                            ("name_shortening", name_shortening),
                             ("unknown_without_vector", unknown_without_vector),
                             ("char_kernels", widths)):
             if schedule[name] is not None and schedule[name] != given:
@@ -202,7 +204,7 @@ def train(
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
                    lr_drops=drops, silver_path=silver, init_from=init_from,
                    mention_replacement=mention_replacement, unknown_without_vector=unknown_without_vector,
-                   command=_invocation(ctx))
+                   name_shortening=name_shortening, command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:

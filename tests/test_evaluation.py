@@ -379,3 +379,13 @@ def test_cross_validation_script_trains_scores_and_resumes(tiny_conll_file, tmp_
     assert "0 training run(s) to do" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cv.main(args[:-4] + ["--recipe", "a=--epochs 1", "--recipe", "a=--epochs 2"])
+    # --blocks: only the first block's runs, the cut unchanged
+    first = [str(tiny_conll_file), "--folds", "2", "--blocks", "1", "--workdir", str(tmp_path / "w"),
+             "--recipe", f"c={small}", "--output", str(out)]
+    assert cv.main(first) == 0
+    assert "1 training run(s) to do" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["blocks_run"] == 1 and len(result["recipes"]["c"]["folds"]) == 1
+    assert not (tmp_path / "w" / "c" / "fold_1").exists()
+    with pytest.raises(SystemExit):
+        cv.main(first[:3] + ["3"] + first[4:])

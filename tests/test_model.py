@@ -844,6 +844,60 @@ def test_replace_mentions_keeps_the_context_labels_and_window(case, rate, seed, 
         assert all(tuple(out.words[s:e]) in pool[label] for s, e, label in after)
 
 
+@settings(max_examples=150, deadline=None)
+@given(case=_tagged_sentences(), rate=st.sampled_from([0.0, 0.3, 1.0]), seed=st.integers(0, 10))
+def test_shorten_names_cuts_only_long_person_names_to_one_of_their_ends(case, rate, seed):
+    from spacy_aner.tags import bio_to_spans
+    from spacy_aner.training import shorten_names
+
+    sentence, _ = case
+    out = shorten_names(sentence, rate, random.Random(seed))
+    before, after = bio_to_spans(sentence.tags), bio_to_spans(out.tags)
+    assert out.line == sentence.line and len(out.words) == len(out.tags) <= len(sentence.words)
+    assert [label for *_, label in after] == [label for *_, label in before]
+    outside = lambda sent, spans: [w for i, w in enumerate(sent.words)  # noqa: E731
+                                   if not any(s <= i < e for s, e, _ in spans)]
+    assert outside(out, after) == outside(sentence, before)  # no word outside an entity is lost or added
+    for (s0, e0, label), (s1, e1, _) in zip(before, after):
+        old, new = sentence.words[s0:e0], out.words[s1:e1]
+        if label != "PERS" or len(old) == 1 or rate == 0.0:
+            assert new == old
+        elif rate == 1.0:
+            assert new in ([old[0]], [old[-1]])
+        else:
+            assert new in (old, [old[0]], [old[-1]])
+    if rate == 0.0:
+        assert out == sentence
+
+
+def test_shorten_names_keeps_both_ends_in_play():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import shorten_names
+
+    sent = Sentence(["قال", "محمد", "علي", "حسن", "إن", "القاهرة"], ["O", "B-PERS", "I-PERS", "I-PERS", "O", "B-LOC"])
+    rng = random.Random(0)
+    outs = {tuple(shorten_names(sent, 1.0, rng).words) for _ in range(50)}
+    assert outs == {("قال", "محمد", "إن", "القاهرة"), ("قال", "حسن", "إن", "القاهرة")}
+    assert shorten_names(sent, 1.0, rng).tags == ["O", "B-PERS", "O", "B-LOC"]
+
+
+def test_training_batches_shorten_names_anew_and_keep_the_padded_length():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    sents = [Sentence(["زار", "محمد", "علي", "القاهرة"], ["O", "B-PERS", "I-PERS", "B-LOC"]) for _ in range(8)]
+    data = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0, name_shortening=0.5)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0)
+    draws = [data[0] for _ in range(6)]
+    assert all(x["words"].shape == plain[0][0]["words"].shape for x, _ in draws)
+    assert len({y.tobytes() for _, y in draws}) > 1  # a new cut every time the batch is served
+    ys = np.concatenate([y for _, y in draws])
+    tag = {t: i for i, t in enumerate(TAGS)}
+    one_word = (ys[:, 1] == tag["B-PERS"]) & (ys[:, 2] != tag["I-PERS"])
+    assert one_word.any() and (~one_word).any()
+
+
 def test_mention_pool_counts_every_occurrence():
     from spacy_aner.corpus import Sentence
     from spacy_aner.training import mention_pool
@@ -897,6 +951,12 @@ def test_train_records_mention_replacement_and_rejects_a_rate_outside_0_1(tiny_c
     assert meta["hyperparameters"]["mention_replacement"] == 0.5 and meta["epochs_run"] == 1
     with pytest.raises(ValueError, match="probability"):
         train(tiny_conll_file, tmp_path / "bad", dev_fraction=0.2, epochs=1, verbose=0, mention_replacement=1.5,
+              config=small)
+    meta = train(tiny_conll_file, tmp_path / "ns", dev_fraction=0.2, epochs=1, verbose=0, name_shortening=0.3,
+                 config=small)
+    assert meta["hyperparameters"]["name_shortening"] == 0.3
+    with pytest.raises(ValueError, match="probability"):
+        train(tiny_conll_file, tmp_path / "bad2", dev_fraction=0.2, epochs=1, verbose=0, name_shortening=-0.1,
               config=small)
 
 
