@@ -2,8 +2,10 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import spacy
 from hypothesis import given, settings
@@ -379,13 +381,33 @@ def test_cross_validation_script_trains_scores_and_resumes(tiny_conll_file, tmp_
     assert "0 training run(s) to do" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cv.main(args[:-4] + ["--recipe", "a=--epochs 1", "--recipe", "a=--epochs 2"])
-    # --blocks: only the first block's runs, the cut unchanged
+    # --blocks: only the first block's runs, the cut unchanged; {fold} in a recipe is the block number
     first = [str(tiny_conll_file), "--folds", "2", "--blocks", "1", "--workdir", str(tmp_path / "w"),
-             "--recipe", f"c={small}", "--output", str(out)]
+             "--recipe", f"c={small} --seed 7{{fold}}", "--output", str(out)]
     assert cv.main(first) == 0
     assert "1 training run(s) to do" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["blocks_run"] == 1 and len(result["recipes"]["c"]["folds"]) == 1
     assert not (tmp_path / "w" / "c" / "fold_1").exists()
+    assert json.loads((tmp_path / "w" / "c" / "fold_0" / "meta.json").read_text())["hyperparameters"]["seed"] == 70
     with pytest.raises(SystemExit):
         cv.main(first[:3] + ["3"] + first[4:])
+
+
+def test_fold_vectors_keep_training_keys_and_keys_frequent_without_the_train_text():
+    """A held-out word keeps its vector only if the news corpus alone made it frequent enough."""
+    from conftest import load_script
+    from gensim.models import KeyedVectors
+
+    fv = load_script(Path(__file__).parents[1] / "benchmarks" / "fold_vectors.py", "fold_vectors")
+    kv = KeyedVectors(2)
+    counts = {"في": 50, "محمد": 9, "الرباط": 4, "يعيش": 3, "نادرة": 2}
+    kv.add_vectors(list(counts), np.zeros((len(counts), 2), dtype="float32"))
+    for key, n in counts.items():
+        kv.set_vecattr(key, "count", n)
+    outside = Counter({"محمد": 7, "الرباط": 1, "يعيش": 3, "نادرة": 2})  # their counts in the train file
+    # محمد: 9 - 7 = 2 < 3, dropped unless a fold trains on it; الرباط: 4 - 1 = 3 kept;
+    # يعيش: 3 - 3 = 0 but in this fold's training text; نادرة: 0, not a training key, dropped.
+    assert fv.fold_keys(kv, {"يعيش"}, outside, 3) == ["في", "الرباط", "يعيش"]
+    assert fv.fold_keys(kv, {"محمد", "نادرة"}, outside, 3) == ["في", "محمد", "الرباط", "نادرة"]
+    assert fv.fold_keys(kv, set(), Counter(), 3) == ["في", "محمد", "الرباط", "يعيش"]
