@@ -85,7 +85,8 @@ def test_issue_example_paris_gives_two_locations(shipped_nlp):
 
 
 @pytest.mark.xfail(strict=True, reason="known error (README, Known errors): the shipped model tags "
-                                       "'محمد يعيش' as one PERS entity; يعيش ('lives') is also a surname")
+                                       "'محمد يعيش' as one PERS entity: in the train file a first name is "
+                                       "mostly followed by more of a name")
 def test_issue_example_mohammed_lives_in_rabat(shipped_nlp):
     assert [(e.text, e.label_) for e in shipped_nlp("محمد يعيش في الرباط").ents] == [("محمد", "PERS"), ("الرباط", "LOC")]
 
