@@ -1179,7 +1179,7 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
 
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
     assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
-                                   "mention_replacement": 0.0, "unknown_without_vector": False,
+                                   "mention_replacement": 0.0, "name_shortening": 0.0, "unknown_without_vector": False,
                                    "char_kernels": []}  # runs from before the options had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
@@ -1211,7 +1211,8 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
     assert [e["learning_rate"] for e in log] == pytest.approx([3e-3, 3e-3, 1.5e-3])
     for extra, message in ((["--learning-rate", "0.001"], "learning_rate 0.003, not 0.001"),
                            (["--lr-drops", "1"], "--refit-from refits without a dev set"),
-                           (["--mention-replacement", "0.3"], "mention_replacement 0.0, not 0.3")):
+                           (["--mention-replacement", "0.3"], "mention_replacement 0.0, not 0.3"),
+                           (["--name-shortening", "0.25"], "name_shortening 0.0, not 0.25")):
         bad = CliRunner().invoke(app, args + extra)
         assert bad.exit_code == 1 and message in bad.output
     bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
