@@ -390,8 +390,10 @@ def test_cross_validation_script_trains_scores_and_resumes(tiny_conll_file, tmp_
     assert result["blocks_run"] == 1 and len(result["recipes"]["c"]["folds"]) == 1
     assert not (tmp_path / "w" / "c" / "fold_1").exists()
     assert json.loads((tmp_path / "w" / "c" / "fold_0" / "meta.json").read_text())["hyperparameters"]["seed"] == 70
+    capsys.readouterr()
     with pytest.raises(SystemExit):
-        cv.main(first[:3] + ["3"] + first[4:])
+        cv.main(first[:4] + ["3"] + first[5:])  # --blocks 3 of 2 folds
+    assert "--blocks must be between 1 and --folds (2)" in capsys.readouterr().err
 
 
 def test_fold_vectors_keep_training_keys_and_keys_frequent_without_the_train_text():
@@ -411,3 +413,25 @@ def test_fold_vectors_keep_training_keys_and_keys_frequent_without_the_train_tex
     assert fv.fold_keys(kv, {"يعيش"}, outside, 3) == ["في", "الرباط", "يعيش"]
     assert fv.fold_keys(kv, {"محمد", "نادرة"}, outside, 3) == ["في", "محمد", "الرباط", "نادرة"]
     assert fv.fold_keys(kv, set(), Counter(), 3) == ["في", "محمد", "الرباط", "يعيش"]
+
+
+def test_issue_examples_script_counts_models_right_per_directory(tiny_model_dir, tmp_path):
+    from conftest import load_script
+
+    ie = load_script(Path(__file__).parents[1] / "benchmarks" / "issue_examples.py", "issue_examples")
+    out = tmp_path / "ex.json"
+    assert ie.main([str(tiny_model_dir), "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["models"][str(tiny_model_dir)]
+    assert list(rows) == [text for text, _ in ie.EXAMPLES]
+    counts = result["right_by_directory"][str(tiny_model_dir.parent)]
+    assert counts["models"] == 1
+    for text, expected in ie.EXAMPLES:
+        row = rows[text]
+        assert len(row["tags"]) == len(text.split())
+        assert row["right"] == (row["entities"] == [list(e) for e in expected])
+        assert counts[text] == int(row["right"])
+    assert ie.entities(["محمد", "علي", "في", "الرباط"], ["B-PERS", "I-PERS", "O", "B-LOC"]) == \
+        [("محمد علي", "PERS"), ("الرباط", "LOC")]
+    with pytest.raises(SystemExit):
+        ie.main([str(tmp_path / "missing"), "--output", str(out)])

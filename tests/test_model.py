@@ -886,16 +886,35 @@ def test_training_batches_shorten_names_anew_and_keep_the_padded_length():
     from spacy_aner.training import batches_class
 
     vocab = Vocabulary.build(WORDS, 20)
-    sents = [Sentence(["زار", "محمد", "علي", "القاهرة"], ["O", "B-PERS", "I-PERS", "B-LOC"]) for _ in range(8)]
+    # 17 words pad to 32; cut to 16 they would pad to 16 if the length were taken after the cut
+    words = ["زار", "محمد", "علي", "القاهرة"] + ["أمس"] * 13
+    tags = ["O", "B-PERS", "I-PERS", "B-LOC"] + ["O"] * 13
+    sents = [Sentence(words, tags) for _ in range(8)]
     data = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0, name_shortening=0.5)
-    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=0)
     draws = [data[0] for _ in range(6)]
-    assert all(x["words"].shape == plain[0][0]["words"].shape for x, _ in draws)
+    assert all(x["words"].shape == (4, 32) for x, _ in draws)
     assert len({y.tobytes() for _, y in draws}) > 1  # a new cut every time the batch is served
     ys = np.concatenate([y for _, y in draws])
     tag = {t: i for i, t in enumerate(TAGS)}
     one_word = (ys[:, 1] == tag["B-PERS"]) & (ys[:, 2] != tag["I-PERS"])
     assert one_word.any() and (~one_word).any()
+
+
+def test_name_shortening_leaves_the_other_random_streams_alone():
+    """Batch order and the word-dropout mask are the same with and without shortening."""
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    sents = [Sentence(["زار", "محمد", "القاهرة", "أمس"][: 2 + i % 3], ["O", "B-PERS", "B-LOC", "O"][: 2 + i % 3])
+             for i in range(24)]  # one-word names only: shortening has nothing to cut
+    short = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, name_shortening=1.0)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)
+    assert short.batches == plain.batches
+    for _ in range(2):  # two epochs
+        for i in range(len(plain)):
+            (a, ya), (b, yb) = short[i], plain[i]
+            assert (a["words"] == b["words"]).all() and (ya == yb).all()
 
 
 def test_mention_pool_counts_every_occurrence():
