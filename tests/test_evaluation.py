@@ -435,3 +435,39 @@ def test_issue_examples_script_counts_models_right_per_directory(tiny_model_dir,
         [("محمد علي", "PERS"), ("الرباط", "LOC")]
     with pytest.raises(SystemExit):
         ie.main([str(tmp_path / "missing"), "--output", str(out)])
+
+
+@pytest.mark.slow
+def test_cv_added_vectors_pairs_recipes_with_every_row(tiny_conll_file, tiny_vectors_kv, tmp_path, capsys):
+    """cv_added_vectors.py: same fold networks with and without the rows, and two recipes against each other."""
+    import shutil
+
+    from conftest import load_script
+
+    bench = Path(__file__).parents[1] / "benchmarks"
+    cv = _cross_validation()
+    added = load_script(bench / "cv_added_vectors.py", "cv_added_vectors")
+    small = f"--lstm-units 4 --lstm-layers 1 --char-filters 4 --epochs 1 --vectors {tiny_vectors_kv}"
+    work = tmp_path / "w"
+    assert cv.main([str(tiny_conll_file), "--folds", "2", "--jobs", "2", "--workdir", str(work),
+                    "--recipe", f"a={small}", "--recipe", f"b={small} --seed 5",
+                    "--output", str(tmp_path / "cv.json")]) == 0
+    for k in range(2):  # every fold gets the whole tiny file as its vector file
+        for suffix in ("",) + tuple(p.name[len(tiny_vectors_kv.name):] for p in tiny_vectors_kv.parent.iterdir()
+                                    if p.name.startswith(tiny_vectors_kv.name + ".")):
+            shutil.copy(str(tiny_vectors_kv) + suffix, work / f"fold_{k}" / f"vectors.kv{suffix}")
+    out = tmp_path / "added.json"
+    assert added.main(["--workdir", str(work), "--recipe", "a", "--recipe", "b", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["blocks"] == 2
+    for name in ("a", "b"):
+        rec = result["recipes"][name]
+        assert len(rec["rows_added"]) == 2 and all(n >= 0 for n in rec["rows_added"])
+        assert rec["paired"]["block_differences"] == [round(y["f1"] - x["f1"], 2) for x, y in
+                                                      zip(rec["before"]["folds"], rec["after"]["folds"])]
+        assert (work / f"{name}+vectors" / "fold_1" / "model.weights.h5").is_file()
+    a, b = (result["recipes"][n]["after"] for n in ("a", "b"))
+    between = result["between"]
+    assert between["block_differences"] == [round(y["f1"] - x["f1"], 2) for x, y in zip(a["folds"], b["folds"])]
+    assert between["pooled_difference"] == round(b["pooled"]["micro"]["f1"] - a["pooled"]["micro"]["f1"], 2)
+    assert "b - a (both with every row)" in capsys.readouterr().out
