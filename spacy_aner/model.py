@@ -481,6 +481,7 @@ class Tagger:
         self.network = network
         self.meta = meta or {}
         self._predict_fn = None
+        self._keras_fallback = False  # set with _predict_fn
         self._features_fn_cache = None
 
     # ---- prediction
@@ -530,7 +531,8 @@ class Tagger:
                 "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
             }
             net, config = self.network, self.config
-            if inference.supported(net, config):
+            self._keras_fallback = not inference.supported(net, config)
+            if not self._keras_fallback:
                 def scores(x):
                     return inference.unary_scores(net, config, x)
             else:  # a layer shape inference.py does not reproduce: Keras on every token
@@ -542,9 +544,14 @@ class Tagger:
         return self._predict_fn
 
     def _call_inputs(self, table: Dict[str, np.ndarray]) -> Dict[str, object]:
-        """What every network call of one :meth:`predict` shares, made once."""
+        """What every network call of one :meth:`predict` shares, made once: the char features
+        for :mod:`spacy_aner.inference`, or the char ids for the Keras fallback (the other empty)."""
         _, tf = _keras()
-        return {"features": self._row_features(table), "char_rows": tf.convert_to_tensor(table["char_rows"])}
+        self._scores_fn()  # decides which of the two the calls read
+        if self._keras_fallback:
+            return {"features": tf.zeros([self.config.members, 0, 0]), "char_rows": tf.convert_to_tensor(table["char_rows"])}
+        return {"features": self._row_features(table),
+                "char_rows": tf.zeros([0, self.config.max_word_chars], tf.int32)}
 
     def _batch_inputs(self, rows: Sequence[np.ndarray], length: int, table, shared) -> Dict[str, object]:
         """One network call's inputs for windows given by their rows of :meth:`Vocabulary.distinct_rows`."""

@@ -413,6 +413,12 @@ def test_scores_fall_back_to_keras_for_a_shape_inference_does_not_know(scrambled
     expected = distinct_scores(scrambled_tagger, seqs, 16)
     monkeypatch.setattr(inference, "supported", lambda network, config: False)
     monkeypatch.setattr(scrambled_tagger, "_predict_fn", None)
+    monkeypatch.setattr(scrambled_tagger, "_keras_fallback", False)  # restored with _predict_fn after the test
+
+    def unused(table):
+        raise AssertionError("the Keras fallback computes its own char features")
+
+    monkeypatch.setattr(scrambled_tagger, "_row_features", unused)
     fallback = distinct_scores(scrambled_tagger, seqs, 16)
     for k, seq in enumerate(seqs):  # padding positions are never read, and differ
         np.testing.assert_allclose(fallback[k, : len(seq)], expected[k, : len(seq)], rtol=1e-5, atol=1e-5)
