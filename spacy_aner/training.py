@@ -79,17 +79,30 @@ def replace_mentions(sentence: Sentence, pool: Dict[str, List[Tuple[str, ...]]],
     spans = bio_to_spans(sentence.tags)
     if rate <= 0 or not spans:
         return sentence
-    words: List[str] = []
-    new_spans = []
-    prev = growth = 0
-    for start, end, label in spans:
-        words.extend(sentence.words[prev:start])
+    growth = 0
+
+    def swap(start: int, end: int, label: str) -> Sequence[str]:
+        nonlocal growth
         mention = tuple(sentence.words[start:end])
         if rng.random() < rate and pool.get(label):
             candidate = rng.choice(pool[label])
             if len(sentence.words) + growth - len(mention) + len(candidate) <= max_len:
                 growth += len(candidate) - len(mention)
-                mention = candidate
+                return candidate
+        return mention
+
+    return _rewrite_mentions(sentence, spans, swap)
+
+
+def _rewrite_mentions(sentence: Sentence, spans, new_words) -> Sentence:
+    """``sentence`` with each entity's words replaced by ``new_words(start, end, label)``
+    (called in order), every other word kept, and the tags rebuilt to match."""
+    words: List[str] = []
+    new_spans = []
+    prev = 0
+    for start, end, label in spans:
+        words.extend(sentence.words[prev:start])
+        mention = new_words(start, end, label)
         new_spans.append((len(words), len(words) + len(mention), label))
         words.extend(mention)
         prev = end
@@ -109,19 +122,14 @@ def shorten_names(sentence: Sentence, rate: float, rng: random.Random, label: st
     spans = bio_to_spans(sentence.tags)
     if rate <= 0 or not any(lab == label and end - start > 1 for start, end, lab in spans):
         return sentence
-    words: List[str] = []
-    new_spans = []
-    prev = 0
-    for start, end, lab in spans:
-        words.extend(sentence.words[prev:start])
+
+    def cut(start: int, end: int, lab: str) -> Sequence[str]:
         mention = sentence.words[start:end]
         if lab == label and len(mention) > 1 and rng.random() < rate:
-            mention = [mention[0] if rng.random() < 0.5 else mention[-1]]
-        new_spans.append((len(words), len(words) + len(mention), lab))
-        words.extend(mention)
-        prev = end
-    words.extend(sentence.words[prev:])
-    return Sentence(words, spans_to_bio(new_spans, len(words)), sentence.line)
+            return [mention[0] if rng.random() < 0.5 else mention[-1]]
+        return mention
+
+    return _rewrite_mentions(sentence, spans, cut)
 
 
 def batches_class():
