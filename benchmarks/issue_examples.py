@@ -7,19 +7,19 @@ is right when its entities are exactly the expected ones. The issue's own exampl
 judged by how many of its models (e.g. its cross-validation fold models) get it right.
 
     python benchmarks/issue_examples.py cv/chars+vectors/fold_* cv/ns+vectors/fold_* \\
-        --output benchmarks/results/issue_examples_name_shortening.json
+        --output benchmarks/results/issue_examples_cv.json
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import RESULTS, write_result  # noqa: E402  (the shared JSON writer)
 
 #: (sentence, expected entities as (words, label)), from the issue and the README's Known errors.
 EXAMPLES: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
@@ -68,10 +68,7 @@ def main(argv=None) -> int:
               "right_by_directory": groups, "models": models}
     for group, counts in groups.items():
         print(f"{group}: " + "; ".join(f"{text} {counts[text]}/{counts['models']}" for text, _ in EXAMPLES))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"-> {args.output}")
+    write_result(args.output, result)
     return 0
 
 
