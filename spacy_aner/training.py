@@ -132,6 +132,25 @@ def shorten_names(sentence: Sentence, rate: float, rng: random.Random, label: st
     return _rewrite_mentions(sentence, spans, cut)
 
 
+def crop_context(sentence: Sentence, rate: float, rng: random.Random) -> Sentence:
+    """With probability ``rate``, a random stretch of ``sentence`` that cuts no entity in two;
+    else the sentence itself.
+
+    The start is drawn from the words that do not continue an entity, the end from the
+    boundaries after the start that do not split one. ANERCorp's sentences are long (31
+    words on average) and verb-first, so a name rarely opens one; text people tag is often a
+    short clause that starts with its subject. Crops show the network names at the edges of
+    short inputs, with the same tags they had in context.
+    """
+    n = len(sentence.words)
+    if rate <= 0 or n < 2 or rng.random() >= rate:
+        return sentence
+    cuts = [i for i, t in enumerate(sentence.tags) if not t.startswith("I-")] + [n]  # boundaries
+    start = rng.choice(cuts[:-1])
+    end = rng.choice([c for c in cuts if c > start])
+    return Sentence(sentence.words[start:end], sentence.tags[start:end], sentence.line)
+
+
 def batches_class():
     keras, _ = _keras()
 
@@ -140,8 +159,11 @@ def batches_class():
 
         def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
                      batch_size: int, seed: int, word_dropout: float = 0.0, mention_rate: float = 0.0,
-                     max_len: int = 128, name_shortening: float = 0.0):
+                     max_len: int = 128, name_shortening: float = 0.0, context_crops: float = 0.0):
             super().__init__()
+            self.context_crops = context_crops
+            # Its own stream (a string seed), so the other draws stay as they were without crops.
+            self.crop_rng = random.Random(f"context-crops/{seed}")
             self.word_dropout = word_dropout
             self.name_shortening = name_shortening
             self.shorten_rng = random.Random(seed + 2)
@@ -176,6 +198,8 @@ def batches_class():
                 sents = [replace_mentions(s, self.mentions, self.mention_rate, self.mention_rng, room) for s in sents]
             if self.name_shortening > 0:  # only ever shortens, so the padded length holds
                 sents = [shorten_names(s, self.name_shortening, self.shorten_rng) for s in sents]
+            if self.context_crops > 0:  # only ever shortens, so the padded length holds
+                sents = [crop_context(s, self.context_crops, self.crop_rng) for s in sents]
             words, chars = self.vocab.encode([s.words for s in sents], length)
             if self.word_dropout > 0:
                 # Unknown-word practice: test names are mostly unseen, so the network must
@@ -281,6 +305,7 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     return {"epochs": best, "lr_drops": drops, "learning_rate": hyper.get("learning_rate"),
             "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0),
             "name_shortening": hyper.get("name_shortening", 0.0),
+            "context_crops": hyper.get("context_crops", 0.0),
             "unknown_without_vector": hyper.get("unknown_without_vector", False),
             "char_kernels": hyper.get("char_kernels", [])}
 
@@ -342,7 +367,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           learning_rate: float = 3e-3, lr_decay: float = 0.5, word_dropout: float = 0.0, seed: int = 13, verbose: int = 1,
           lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
           init_from: Optional[Path | str] = None, mention_replacement: float = 0.0,
-          unknown_without_vector: bool = False, name_shortening: float = 0.0, command: str = "") -> Dict:
+          unknown_without_vector: bool = False, name_shortening: float = 0.0, context_crops: float = 0.0,
+          command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -360,7 +386,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     ``mention_replacement`` is the chance that each training entity is swapped for another
     of the same label, drawn anew every epoch (:func:`replace_mentions`); ``name_shortening``
-    the chance that each PERS entity of several words is cut to one (:func:`shorten_names`).
+    the chance that each PERS entity of several words is cut to one (:func:`shorten_names`);
+    ``context_crops`` the chance that each sentence is cut to a stretch of it (:func:`crop_context`).
 
     ``unknown_without_vector`` drops training words without a vector from the vocabulary,
     so the network learns the ``<unk>`` row (and clitic back-off) that unseen words get.
@@ -388,6 +415,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         raise ValueError(f"mention_replacement is a probability, got {mention_replacement}")
     if not 0.0 <= name_shortening <= 1.0:
         raise ValueError(f"name_shortening is a probability, got {name_shortening}")
+    if not 0.0 <= context_crops <= 1.0:
+        raise ValueError(f"context_crops is a probability, got {context_crops}")
     if lr_drops is not None and not refit:
         raise ValueError("lr_drops replays a schedule without a dev set; with one, the dev F1 sets the schedule")
     if not train_sents or (not dev_sents and not refit):
@@ -419,7 +448,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
 
     tagger = Tagger(config, vocab, network)
     data = batches_class()(chunk_sentences(train_sents + silver_sents, config.window), vocab, config.tags, batch_size, seed,
-                           word_dropout, mention_replacement, config.window, name_shortening)
+                           word_dropout, mention_replacement, config.window, name_shortening, context_crops)
     drops = sorted(lr_drops or [])
     if refit:
         dev_cb = epoch_log_callback_class()(output / "training.json")
@@ -469,6 +498,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
                             "mention_replacement": mention_replacement, "seed": seed, "max_vocab": max_vocab,
                             **({"unknown_without_vector": True} if unknown_without_vector else {}),
                             **({"name_shortening": name_shortening} if name_shortening else {}),
+                            **({"context_crops": context_crops} if context_crops else {}),
                             **({"lr_drops": drops} if refit else {}), **asdict(config)},
         "refit": refit,
         "best_epoch": best_epoch,

@@ -923,6 +923,53 @@ def test_name_shortening_leaves_the_other_random_streams_alone():
             assert (a["words"] == b["words"]).all() and (ya == yb).all()
 
 
+def test_crop_context_never_cuts_an_entity_and_reaches_every_boundary():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.tags import bio_to_spans
+    from spacy_aner.training import crop_context
+
+    words = ["قال", "محمد", "علي", "إن", "الأمم", "المتحدة", "في", "القاهرة"]
+    tags = ["O", "B-PERS", "I-PERS", "O", "B-ORG", "I-ORG", "O", "B-LOC"]
+    sent = Sentence(words, tags, 7)
+    whole = set(bio_to_spans(tags))
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(2000):
+        crop = crop_context(sent, 1.0, rng)
+        start = next(i for i in range(len(words)) if words[i:i + len(crop.words)] == crop.words)
+        seen.add((start, start + len(crop.words)))
+        assert crop.tags == tags[start:start + len(crop.words)] and crop.line == 7 and crop.words
+        # every entity of the crop is a whole entity of the sentence
+        assert {(a + start, b + start, lab) for a, b, lab in bio_to_spans(crop.tags)} <= whole
+        assert not crop.tags[0].startswith("I-")
+    cuts = [0, 1, 3, 4, 6, 7, 8]
+    assert seen == {(a, b) for a in cuts[:-1] for b in cuts if b > a}  # every stretch that cuts nothing
+    assert crop_context(sent, 0.0, rng) is sent
+    assert sum(crop_context(sent, 0.3, rng) is sent for _ in range(2000)) == pytest.approx(1400, abs=100)
+    one = Sentence(["محمد"], ["B-PERS"])
+    assert crop_context(one, 1.0, rng) is one
+
+
+def test_context_crops_keep_the_padded_length_and_the_other_random_streams():
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class
+
+    vocab = Vocabulary.build(WORDS, 20)
+    sents = [Sentence(["زار", "محمد", "علي", "القاهرة"] + ["أمس"] * (13 + i % 3),
+                      ["O", "B-PERS", "I-PERS", "B-LOC"] + ["O"] * (13 + i % 3)) for i in range(12)]
+    crops = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, context_crops=1.0)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)
+    assert crops.batches == plain.batches
+    served = [crops[0] for _ in range(4)]
+    assert all(x["words"].shape == plain[0][0]["words"].shape == (4, 32) for x, _ in served)
+    assert len({x["words"].tobytes() for x, _ in served}) > 1  # a new stretch every time the batch is served
+    none = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, context_crops=0.0)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)  # unserved, like none
+    for i in range(len(plain)):
+        (a, ya), (b, yb) = none[i], plain[i]
+        assert (a["words"] == b["words"]).all() and (ya == yb).all()
+
+
 def test_mention_pool_counts_every_occurrence():
     from spacy_aner.corpus import Sentence
     from spacy_aner.training import mention_pool
@@ -980,6 +1027,12 @@ def test_train_records_mention_replacement_and_rejects_a_rate_outside_0_1(tiny_c
     meta = train(tiny_conll_file, tmp_path / "ns", dev_fraction=0.2, epochs=1, verbose=0, name_shortening=0.3,
                  config=small)
     assert meta["hyperparameters"]["name_shortening"] == 0.3
+    meta = train(tiny_conll_file, tmp_path / "cc", dev_fraction=0.2, epochs=1, verbose=0, context_crops=0.3,
+                 config=small)
+    assert meta["hyperparameters"]["context_crops"] == 0.3
+    with pytest.raises(ValueError, match="probability"):
+        train(tiny_conll_file, tmp_path / "bad3", dev_fraction=0.2, epochs=1, verbose=0, context_crops=1.1,
+              config=small)
     with pytest.raises(ValueError, match="probability"):
         train(tiny_conll_file, tmp_path / "bad2", dev_fraction=0.2, epochs=1, verbose=0, name_shortening=-0.1,
               config=small)
@@ -1204,7 +1257,8 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
 
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
     assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
-                                   "mention_replacement": 0.0, "name_shortening": 0.0, "unknown_without_vector": False,
+                                   "mention_replacement": 0.0, "name_shortening": 0.0, "context_crops": 0.0,
+                                   "unknown_without_vector": False,
                                    "char_kernels": []}  # runs from before the options had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
@@ -1237,7 +1291,8 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
     for extra, message in ((["--learning-rate", "0.001"], "learning_rate 0.003, not 0.001"),
                            (["--lr-drops", "1"], "--refit-from refits without a dev set"),
                            (["--mention-replacement", "0.3"], "mention_replacement 0.0, not 0.3"),
-                           (["--name-shortening", "0.25"], "name_shortening 0.0, not 0.25")):
+                           (["--name-shortening", "0.25"], "name_shortening 0.0, not 0.25"),
+                           (["--context-crops", "0.3"], "context_crops 0.0, not 0.3")):
         bad = CliRunner().invoke(app, args + extra)
         assert bad.exit_code == 1 and message in bad.output
     bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
