@@ -27,15 +27,14 @@ from cross_validation import RESULTS, heldout_files, paired_differences, read_he
 
 def scaled_predictions(tagger, words: Sequence[Sequence[str]], scales: Sequence[float]) -> Dict[float, List[List[str]]]:
     """The tagger's tags for ``words`` with its CRF scores multiplied by each scale."""
-    trained = tagger._crf_params
-    params = trained()
+    params = tagger._crf_params()
     out = {}
     try:
-        for s in scales:
+        for s in scales:  # an instance attribute shadows the method that decode() calls
             tagger._crf_params = lambda s=s: tuple(s * p for p in params)
             out[s] = tagger.predict(words)
     finally:
-        tagger._crf_params = trained
+        vars(tagger).pop("_crf_params", None)
     return out
 
 

@@ -437,6 +437,50 @@ def test_issue_examples_script_counts_models_right_per_directory(tiny_model_dir,
         ie.main([str(tmp_path / "missing"), "--output", str(out)])
 
 
+def test_crf_decision_splits_the_path_margin_into_unary_and_crf_parts(tiny_model_dir):
+    from itertools import product
+
+    from conftest import load_script
+    from spacy_aner.model import Tagger
+
+    cd = load_script(Path(__file__).parents[1] / "benchmarks" / "crf_decision.py", "crf_decision")
+    tagger = Tagger.load(tiny_model_dir)
+    words = ["زار", "محمد", "القاهرة"]
+    unary = tagger._scores([words], 3)[0][:3]
+    trans, start, end = tagger._crf_params()
+    # path_score is the CRF's: the Viterbi path scores highest of all paths
+    k = len(tagger.config.tags)
+    best = max(product(range(k), repeat=3), key=lambda p: cd.path_score(unary, p, trans, start, end))
+    assert [tagger.config.tags[t] for t in best] == tagger.predict([words])[0]
+    d = cd.decision(tagger, words, 1, "B-PERS", "O")
+    a, b = list(best), list(best)
+    a[1], b[1] = tagger.config.tags.index("B-PERS"), tagger.config.tags.index("O")
+    assert d["unary"] == pytest.approx(unary[1, a[1]] - unary[1, b[1]], abs=1e-3)
+    assert d["margin"] == pytest.approx(cd.path_score(unary, a, trans, start, end)
+                                        - cd.path_score(unary, b, trans, start, end), abs=1e-3)
+    assert d["unary"] + d["crf"] == pytest.approx(d["margin"], abs=2e-3)
+    assert d["viterbi"] == tagger.config.tags[best[1]]
+    assert cd.decision(tagger, words, 1, "O", "O") == {"viterbi": d["viterbi"], "unary": 0.0, "crf": 0.0, "margin": 0.0}
+    with pytest.raises(SystemExit):
+        cd.main([str(tiny_model_dir), "--sentence", "زار محمد", "--word", "القاهرة"])
+
+
+def test_cv_transition_scale_decodes_with_scaled_crf_scores_and_restores_them(tiny_model_dir):
+    from conftest import load_script
+    from spacy_aner.model import Tagger
+
+    ts = load_script(Path(__file__).parents[1] / "benchmarks" / "cv_transition_scale.py", "cv_transition_scale")
+    tagger = Tagger.load(tiny_model_dir)
+    words = [["زار", "محمد", "القاهرة", "أمس"], ["محمد", "علي"]]
+    plain = tagger.predict(words)
+    preds = ts.scaled_predictions(tagger, words, [1.0, 0.0])
+    assert preds[1.0] == plain
+    tags = tagger.config.tags
+    for w, p in zip(words, preds[0.0]):  # no CRF scores: each word's best unary score
+        assert p == [tags[k] for k in tagger._scores([w], len(w))[0][: len(w)].argmax(-1)]
+    assert tagger.predict(words) == plain and "_crf_params" not in vars(tagger)  # the trained scores are back
+
+
 @pytest.mark.slow
 def test_cv_added_vectors_pairs_recipes_with_every_row(tiny_conll_file, tiny_vectors_kv, tmp_path, capsys):
     """cv_added_vectors.py: same fold networks with and without the rows, and two recipes against each other."""
