@@ -146,6 +146,8 @@ def crop_context(sentence: Sentence, rate: float, rng: random.Random) -> Sentenc
     if rate <= 0 or n < 2 or rng.random() >= rate:
         return sentence
     cuts = [i for i, t in enumerate(sentence.tags) if not t.startswith("I-")] + [n]  # boundaries
+    if len(cuts) == 1:  # all I- (never after repair_bio, which training applies): nothing to cut
+        return sentence
     start = rng.choice(cuts[:-1])
     end = rng.choice([c for c in cuts if c > start])
     return Sentence(sentence.words[start:end], sentence.tags[start:end], sentence.line)

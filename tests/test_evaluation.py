@@ -1,5 +1,6 @@
 """Scoring conventions, the evaluate command, and agreement between seqeval and spaCy's Scorer."""
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -479,6 +480,31 @@ def test_cv_transition_scale_decodes_with_scaled_crf_scores_and_restores_them(ti
     for w, p in zip(words, preds[0.0]):  # no CRF scores: each word's best unary score
         assert p == [tags[k] for k in tagger._scores([w], len(w))[0][: len(w)].argmax(-1)]
     assert tagger.predict(words) == plain and "_crf_params" not in vars(tagger)  # the trained scores are back
+
+
+def test_cv_transition_scale_scores_each_scale_against_the_trained_one(tiny_model_dir, tiny_conll_file, tmp_path):
+    from conftest import load_script
+
+    ts = load_script(Path(__file__).parents[1] / "benchmarks" / "cv_transition_scale.py", "cv_transition_scale")
+    work = tmp_path / "cv"
+    for k in range(2):  # two held-out blocks; recipe b has a model for the first only (a --blocks run)
+        (work / f"fold_{k}").mkdir(parents=True)
+        shutil.copy(tiny_conll_file, work / f"fold_{k}" / "heldout.conll")
+        shutil.copytree(tiny_model_dir, work / "a" / f"fold_{k}")
+    shutil.copytree(tiny_model_dir, work / "b" / "fold_0")
+    out = tmp_path / "ts.json"
+    assert ts.main(["--workdir", str(work), "--recipe", "a", "--recipe", "b", "--scales", "0", "1",
+                    "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["blocks"] == {"a": [0, 1], "b": [0]}
+    a, both = result["recipes"]["a"], result["all"]
+    assert list(a) == ["1", "0"] and "vs_1" not in a["1"]
+    assert a["1"]["block_f1"][0] == a["1"]["block_f1"][1] == result["recipes"]["b"]["1"]["block_f1"][0]
+    assert both["0"]["vs_1"]["pooled_difference"] == \
+        round(both["0"]["pooled"]["micro"]["f1"] - both["1"]["pooled"]["micro"]["f1"], 2)
+    assert len(both["1"]["block_f1"]) == 3
+    with pytest.raises(SystemExit):
+        ts.main(["--workdir", str(work), "--recipe", "missing", "--output", str(out)])
 
 
 @pytest.mark.slow

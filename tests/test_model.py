@@ -948,26 +948,48 @@ def test_crop_context_never_cuts_an_entity_and_reaches_every_boundary():
     assert sum(crop_context(sent, 0.3, rng) is sent for _ in range(2000)) == pytest.approx(1400, abs=100)
     one = Sentence(["محمد"], ["B-PERS"])
     assert crop_context(one, 1.0, rng) is one
+    stray = Sentence(["محمد", "علي"], ["I-PERS", "I-PERS"])  # unrepaired: no boundary to start at
+    assert crop_context(stray, 1.0, rng) is stray
 
 
-def test_context_crops_keep_the_padded_length_and_the_other_random_streams():
+def test_context_crops_keep_the_padded_length_and_draw_anew():
     from spacy_aner.corpus import Sentence
     from spacy_aner.training import batches_class
 
     vocab = Vocabulary.build(WORDS, 20)
     sents = [Sentence(["زار", "محمد", "علي", "القاهرة"] + ["أمس"] * (13 + i % 3),
                       ["O", "B-PERS", "I-PERS", "B-LOC"] + ["O"] * (13 + i % 3)) for i in range(12)]
-    crops = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, context_crops=1.0)
-    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)
+    crops = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, context_crops=1.0)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3)
     assert crops.batches == plain.batches
     served = [crops[0] for _ in range(4)]
     assert all(x["words"].shape == plain[0][0]["words"].shape == (4, 32) for x, _ in served)
     assert len({x["words"].tobytes() for x, _ in served}) > 1  # a new stretch every time the batch is served
-    none = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, context_crops=0.0)
-    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)  # unserved, like none
-    for i in range(len(plain)):
-        (a, ya), (b, yb) = none[i], plain[i]
-        assert (a["words"] == b["words"]).all() and (ya == yb).all()
+    assert any((x["words"][:, 20:] == 0).all() for x, _ in served)  # crops are shorter than the sentences
+
+
+def test_context_crops_leave_the_other_random_streams_alone():
+    """Batch order and the word-dropout mask are the same with and without crops."""
+    from spacy_aner.corpus import Sentence
+    from spacy_aner.training import batches_class, crop_context
+
+    vocab = Vocabulary.build(WORDS, 20)
+    # One entity filling each sentence: every crop is the whole sentence, yet the crop stream is drawn from.
+    sents = [Sentence(["محمد", "علي", "حسن"][: 1 + i % 3], ["B-PERS", "I-PERS", "I-PERS"][: 1 + i % 3])
+             for i in range(24)]
+    rng = random.Random(0)
+    assert all(crop_context(s, 1.0, rng).words == s.words for s in sents)
+    crops = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5, context_crops=1.0)
+    plain = batches_class()(sents, vocab, TAGS, batch_size=4, seed=3, word_dropout=0.5)
+    before = crops.crop_rng.getstate()
+    for _ in range(2):  # two epochs
+        for i in range(len(plain)):
+            (a, ya), (b, yb) = crops[i], plain[i]
+            assert (a["words"] == b["words"]).all() and (ya == yb).all()
+        crops.on_epoch_end()
+        plain.on_epoch_end()
+        assert crops.batches == plain.batches
+    assert crops.crop_rng.getstate() != before  # the crops did draw
 
 
 def test_mention_pool_counts_every_occurrence():
