@@ -573,10 +573,11 @@ class Tagger:
         return tuple(np.mean([np.asarray(getattr(layer, name).numpy()) for layer in layers], axis=0)
                      for name in ("transitions", "start", "end"))
 
-    def decode(self, scores: np.ndarray, lengths: Sequence[int]) -> List[List[str]]:
+    def decode(self, scores: np.ndarray, lengths: Sequence[int], crf=None) -> List[List[str]]:
+        """Tags from unary scores; ``crf`` is :meth:`_crf_params`' result when the caller has it."""
         tags = self.config.tags
         if self.config.output == "crf":
-            trans, start, end = self._crf_params()
+            trans, start, end = crf if crf is not None else self._crf_params()
             paths = viterbi_decode_batch(scores, lengths, trans, start, end)
         else:
             paths = scores.argmax(-1)
@@ -608,11 +609,13 @@ class Tagger:
         # Char features once per distinct key of the whole call, not of each network call.
         table, rows = self.vocab.distinct_rows(sequences)
         shared = self._call_inputs(table) if batches else None
+        # Read off the Keras variables once per call, not per batch (fresh each call: training changes them).
+        crf = self._crf_params() if batches and self.config.output == "crf" else None
         for length, *ks in batches:
             batch = [pieces[k] for k in ks]
             lengths = [e - s for _, s, e, _, _ in batch]
             scores = fn(self._batch_inputs([rows[i][s:e] for i, s, e, _, _ in batch], length, table, shared)).numpy()
-            for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths)):
+            for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths, crf)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out
 
