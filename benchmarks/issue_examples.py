@@ -41,8 +41,11 @@ def tag_examples(model_dir: Path) -> Dict[str, Dict]:
 
     sentences = [text.split() for text, _ in EXAMPLES]
     predicted = Tagger.load(model_dir).predict(sentences)
-    return {text: {"tags": tags, "entities": entities(words, tags), "right": entities(words, tags) == list(expected)}
-            for (text, expected), words, tags in zip(EXAMPLES, sentences, predicted)}
+    rows = {}
+    for (text, expected), words, tags in zip(EXAMPLES, sentences, predicted):
+        found = entities(words, tags)
+        rows[text] = {"tags": tags, "entities": found, "right": found == list(expected)}
+    return rows
 
 
 def main(argv=None) -> int:
