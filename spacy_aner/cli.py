@@ -148,6 +148,7 @@ def train(
     mention_replacement: float = typer.Option(0.0, help="Chance that each training entity is swapped for another training entity of its label, anew every epoch (mention replacement)."),
     name_shortening: float = typer.Option(0.0, help="Chance that each person name of several words is cut to its first or last word, anew every epoch."),
     context_crops: float = typer.Option(0.0, help="Chance that each training sentence is replaced by a random stretch of it that cuts no entity, anew every epoch."),
+    token_loss: float = typer.Option(0.0, help="CRF only: weight of a per-word softmax loss on the unary scores, added to the CRF loss (0 = CRF loss alone)."),
     seed: int = typer.Option(13, help="Random seed."),
     silver: Path = typer.Option(None, "--silver", help="Extra teacher-tagged training sentences from `spacy-aner silver` (never used as dev)."),
     init_from: Path = typer.Option(None, "--init-from", help="Start the char features and the first BiLSTM layer from a language model made by `spacy-aner pretrain` over the same --vectors."),
@@ -184,6 +185,7 @@ def train(
                             ("mention_replacement", mention_replacement),
                             ("name_shortening", name_shortening),
                             ("context_crops", context_crops),
+                            ("token_loss", token_loss),
                             ("unknown_without_vector", unknown_without_vector),
                             ("char_kernels", widths)):
             if schedule[name] is not None and schedule[name] != given:
@@ -206,7 +208,8 @@ def train(
                    learning_rate=learning_rate, lr_decay=lr_decay, word_dropout=word_dropout, seed=seed,
                    lr_drops=drops, silver_path=silver, init_from=init_from,
                    mention_replacement=mention_replacement, unknown_without_vector=unknown_without_vector,
-                   name_shortening=name_shortening, context_crops=context_crops, command=_invocation(ctx))
+                   name_shortening=name_shortening, context_crops=context_crops, token_loss=token_loss,
+                   command=_invocation(ctx))
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if meta["dev_scores"] is None:

@@ -387,6 +387,20 @@ def masked_softmax_loss(y_true, scores):
     return tf.reduce_sum(ce * mask, 1)
 
 
+def crf_token_loss(y_true, scores, crf_layer, token_weight: float = 0.0):
+    """The CRF loss plus ``token_weight`` times the per-word softmax loss of the unary scores.
+
+    Trained on the CRF loss alone, the network can leave a decision to the transitions: the
+    word after a person's first name needs only a weak unary score when B-PERS -> I-PERS is
+    strong, and then a verb after a lone first name is read as more of the name. The word
+    loss asks the unary scores to tag each word on their own as well.
+    """
+    loss = crf_nll(y_true, scores, crf_layer.transitions, crf_layer.start, crf_layer.end)
+    if token_weight:
+        loss = loss + token_weight * masked_softmax_loss(y_true, scores)
+    return loss
+
+
 # --------------------------------------------------------------------------- network
 
 

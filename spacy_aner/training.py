@@ -16,7 +16,7 @@ import numpy as np
 from .about import __version__
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
-from .model import _PAD_LABEL, META_FILE, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_nll, masked_softmax_loss
+from .model import _PAD_LABEL, META_FILE, UNK, ModelConfig, Tagger, Vocabulary, _bucket, _keras, build_network, crf_token_loss, masked_softmax_loss
 from .normalize import normalize_word
 from .tags import bio_to_spans, repair_bio, spans_to_bio
 
@@ -308,6 +308,7 @@ def refit_schedule(model_dir: Path | str) -> Dict:
             "lr_decay": hyper.get("lr_decay"), "mention_replacement": hyper.get("mention_replacement", 0.0),
             "name_shortening": hyper.get("name_shortening", 0.0),
             "context_crops": hyper.get("context_crops", 0.0),
+            "token_loss": hyper.get("token_loss", 0.0),
             "unknown_without_vector": hyper.get("unknown_without_vector", False),
             "char_kernels": hyper.get("char_kernels", [])}
 
@@ -370,7 +371,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
           lr_drops: Optional[Sequence[int]] = None, silver_path: Optional[Path | str] = None,
           init_from: Optional[Path | str] = None, mention_replacement: float = 0.0,
           unknown_without_vector: bool = False, name_shortening: float = 0.0, context_crops: float = 0.0,
-          command: str = "") -> Dict:
+          token_loss: float = 0.0, command: str = "") -> Dict:
     """Train a tagger on ``train_path`` and save it to ``output``; returns the meta record.
 
     The dev set is ``dev_path`` or else the last ``dev_fraction`` of ``train_path``;
@@ -390,6 +391,9 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
     of the same label, drawn anew every epoch (:func:`replace_mentions`); ``name_shortening``
     the chance that each PERS entity of several words is cut to one (:func:`shorten_names`);
     ``context_crops`` the chance that each sentence is cut to a stretch of it (:func:`crop_context`).
+
+    ``token_loss`` weighs a per-word softmax loss on the CRF's unary scores, added to the
+    CRF loss (:func:`crf_token_loss`).
 
     ``unknown_without_vector`` drops training words without a vector from the vocabulary,
     so the network learns the ``<unk>`` row (and clitic back-off) that unseen words get.
@@ -419,6 +423,10 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         raise ValueError(f"name_shortening is a probability, got {name_shortening}")
     if not 0.0 <= context_crops <= 1.0:
         raise ValueError(f"context_crops is a probability, got {context_crops}")
+    if token_loss < 0:
+        raise ValueError(f"token_loss is a weight, at least 0, got {token_loss}")
+    if token_loss and config.output != "crf":
+        raise ValueError("token_loss adds a per-word loss to the CRF's; a softmax output has only that loss")
     if lr_drops is not None and not refit:
         raise ValueError("lr_drops replays a schedule without a dev set; with one, the dev F1 sets the schedule")
     if not train_sents or (not dev_sents and not refit):
@@ -443,7 +451,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         out_layer = network.get_layer("tag_scores")
 
         def loss(y_true, scores):
-            return crf_nll(y_true, scores, out_layer.transitions, out_layer.start, out_layer.end)
+            return crf_token_loss(y_true, scores, out_layer, token_loss)
     else:
         loss = masked_softmax_loss
     network.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0), loss=loss)
@@ -501,6 +509,7 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
                             **({"unknown_without_vector": True} if unknown_without_vector else {}),
                             **({"name_shortening": name_shortening} if name_shortening else {}),
                             **({"context_crops": context_crops} if context_crops else {}),
+                            **({"token_loss": token_loss} if token_loss else {}),
                             **({"lr_drops": drops} if refit else {}), **asdict(config)},
         "refit": refit,
         "best_epoch": best_epoch,

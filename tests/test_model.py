@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,26 @@ def test_crf_probabilities_of_all_paths_sum_to_one():
     nll = crf_nll(tf.constant(paths), tf.constant(scores), tf.constant(transitions), tf.constant(start),
                   tf.constant(end)).numpy()
     assert np.exp(-nll.astype("float64")).sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_crf_token_loss_adds_the_weighted_word_loss():
+    import tensorflow as tf
+
+    from spacy_aner.model import crf_nll, crf_token_loss, masked_softmax_loss
+
+    rng = np.random.default_rng(4)
+    B, T, K = 3, 5, 4
+    y = np.full((B, T), -1, dtype="int32")
+    for i, n in enumerate([5, 2, 3]):
+        y[i, :n] = rng.integers(0, K, size=n)
+    scores = tf.constant(rng.normal(size=(B, T, K)).astype("float32"))
+    layer = types.SimpleNamespace(**{name: tf.constant(rng.normal(size=shape).astype("float32"))
+                                     for name, shape in (("transitions", (K, K)), ("start", (K,)), ("end", (K,)))})
+    crf = crf_nll(tf.constant(y), scores, layer.transitions, layer.start, layer.end).numpy()
+    words = masked_softmax_loss(tf.constant(y), scores).numpy()
+    np.testing.assert_allclose(crf_token_loss(tf.constant(y), scores, layer).numpy(), crf, rtol=1e-6)
+    np.testing.assert_allclose(crf_token_loss(tf.constant(y), scores, layer, 0.5).numpy(), crf + 0.5 * words,
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_masked_softmax_loss_ignores_padding():
@@ -1058,6 +1079,16 @@ def test_train_records_mention_replacement_and_rejects_a_rate_outside_0_1(tiny_c
     with pytest.raises(ValueError, match="probability"):
         train(tiny_conll_file, tmp_path / "bad2", dev_fraction=0.2, epochs=1, verbose=0, name_shortening=-0.1,
               config=small)
+    meta = train(tiny_conll_file, tmp_path / "tl", dev_fraction=0.2, epochs=1, verbose=0, token_loss=1.0,
+                 config=small)
+    assert meta["hyperparameters"]["token_loss"] == 1.0 and "token_loss" not in train(
+        tiny_conll_file, tmp_path / "tl0", dev_fraction=0.2, epochs=1, verbose=0, config=small)["hyperparameters"]
+    with pytest.raises(ValueError, match="a weight"):
+        train(tiny_conll_file, tmp_path / "bad4", dev_fraction=0.2, epochs=1, verbose=0, token_loss=-1.0,
+              config=small)
+    with pytest.raises(ValueError, match="softmax output has only that loss"):
+        train(tiny_conll_file, tmp_path / "bad5", dev_fraction=0.2, epochs=1, verbose=0, token_loss=1.0,
+              config=ModelConfig(output="softmax", lstm_units=4, lstm_layers=1, char_filters=4, window=32, context=4))
 
 
 def test_training_with_mixed_lengths_trains_for_any_seed(tmp_path):
@@ -1280,7 +1311,7 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
     run = _dev_run_record(tmp_path / "run", [3e-3, 3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4], best_epoch=7)
     assert refit_schedule(run) == {"epochs": 7, "lr_drops": [3, 5], "learning_rate": 3e-3, "lr_decay": 0.5,
                                    "mention_replacement": 0.0, "name_shortening": 0.0, "context_crops": 0.0,
-                                   "unknown_without_vector": False,
+                                   "token_loss": 0.0, "unknown_without_vector": False,
                                    "char_kernels": []}  # runs from before the options had none
     # A drop after the best epoch is not part of the refit's epochs.
     assert refit_schedule(_dev_run_record(tmp_path / "early", [3e-3, 3e-3, 1.5e-3], best_epoch=2))["lr_drops"] == []
@@ -1314,7 +1345,8 @@ def test_train_cli_refit_from_replays_the_dev_run_schedule(tiny_conll_file, tmp_
                            (["--lr-drops", "1"], "--refit-from refits without a dev set"),
                            (["--mention-replacement", "0.3"], "mention_replacement 0.0, not 0.3"),
                            (["--name-shortening", "0.25"], "name_shortening 0.0, not 0.25"),
-                           (["--context-crops", "0.3"], "context_crops 0.0, not 0.3")):
+                           (["--context-crops", "0.3"], "context_crops 0.0, not 0.3"),
+                           (["--token-loss", "1"], "token_loss 0.0, not 1.0")):
         bad = CliRunner().invoke(app, args + extra)
         assert bad.exit_code == 1 and message in bad.output
     bad = CliRunner().invoke(app, [a if a != "0" else "0.2" for a in args])
