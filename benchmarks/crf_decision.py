@@ -12,7 +12,9 @@ start and end scores (the tag-sequence prior). Their sum is the path-score margi
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Dict, Sequence
@@ -20,6 +22,8 @@ from typing import Dict, Sequence
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cross_validation import write_result  # noqa: E402  (the shared JSON writer)
 
 
 def path_score(unary: np.ndarray, path: Sequence[int], trans, start, end) -> float:
@@ -49,18 +53,26 @@ def main(argv=None) -> int:
     ap.add_argument("--sentence", default="محمد يعيش في الرباط", help="words separated by spaces")
     ap.add_argument("--word", default="يعيش")
     ap.add_argument("--tags", nargs=2, default=["I-PERS", "O"], metavar=("A", "B"), help="the two tags compared at that word")
+    ap.add_argument("--output", type=Path, help="also write the margins to this JSON file")
     args = ap.parse_args(argv)
     words = args.sentence.split()
     if args.word not in words:
         raise SystemExit(f"{args.word!r} is not a word of {args.sentence!r}")
+    margins = {}
     for model in args.models:
         tagger = Tagger.load(model)
         if tagger.config.output != "crf" or not set(args.tags) <= set(tagger.config.tags):
             raise SystemExit(f"{model}: needs a CRF model with the tags {args.tags}")
         a, b = args.tags
         d = decision(tagger, words, words.index(args.word), a, b)
+        margins[str(model)] = d
         print(f"{model}: {args.word} {a} over {b} by {d['margin']:+.2f} = unary {d['unary']:+.2f} "
               f"+ CRF {d['crf']:+.2f} (Viterbi: {d['viterbi']})")
+    if args.output:
+        write_result(args.output, {
+            "date": _dt.datetime.now().isoformat(timespec="seconds"),
+            "command": shlex.join(["python", "benchmarks/crf_decision.py", *(argv if argv is not None else sys.argv[1:])]),
+            "sentence": args.sentence, "word": args.word, "tags": list(args.tags), "models": margins})
     return 0
 
 

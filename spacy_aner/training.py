@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import sys
 import time
@@ -423,8 +424,8 @@ def train(train_path: Path | str, output: Path | str, *, dev_path: Optional[Path
         raise ValueError(f"name_shortening is a probability, got {name_shortening}")
     if not 0.0 <= context_crops <= 1.0:
         raise ValueError(f"context_crops is a probability, got {context_crops}")
-    if token_loss < 0:
-        raise ValueError(f"token_loss is a weight, at least 0, got {token_loss}")
+    if not (math.isfinite(token_loss) and token_loss >= 0):
+        raise ValueError(f"token_loss is a weight, finite and at least 0, got {token_loss}")
     if token_loss and config.output != "crf":
         raise ValueError("token_loss adds a per-word loss to the CRF's; a softmax output has only that loss")
     if lr_drops is not None and not refit:

@@ -438,7 +438,7 @@ def test_issue_examples_script_counts_models_right_per_directory(tiny_model_dir,
         ie.main([str(tmp_path / "missing"), "--output", str(out)])
 
 
-def test_crf_decision_splits_the_path_margin_into_unary_and_crf_parts(tiny_model_dir):
+def test_crf_decision_splits_the_path_margin_into_unary_and_crf_parts(tiny_model_dir, tmp_path):
     from itertools import product
 
     from conftest import load_script
@@ -464,6 +464,11 @@ def test_crf_decision_splits_the_path_margin_into_unary_and_crf_parts(tiny_model
     assert cd.decision(tagger, words, 1, "O", "O") == {"viterbi": d["viterbi"], "unary": 0.0, "crf": 0.0, "margin": 0.0}
     with pytest.raises(SystemExit):
         cd.main([str(tiny_model_dir), "--sentence", "زار محمد", "--word", "القاهرة"])
+    out = tmp_path / "margins.json"
+    assert cd.main([str(tiny_model_dir), "--sentence", " ".join(words), "--word", "محمد", "--tags", "B-PERS", "O",
+                    "--output", str(out)]) == 0
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["models"] == {str(tiny_model_dir): d} and record["word"] == "محمد"
 
 
 def test_cv_transition_scale_decodes_with_scaled_crf_scores_and_restores_them(tiny_model_dir):

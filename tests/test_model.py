@@ -228,6 +228,23 @@ def test_crf_token_loss_adds_the_weighted_word_loss():
                                rtol=1e-5, atol=1e-5)
 
 
+def test_train_passes_the_token_loss_weight_to_the_loss(tiny_conll_file, tmp_path, monkeypatch):
+    import spacy_aner.training as training
+
+    from spacy_aner.model import ModelConfig, crf_token_loss
+
+    weights = []
+
+    def recording(y_true, scores, layer, token_weight=0.0):
+        weights.append(token_weight)
+        return crf_token_loss(y_true, scores, layer, token_weight)
+
+    monkeypatch.setattr(training, "crf_token_loss", recording)
+    small = ModelConfig(lstm_units=4, lstm_layers=1, char_filters=4, window=32, context=4)
+    training.train(tiny_conll_file, tmp_path / "m", dev_fraction=0.2, epochs=1, verbose=0, token_loss=0.7, config=small)
+    assert weights and set(weights) == {0.7}
+
+
 def test_masked_softmax_loss_ignores_padding():
     import tensorflow as tf
 
@@ -1083,9 +1100,10 @@ def test_train_records_mention_replacement_and_rejects_a_rate_outside_0_1(tiny_c
                  config=small)
     assert meta["hyperparameters"]["token_loss"] == 1.0 and "token_loss" not in train(
         tiny_conll_file, tmp_path / "tl0", dev_fraction=0.2, epochs=1, verbose=0, config=small)["hyperparameters"]
-    with pytest.raises(ValueError, match="a weight"):
-        train(tiny_conll_file, tmp_path / "bad4", dev_fraction=0.2, epochs=1, verbose=0, token_loss=-1.0,
-              config=small)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="a weight"):
+            train(tiny_conll_file, tmp_path / "bad4", dev_fraction=0.2, epochs=1, verbose=0, token_loss=bad,
+                  config=small)
     with pytest.raises(ValueError, match="softmax output has only that loss"):
         train(tiny_conll_file, tmp_path / "bad5", dev_fraction=0.2, epochs=1, verbose=0, token_loss=1.0,
               config=ModelConfig(output="softmax", lstm_units=4, lstm_layers=1, char_filters=4, window=32, context=4))

@@ -95,7 +95,7 @@ def test_issue_example_mohammed_lives_in_rabat(shipped_nlp):
 
 
 # The example's neighbours (README, Known errors): 0.4.0 ran the first name on into the verb
-# in the first five.
+# in the first four.
 @pytest.mark.parametrize("text, expected", [
     ("أحمد يعيش في الرباط", [("أحمد", "PERS"), ("الرباط", "LOC")]),
     ("محمد يسكن في الرباط", [("محمد", "PERS"), ("الرباط", "LOC")]),
@@ -113,3 +113,8 @@ def test_issue_example_neighbours(shipped_nlp, text, expected):
                                        "written, 'ومحمد يعيش' is still one PERS entity")
 def test_issue_example_with_joined_wa(shipped_nlp):
     assert [(e.text, e.label_) for e in shipped_nlp("ومحمد يعيش في الرباط").ents] == [("ومحمد", "PERS"), ("الرباط", "LOC")]
+
+
+def test_issue_example_with_joined_wa_as_it_is_today(shipped_nlp):
+    """Pins the known error above, so the xfail cannot start failing for another reason unseen."""
+    assert [(e.text, e.label_) for e in shipped_nlp("ومحمد يعيش في الرباط").ents] == [("ومحمد يعيش", "PERS"), ("الرباط", "LOC")]
