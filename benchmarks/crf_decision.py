@@ -37,7 +37,8 @@ def decision(tagger, words: Sequence[str], i: int, tag_a: str, tag_b: str) -> Di
     tags = list(tagger.config.tags)
     unary = tagger._scores([list(words)], len(words))[0][: len(words)]
     trans, start, end = tagger._crf_params()
-    best = [tags.index(t) for t in tagger.predict([list(words)])[0]]
+    # The Viterbi path of these very unary scores (one network call, not a second one in predict).
+    best = [tags.index(t) for t in tagger.decode(unary[None], [len(words)], (trans, start, end))[0]]
     a, b = list(best), list(best)
     a[i], b[i] = tags.index(tag_a), tags.index(tag_b)
     u = float(unary[i, a[i]] - unary[i, b[i]])

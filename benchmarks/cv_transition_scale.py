@@ -79,7 +79,7 @@ def main(argv=None) -> int:
 
     result = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv or sys.argv[1:])),
+        "command": shlex.join(["python", "benchmarks/cv_transition_scale.py", *(argv if argv is not None else sys.argv[1:])]),
         "blocks": {r: [k for rr, k, _, _ in runs if rr == r] for r in args.recipe},
         "recipes": {r: table([x for x in runs if x[0] == r]) for r in args.recipe},
         "all": table(runs),
