@@ -26,13 +26,14 @@ setup(
         "matplotlib>=3.7",
         "typer>=0.9",
         "tqdm>=4.60",
+        "confection>=0.1.4",
         "h5py>=3.8",
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
     entry_points={
         "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
-        "spacy_factories": ["aner_lstm = spacy_aner.component:make_aner_lstm"],
-        "spacy_tokenizers": ["spacy_aner.CamelTokenizer.v1 = spacy_aner.tokenizer:create_camel_tokenizer"],
+        "spacy_factories": ["aner_lstm = spacy_aner.pipeline.component:make_aner_lstm"],
+        "spacy_tokenizers": ["spacy_aner.CamelTokenizer.v1 = spacy_aner.pipeline.tokenizer:create_camel_tokenizer"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

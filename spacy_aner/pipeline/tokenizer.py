@@ -27,7 +27,7 @@ from spacy.tokens import Doc
 from spacy.util import ensure_path, registry
 from spacy.vocab import Vocab
 
-from .normalize import normalize_word
+from ..core.normalize import normalize_word
 
 TOKENIZER_NAME = "spacy_aner.CamelTokenizer.v1"
 

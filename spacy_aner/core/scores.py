@@ -1,6 +1,6 @@
 """The trained network's tag scores at inference, computed faster than calling the Keras model.
 
-The Keras model (``model.build_network``) is what trains and what is saved; this module
+The Keras model (:func:`.network.build_network`) is what trains and what is saved; this module
 reads its layers' weights and computes the same unary scores (equal up to float rounding,
 tested against ``network(x)``; dropout is off at inference) with three shortcuts:
 
@@ -24,24 +24,6 @@ from __future__ import annotations
 from typing import List
 
 
-def supported(network, config) -> bool:
-    """Whether the network has the layer shapes this module reproduces (else use Keras)."""
-    from .model import bilstm_layer_name, member_prefix
-
-    for m in range(config.members):
-        for layer in range(config.lstm_layers):
-            bi = network.get_layer(bilstm_layer_name(layer, member_prefix(m)))
-            if bi.merge_mode != "concat":
-                return False
-            for lstm in (bi.forward_layer, bi.backward_layer):
-                cell = lstm.cell
-                if (getattr(cell.activation, "__name__", "") != "tanh"
-                        or getattr(cell.recurrent_activation, "__name__", "") != "sigmoid"
-                        or not cell.use_bias or lstm.go_backwards != (lstm is bi.backward_layer)):
-                    return False
-    return True
-
-
 def row_features(network, config, rows):
     """Each distinct key's input to the first BiLSTM layer, per member: ``(members, U, D)``
     (its word vector, then each CNN width's char features), from
@@ -49,7 +31,8 @@ def row_features(network, config, rows):
     first ``short_rows`` of them) and ``long_width``."""
     import tensorflow as tf
 
-    from .model import SHORT_WORD_CHARS, char_cnn_widths, member_prefix
+    from .network import char_cnn_widths, member_prefix
+    from .vocab import SHORT_WORD_CHARS
 
     row_vectors = network.get_layer("word_embedding")(rows["row_words"])  # (U, word_dim)
     short = rows["short_rows"]
@@ -75,7 +58,7 @@ def unary_scores(network, config, inputs):
     position's index into ``rows``, ``char_index`` (B, T)."""
     import tensorflow as tf
 
-    from .model import bilstm_layer_name, member_prefix
+    from .network import bilstm_layer_name, member_prefix
 
     words, index = inputs["words"], inputs["char_index"]
     lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)

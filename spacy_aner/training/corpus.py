@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from .tags import LABELS, TAGS, bio_to_spans, split_tag
+from ..core.tags import LABELS, TAGS, bio_to_spans, split_tag
 
 TRAIN_FILE = "ANERCorp_CamelLab_train.txt"
 TEST_FILE = "ANERCorp_CamelLab_test.txt"

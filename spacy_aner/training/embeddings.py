@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 from camel_tools.tokenizers.word import simple_word_tokenize
 
-from .normalize import normalize_word
+from ..core.normalize import normalize_word
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .tags import LABELS, bio_to_spans
+from ..core.tags import LABELS, bio_to_spans
 
 
 def _has_letter(words: Sequence[str]) -> bool:

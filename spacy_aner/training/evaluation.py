@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from .tags import LABELS, bio_to_spans, spans_to_bio
+from ..core.config import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
+from ..core.tags import LABELS, bio_to_spans, repair_bio, spans_to_bio
 
 NONE = "none"  # row/column of the confusion matrix for missed / spurious entities
 
@@ -132,21 +133,25 @@ def spacy_scorer_scores(vocab, gold: Sequence[Sequence[str]], words: Sequence[Se
 
 def model_hash(model_dir: Path | str) -> str:
     """sha256 over the model's config, vocabulary and weights: which model made a figure."""
-    from .model import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
-
     h = hashlib.sha256()
     for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
         h.update((Path(model_dir) / name).read_bytes())
     return h.hexdigest()
 
 
+def gold_words_doc(vocab, words: Sequence[str]):
+    """A Doc of exactly these words, one space after each."""
+    from spacy.tokens import Doc
+
+    return Doc(vocab, words=list(words), spaces=[True] * len(words)) if words else Doc(vocab)
+
+
 def predict_gold_words(nlp, sentences: Sequence[Sequence[str]], batch_size: int = 256,
                        progress: bool = True) -> List[List[str]]:
     """Run ``nlp``'s components on Docs of the gold words; IOB2 tags per word."""
-    from spacy.tokens import Doc
     from tqdm import tqdm
 
-    docs = (Doc(nlp.vocab, words=list(w), spaces=[True] * len(w)) if w else Doc(nlp.vocab) for w in sentences)
+    docs = (gold_words_doc(nlp.vocab, w) for w in sentences)
     out = []
     for doc in tqdm(nlp.pipe(docs, batch_size=batch_size), total=len(sentences), desc="predicting",
                     unit=" sentences", disable=not progress):
@@ -204,20 +209,29 @@ def predict_doc_context(nlp, sentences: Sequence[Sequence[str]], batch_size: int
                         progress: bool = True) -> Tuple[List[List[str]], List[List[str]]]:
     """Tags of the gold words one Doc per sentence, and with the file read as running text.
 
-    The network tags each sentence once. The first result is what the component gives a
-    Doc of that sentence (its ``consistency_window`` inside the sentence); the second
-    lets that label consistency (:mod:`spacy_aner.consistency`) reach across sentences,
-    as it would inside one Doc of the whole text.
+    The network tags each sentence once (``component.predict``, before label consistency).
+    The first result is what the component gives a Doc of that sentence (its
+    ``consistency_window`` inside the sentence); the second lets that label consistency
+    reach across sentences, as it would inside one Doc of the whole text.
     """
-    from .consistency import propagate_labels, propagate_over_sentences
+    from spacy.util import minibatch
+    from tqdm import tqdm
+
+    from ..pipeline.consistency import propagate_labels, propagate_over_sentences
+    from ..pipeline.sentences import word_positions
 
     component = nlp.get_pipe("aner_lstm")
+    plain: List[List[str]] = []
+    with tqdm(total=len(sentences), desc="predicting", unit=" sentences", disable=not progress) as bar:
+        for batch in minibatch(sentences, size=batch_size):
+            docs = [gold_words_doc(nlp.vocab, w) for w in batch]
+            for doc, tags in zip(docs, component.predict(docs)):
+                token_tags = ["O"] * len(doc)
+                for i, tag in zip(word_positions(doc), tags):
+                    token_tags[i] = tag
+                plain.append(repair_bio(token_tags))  # as doc.ents would hold them
+            bar.update(len(batch))
     window = component.consistency_window
-    component.consistency_window = 0  # the untouched sentence-level tags, propagated below
-    try:
-        plain = predict_gold_words(nlp, sentences, batch_size=batch_size, progress=progress)
-    finally:
-        component.consistency_window = window
     per_sentence = [propagate_labels(w, t, window) for w, t in zip(sentences, plain)]
     return per_sentence, propagate_over_sentences(sentences, plain, window)
 

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 import srsly
 from spacy.language import Language
@@ -15,14 +15,14 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
+from ..core.config import CONFIG_FILE, MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError
+from ..core.tagger import Tagger
+from ..core.tags import LABELS, bio_to_spans
 from .consistency import propagate_labels
-from .model import CONFIG_FILE, META_FILE, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError, Tagger
-from .tags import LABELS, bio_to_spans
-from .tokenizer import is_invisible
+from .sentences import doc_sentence_bounds, word_positions
 
 #: The model trained by this project, shipped inside the package.
-DEFAULT_MODEL = Path(__file__).parent / "models" / "aner-lstm"
-_MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE)
+DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
 
 
 @Language.factory(
@@ -131,20 +131,20 @@ class AnerLSTM(Pipe):
                 error_handler(self.name, self, docs, e)
 
     def predict(self, docs: List[Doc]) -> List[List[str]]:
-        """BIO tags for the words of each doc (:func:`_word_positions`)."""
-        positions = [_word_positions(doc) for doc in docs]
+        """BIO tags for the words of each doc (:func:`~.sentences.word_positions`)."""
+        positions = [word_positions(doc) for doc in docs]
         words = [[doc[i].text for i in pos] for doc, pos in zip(docs, positions)]
         if not self.split_sentences:
             return self.tagger.predict(words, batch_size=self.batch_size)
         # Every sentence of every doc in one call, so batching across docs is kept.
-        bounds = [_sentence_bounds(doc, pos, w) for doc, pos, w in zip(docs, positions, words)]
+        bounds = [doc_sentence_bounds(doc, pos, w) for doc, pos, w in zip(docs, positions, words)]
         pieces = [w[a:b] for w, doc_bounds in zip(words, bounds) for a, b in doc_bounds]
         tagged = iter(self.tagger.predict(pieces, batch_size=self.batch_size))
         return [[t for _ in doc_bounds for t in next(tagged)] for doc_bounds in bounds]
 
     def set_annotations(self, docs: List[Doc], tags: List[List[str]]) -> None:
         for doc, doc_tags in zip(docs, tags):
-            positions = _word_positions(doc)
+            positions = word_positions(doc)
             if self.consistency_window:
                 doc_tags = propagate_labels([doc[i].text for i in positions], doc_tags, self.consistency_window)
             spans = []
@@ -175,9 +175,9 @@ class AnerLSTM(Pipe):
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
-        if all((source / f).is_file() for f in _MODEL_FILES[:3]):
+        if all((source / f).is_file() for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)):
             if source.resolve() != path.resolve():  # in place, the files are already there
-                for f in _MODEL_FILES:
+                for f in MODEL_FILES:
                     if (source / f).is_file():
                         shutil.copyfile(source / f, path / f)
         else:
@@ -217,54 +217,6 @@ class AnerLSTM(Pipe):
             self._cleanup()
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(tmp), True)
         return self
-
-
-#: Words after which a sentence ends when no component has set sentence boundaries.
-#: Every ANERCorp sentence ends with ".", so the network was trained on such units.
-SENTENCE_END = frozenset({".", "!", "?", "؟"})
-
-
-def _ends_sentence(words: Sequence[str], k: int) -> bool:
-    """Whether a sentence ends after ``words[k]``: an end mark, the last of a run of them
-    ("..." and "!!" end one sentence, not three), and not a decimal point ("3 . 5")."""
-    if words[k] not in SENTENCE_END:
-        return False
-    if k + 1 < len(words) and words[k + 1] in SENTENCE_END:
-        return False
-    return not (words[k] == "." and 0 < k < len(words) - 1
-                and words[k - 1][-1:].isdigit() and words[k + 1][:1].isdigit())
-
-
-def sentence_bounds(words: Sequence[str], starts: Optional[Sequence[Optional[bool]]] = None) -> List[Tuple[int, int]]:
-    """``[start, end)`` word ranges of the sentences of running text.
-
-    ``starts`` (one per word: True, False, or None for unknown) are boundaries another
-    component set; where they are None, a sentence ends after an end mark (:func:`_ends_sentence`).
-    """
-    cuts = [0]
-    for k in range(1, len(words)):
-        known = starts[k] if starts is not None else None
-        if known or (known is None and _ends_sentence(words, k - 1)):
-            cuts.append(k)
-    return list(zip(cuts, cuts[1:] + [len(words)]))
-
-
-def _sentence_bounds(doc: Doc, positions: List[int], words: List[str]) -> List[Tuple[int, int]]:
-    """The doc's sentences over its tagger words: boundaries a parser or sentencizer set win;
-    where none is set (e.g. a Doc made by ``Doc.from_docs``), the end-mark rule decides."""
-    if not doc.has_annotation("SENT_START"):
-        return sentence_bounds(words)
-    starts: List[Optional[bool]] = []
-    for k, i in enumerate(positions):
-        # a boundary on a skipped token (whitespace, invisible mark) before the word counts too
-        flags = [doc[j].is_sent_start for j in range(positions[k - 1] + 1 if k else 0, i + 1)]
-        starts.append(True if any(flags) else (None if all(f is None for f in flags) else False))
-    return sentence_bounds(words, starts)
-
-
-def _word_positions(doc: Doc) -> List[int]:
-    """The tokens the tagger sees: not whitespace, not a run of invisible characters."""
-    return [t.i for t in doc if not t.is_space and not is_invisible(t.text)]
 
 
 def _unpickle_component(cls, state: dict) -> AnerLSTM:

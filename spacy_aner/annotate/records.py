@@ -1,0 +1,171 @@
+"""The input and output records of corpus annotation: JSONL or plain text, line by line.
+
+Input lines are read as bytes and decoded one by one, so a line that is not UTF-8 is
+reported by number. Lines end at ``\\n`` only (a ``\\r`` right before it, CRLF, is dropped
+as well); any other character, ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x85`` or U+2028 inside a line
+included, is part of the document. A UTF-8 byte-order mark at the very start is dropped.
+An empty line is an empty document; so is a blank line in a JSONL file (text ``""``).
+
+Output records, one per input line, in input order:
+
+* ``{"text": TEXT, "entities": [...]}`` for plain text; for JSONL the input's own text
+  key, or ``{ID_KEY: ID, "entities": ...}`` with an id key;
+* each entity is ``{"start", "end", "label", "text"}``, offsets in Unicode code points
+  (Python ``str`` indices), so ``text[start:end] == entity["text"]``;
+* ``{"line": N, ["ID_KEY": ID,] "error": PROBLEM, "entities": []}`` for a line whose
+  document could not be annotated.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import IO, Any, Dict, Iterable, Iterator, Optional, Union
+
+#: Suffixes read as JSONL (with text key ``"text"``) when no text key is given.
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+STDIN = "-"
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class InvalidInputError(ValueError):
+    """An input line that cannot be read; the message is ``"INPUT:LINE: problem"``."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}:{line}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class InputRecord:
+    """One line of the input: its document's text, or why there is none."""
+
+    line: int  # 1-based line number
+    text: Optional[str]  # None when ``error`` is set
+    id: Any = None  # value of the id key (JSONL with ``id_key``)
+    error: Optional[str] = None
+
+
+
+def resolve_text_key(source: Union[str, os.PathLike], text_key: Optional[str]) -> Optional[str]:
+    """``text_key``, or ``"text"`` for an input named ``*.jsonl``/``*.ndjson``, else None (plain text)."""
+    if text_key is None and str(source) != STDIN and str(source).lower().endswith(JSONL_SUFFIXES):
+        return "text"
+    return text_key
+
+
+def _open_binary(source: Union[str, os.PathLike, IO[bytes]]):
+    if hasattr(source, "read"):
+        return source, False
+    if str(source) == STDIN:
+        return sys.stdin.buffer, False
+    return open(source, "rb"), True
+
+
+def source_name(source: Union[str, os.PathLike, IO[bytes]]) -> str:
+    if hasattr(source, "read"):
+        return getattr(source, "name", "<stream>")
+    return "<stdin>" if str(source) == STDIN else str(source)
+
+
+def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[str] = None,
+                 id_key: Optional[str] = None, skip_invalid: bool = False) -> Iterator[InputRecord]:
+    """Stream the lines of ``source`` (a path, ``"-"`` for stdin, or a binary file) as records.
+
+    Plain text (``text_key=None``): each line is a document. JSONL (``text_key`` given):
+    each line is a JSON object whose ``text_key`` holds the document (and ``id_key`` its
+    id). Lines are read as bytes and decoded one by one: a line that is not UTF-8 or not
+    a usable JSON object raises :class:`InvalidInputError` naming it, or with
+    ``skip_invalid`` is yielded with ``error`` set (``text`` None), never left out.
+    """
+    if id_key is not None and text_key is None:
+        raise ValueError("an id key needs JSONL input (give the text key too)")
+    name = source_name(source)
+    f, close = _open_binary(source)
+    try:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            rec = _parse_line(raw, number, text_key, id_key)
+            if rec.error is not None and not skip_invalid:
+                raise InvalidInputError(name, number, rec.error)
+            yield rec
+    finally:
+        if close:
+            f.close()
+
+
+def _parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return InputRecord(number, None, error=f"invalid UTF-8 at byte {err.start} "
+                                               f"({raw[err.start:err.start + 4]!r}: {err.reason})")
+    if text_key is None:
+        return InputRecord(number, line)
+    if not line.strip():
+        return InputRecord(number, "")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return InputRecord(number, None, error=f"invalid JSON ({err})")
+    if not isinstance(obj, dict):
+        return InputRecord(number, None, error=f"expected a JSON object, got {type(obj).__name__}")
+    doc_id = obj.get(id_key) if id_key is not None else None
+    if id_key is not None and id_key not in obj:
+        return InputRecord(number, None, error=f"no {id_key!r} key (the id key)")
+    if text_key not in obj:
+        return InputRecord(number, None, doc_id, error=f"no {text_key!r} key (the text key)")
+    text = obj[text_key]
+    if not isinstance(text, str):
+        return InputRecord(number, None, doc_id, error=f"{text_key!r} is a {type(text).__name__}, not a string")
+    return InputRecord(number, text, doc_id)
+
+
+#: Line breaks for ``str.splitlines()`` (and JavaScript before ES2019) that JSON leaves raw.
+_RAW_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def dumps_record(record: Dict[str, Any]) -> bytes:
+    """One JSONL line, UTF-8 with ``ensure_ascii=False``.
+
+    U+0085, U+2028 and U+2029 are written as ``\\u`` escapes (JSON escapes every other
+    line break), so that even ``str.splitlines()`` sees one line per record. A string
+    that is not valid Unicode (a lone surrogate in an id from JSON input) cannot be
+    written as UTF-8; that record is written with ASCII escapes instead (``"\\ud800"``),
+    which reads back to the same value.
+    """
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in _RAW_BREAKS:
+        if raw in line:
+            line = line.replace(raw, escaped)
+    try:
+        return line.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, IO[bytes]]) -> int:
+    """Write ``records`` one per line to a path, ``"-"`` (stdout) or a binary file; return the count."""
+    if hasattr(out, "write"):
+        return _write(records, out)
+    if str(out) == STDIN:
+        n = _write(records, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return n
+    with open(out, "wb") as f:
+        return _write(records, f)
+
+
+def _write(records: Iterable[Dict[str, Any]], f: IO[bytes]) -> int:
+    n = 0
+    for rec in records:
+        f.write(dumps_record(rec))
+        n += 1
+    return n

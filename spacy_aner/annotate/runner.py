@@ -1,0 +1,316 @@
+"""Batch annotation of corpora: generators over iterables that never hold more than a few batches.
+
+* :func:`annotate_texts` — texts in, one ``{"entities": [...]}`` record per text out, in
+  input order; a text that cannot be tokenised (a lone surrogate, not a ``str``, longer
+  than ``nlp.max_length``) gives ``{"error": ..., "entities": []}`` instead of an exception.
+* :func:`annotate_records` — :func:`annotate_texts` over :class:`~.records.InputRecord` s,
+  giving the output records of :mod:`.records`.
+* :func:`annotate_file` — reading, annotating and writing, as ``spacy-aner annotate`` runs it.
+
+A broken input line (not UTF-8, a JSONL line that is not an object with the text key)
+raises :class:`~.records.InvalidInputError`, or with ``skip_invalid`` becomes an error
+record. A well-formed line whose document cannot be tokenised is always an error record.
+
+Memory: documents go through ``nlp.pipe`` in lazily read chunks, each inside
+``nlp.memory_zone()``, so the strings spaCy interns for new words are freed after each
+chunk. With ``n_process > 1`` each chunk gets fresh worker processes for the same reason
+(started with ``forkserver``, not ``fork``: a process that has used TensorFlow deadlocks
+in a forked child). Chunks end on batch boundaries, so documents meet the network in the
+same batches whatever ``n_process`` is, and the output is byte-identical.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+from ..core.config import ModelLoadError
+from ..core.tagger import Tagger
+from ..pipeline.loading import load
+from .records import STDIN, InputRecord, read_records, resolve_text_key, source_name, write_jsonl
+
+#: Default number of documents per ``nlp.pipe`` batch.
+DEFAULT_BATCH_SIZE = 256
+#: Characters of text per memory zone with one process (spaCy's vocabulary is reset after each).
+ZONE_CHARS = 2_000_000
+#: Characters per worker process in one multi-process chunk (new workers for every chunk).
+PROCESS_CHUNK_CHARS = 25_000_000
+#: ``nlp.max_length`` set by :func:`annotate_file`: the pipeline is linear in the length
+#: (the tagger works in windows), about 100 MB of memory per million characters.
+MAX_DOC_CHARS = 5_000_000
+
+
+def entity_records(doc) -> List[Dict[str, Any]]:
+    """``doc.ents`` as ``{"start", "end", "label", "text"}`` (character offsets into ``doc.text``)."""
+    return [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+
+
+def text_problem(text: Any, max_length: Optional[int] = None) -> Optional[str]:
+    """Why ``text`` cannot be annotated (``None`` if it can): the tokenizer's checks, done up front."""
+    if not isinstance(text, str):
+        return f"expected a str, got {type(text).__name__}"
+    if max_length is not None and len(text) > max_length:
+        return f"document of {len(text):,} characters is longer than nlp.max_length ({max_length:,})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (f"not valid Unicode: lone surrogate U+{ord(text[err.start]):04X} at offset {err.start} "
+                "(cannot be tokenised)")
+    return None
+
+
+def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1,
+                   chunk_chars: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+    """One record per text, in input order: ``{"entities": [{"start", "end", "label", "text"}, ...]}``.
+
+    A text that cannot be annotated (see :func:`text_problem`) gives
+    ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
+    lazily, a few batches ahead. ``n_process > 1`` runs ``nlp.pipe(n_process=...)`` with
+    identical output. ``chunk_chars`` is the text per memory zone (see the module docstring).
+    While a multi-process chunk is in flight, the process's multiprocessing start method is
+    ``forkserver`` and the pipeline's network is detached; both are restored when the chunk
+    ends or the generator is closed, so consume it to the end or ``close()`` it.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if n_process < 1:
+        raise ValueError(f"n_process must be positive, got {n_process}")
+    pending: deque = deque()  # per input text in flight: None (a doc will come) or its error record
+    max_length = getattr(nlp, "max_length", None)
+
+    def valid_texts() -> Iterator[str]:
+        for text in texts:
+            problem = text_problem(text, max_length)
+            pending.append(None if problem is None else {"error": problem, "entities": []})
+            if problem is None:
+                yield text
+
+    for entities in _pipe_entities(nlp, valid_texts(), batch_size, n_process, chunk_chars):
+        # Every error queued before this document's marker belongs to a text before it.
+        while pending[0] is not None:
+            yield pending.popleft()
+        pending.popleft()
+        yield {"entities": entities}
+    while pending:  # texts after the last valid one: all errors
+        yield pending.popleft()
+
+
+def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
+                   chunk_chars: Optional[int]) -> Iterator[List[Dict[str, Any]]]:
+    """Entity records of every text, through ``nlp.pipe`` one memory zone (chunk) at a time."""
+    if chunk_chars is None:
+        chunk_chars = ZONE_CHARS if n_process == 1 else PROCESS_CHUNK_CHARS * n_process
+    it = iter(texts)
+    while True:
+        first = next(it, None)
+        if first is None:
+            return
+        chunk = _chunk(first, it, batch_size, chunk_chars)
+        with nlp.memory_zone():
+            if n_process == 1:
+                for doc in nlp.pipe(chunk, batch_size=batch_size):
+                    yield entity_records(doc)
+            else:
+                with _worker_processes():
+                    for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
+                        yield entity_records(doc)
+
+
+def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> Iterator[str]:
+    """``first`` and the following texts, ending after a whole batch once ``max_chars`` is reached.
+
+    Ending on a batch boundary keeps the batches, and so the network's inputs, the same
+    for every chunk size and process count.
+    """
+    n = chars = 0
+    text = first
+    while True:
+        yield text
+        n += 1
+        chars += len(text)
+        if chars >= max_chars and n % batch_size == 0:
+            return
+        text = next(rest, None)
+        if text is None:
+            return
+
+
+def _safe_start_method() -> str:
+    """``forkserver`` (``spawn`` where there is none), set up to preload the package.
+
+    Never ``fork``: a child forked from a process that has run TensorFlow hangs.
+    """
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    # Inherited by the fork server (started fresh, on first use) and its children.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if method == "forkserver":
+        mp.set_forkserver_preload(["__main__", "spacy_aner"])
+    return method
+
+
+@contextmanager
+def _worker_processes() -> Iterator[None]:
+    """Make ``nlp.pipe(n_process > 1)`` safe with the TensorFlow tagger.
+
+    * Workers start with ``forkserver`` (``spawn`` where there is none) rather than Linux's
+      default ``fork``: a child forked from a process that has run TensorFlow hangs.
+    * A loaded ``aner_lstm`` network is not pickled for the workers: the component leaves
+      it behind (``AnerLSTM.__reduce__``) and each worker loads the model itself, lazily,
+      from ``model_path``.
+    """
+    previous = mp.get_start_method(allow_none=True)
+    mp.set_start_method(_safe_start_method(), force=True)
+    try:
+        yield
+    finally:
+        mp.set_start_method(previous, force=True)
+
+
+def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "text", id_key: Optional[str] = None,
+                     batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1, chunk_chars: Optional[int] = None,
+                     on_error: Optional[Callable[[InputRecord, str], None]] = None) -> Iterator[Dict[str, Any]]:
+    """Output records (see the module docstring) for ``records``, one each, in order.
+
+    ``on_error(record, problem)`` is called for every record written as an error record.
+    """
+    pending: deque = deque()
+
+    def texts() -> Iterator[Optional[str]]:
+        for rec in records:
+            pending.append(rec)
+            yield rec.text if rec.error is None else None
+
+    for result in annotate_texts(nlp, texts(), batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars):
+        rec = pending.popleft()
+        problem = rec.error or result.get("error")
+        if problem is not None:
+            out: Dict[str, Any] = {"line": rec.line}
+            if id_key is not None and rec.id is not None:
+                out[id_key] = rec.id
+            out["error"] = problem
+            out["entities"] = []
+            if on_error is not None:
+                on_error(rec, problem)
+        elif id_key is not None:
+            out = {id_key: rec.id, "entities": result["entities"]}
+        else:
+            out = {text_key: rec.text, "entities": result["entities"]}
+        yield out
+
+
+def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
+                  max_length: int = MAX_DOC_CHARS):
+    """``spacy_aner.load(model)`` with its model checked now, for batch annotation.
+
+    A missing, truncated or incompatible model raises
+    :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is read.
+    With ``n_process > 1`` the check runs in a short-lived subprocess, so that this
+    process never starts TensorFlow (the workers load the model themselves) and stays
+    small. ``nlp.max_length`` is raised to ``max_length``: the pipeline is linear in the
+    length of a document.
+    """
+    nlp = load(model)
+    nlp.max_length = max(nlp.max_length, max_length)
+    component = nlp.get_pipe("aner_lstm")
+    if n_process == 1:
+        component.tagger  # noqa: B018  (loads the network: errors surface here)
+    else:
+        check_model_in_subprocess(component.model_path)
+    return nlp
+
+
+def check_model_in_subprocess(model_dir: Union[str, os.PathLike]) -> None:
+    """Load the model in a fresh process; raise its :class:`ModelLoadError` here."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(_safe_start_method())) as pool:
+        problem = pool.submit(_model_problem, str(model_dir)).result()
+    if problem is not None:
+        raise ModelLoadError(problem)
+
+
+def _model_problem(model_dir: str) -> Optional[str]:
+    try:
+        Tagger.load(model_dir)
+    except ModelLoadError as err:
+        return str(err)
+    return None
+
+
+@dataclass
+class AnnotateStats:
+    records: int = 0
+    entities: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.PathLike], *,
+                  text_key: Optional[str] = None, id_key: Optional[str] = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1, skip_invalid: bool = False,
+                  progress: bool = True, warn: Optional[Callable[[str], None]] = None,
+                  max_warnings: int = 50) -> AnnotateStats:
+    """Annotate ``source`` (path or ``"-"``) into ``output`` (path or ``"-"``); see the module docstring.
+
+    A file output is written to a temporary file beside it and renamed at the end, so an
+    error leaves no partial output. ``warn`` receives one message per error record (the
+    first ``max_warnings``; then a count). Raises :class:`InvalidInputError` for a broken
+    line without ``skip_invalid``.
+    """
+    from tqdm import tqdm
+
+    text_key = resolve_text_key(source, text_key)
+    name = source_name(source)
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    stats = AnnotateStats()
+
+    def on_error(rec: InputRecord, problem: str) -> None:
+        stats.errors += 1
+        if stats.errors <= max_warnings:
+            warn(f"{name}:{rec.line}: {problem}; written as an error record")
+        if stats.errors == max_warnings:
+            warn("further problems are not shown; every one is an error record (\"error\" key)")
+
+    records = read_records(source, text_key, id_key, skip_invalid)
+    results = annotate_records(nlp, records, text_key=text_key or "text", id_key=id_key, batch_size=batch_size,
+                               n_process=n_process, on_error=on_error)
+    bar = tqdm(unit=" docs", desc="annotate", file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+               disable=not progress or not sys.stderr.isatty())
+
+    def counted(results: Iterable[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+        for rec in results:
+            stats.records += 1
+            stats.entities += len(rec["entities"])
+            bar.update(1)
+            yield rec
+
+    start = time.perf_counter()
+    try:
+        if str(output) == STDIN:
+            write_jsonl(counted(results), STDIN)
+        else:
+            output = Path(output)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            if str(source) != STDIN and output.exists() and Path(source).exists() and os.path.samefile(source, output):
+                raise ValueError(f"the output {output} is the input file")
+            tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+            try:
+                write_jsonl(counted(results), tmp)
+                os.replace(tmp, output)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+    finally:
+        bar.close()
+        stats.seconds = time.perf_counter() - start
+    return stats

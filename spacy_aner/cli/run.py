@@ -1,0 +1,166 @@
+"""Commands that run the pipeline: ``evaluate`` (scores and plots) and ``annotate`` (a corpus to JSONL)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict
+
+import typer
+
+from ..core.config import META_FILE, TRAINING_LOG_FILE, ModelLoadError
+from .common import app, fail, invocation, warn
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    test_files: list[Path] = typer.Argument(..., help="WORD TAG file(s) to score, e.g. the released CAMeL test split and the repaired one, side by side."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for metrics.json, report.txt and the PNG plots."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    raw: bool = typer.Option(False, "--raw", help="Also score on raw text through the CAMeL tokenizer, matching entities by character offsets."),
+    doc_context: bool = typer.Option(False, "--doc-context", help="Also score with each file read as running text: names found in one sentence are tagged where they recur in the next ones (the component's consistency_window)."),
+    batch_size: int = typer.Option(256, help="Sentences per nlp.pipe batch."),
+    record: bool = typer.Option(False, "--record", help="Write the micro scores and this command into the model's meta.json (test_scores)."),
+) -> None:
+    """Entity-level P/R/F1 (seqeval default and strict IOB2, and spaCy's Scorer) with plots.
+
+    The pipeline runs on the gold words, so figures are comparable with published ones;
+    --raw adds a score where tokenisation errors count too.
+    """
+    from ..pipeline.component import DEFAULT_MODEL
+    from ..pipeline.loading import load
+    from ..training.evaluation import evaluate_file, model_hash, read_gold, strip_private, summary_line
+
+    gold = {}
+    for p in test_files:
+        if not p.is_file():
+            fail(f"file not found: {p}")
+        try:
+            gold[p] = read_gold(p)  # every file checked before the model loads or anything is scored
+        except ValueError as err:
+            fail(str(err))
+    model_dir = model or DEFAULT_MODEL
+    try:
+        nlp = load(model_dir)
+        tagger = nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
+    except ModelLoadError as err:
+        fail(str(err))
+    output.mkdir(parents=True, exist_ok=True)
+    results, reports = {}, []
+    for path in test_files:
+        name = path.name.rsplit(".", 1)[0]
+        results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size, corpus=gold[path],
+                                      doc_context=doc_context)
+        reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
+                       f"seqeval strict IOB2 mode:\n{results[name]['report_strict']}")
+    first = results[next(iter(results))]
+    micro = first["seqeval_default"]["micro"]
+    metrics = {
+        "precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1"],
+        "mode": first["seqeval_default"]["mode"],
+        "micro": micro, "macro": first["seqeval_default"]["macro"], "per_type": first["seqeval_default"]["per_type"],
+        "sentences": first["sentences"], "words": first["words"], "file": first["file"],
+        "model": str(model_dir), "model_hash": model_hash(model_dir),
+        "files": {name: {k: v for k, v in strip_private(r).items() if not k.startswith("report")}
+                  for name, r in results.items()},
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    (output / "report.txt").write_text("\n".join(reports), encoding="utf-8")
+    write_plots(results, output, model_dir, tagger.meta)
+    if record:
+        record_test_scores(results, model_dir, invocation(ctx))
+    typer.echo("\n".join(reports))
+    for name, r in results.items():
+        typer.echo(summary_line(name, r))
+    typer.echo(f"-> {output}/metrics.json, report.txt, " + ", ".join(sorted(p.name for p in output.glob("*.png"))))
+
+
+def write_plots(results: Dict, output: Path, model_dir: Path, meta: dict) -> None:
+    """Per-class bars, a confusion matrix per file, and the training curves if the model has them."""
+    from ..training.plots import confusion_matrix, per_class_bars, training_curves
+
+    per_class_bars(results, output / "per_class.png")
+    for name, r in results.items():
+        confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
+    curves = model_dir / TRAINING_LOG_FILE
+    if curves.is_file():
+        members = meta.get("members")
+        names = [f"member {k + 1}" for k in range(len(members))] if isinstance(members, list) else None
+        training_curves(json.loads(curves.read_text()), output / "training_curves.png", names)
+
+
+def seqeval_record(scores: dict) -> dict:
+    """Micro scores of both seqeval modes and per-type F1 (default mode)."""
+    return {**{k: scores[k]["micro"] for k in ("seqeval_default", "seqeval_strict")},
+            "per_type_f1": {lab: v["f1"] for lab, v in scores["seqeval_default"]["per_type"].items()}}
+
+
+def record_test_scores(results: Dict, model_dir: Path, command: str) -> None:
+    """Write the micro scores and the command into the model's meta.json (``test_scores``)."""
+    from ..training.corpus import sha256_file
+
+    meta_path = model_dir / META_FILE
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    meta.setdefault("test_scores", {})
+    for name, r in results.items():
+        meta["test_scores"][name] = {
+            "file": r["file"], "sha256": sha256_file(r["file"]), "command": command, **seqeval_record(r),
+            **({"raw_text": r["raw_text"]["micro"]} if "raw_text" in r else {}),
+            **({"doc_context": {"consistency_window": r["doc_context"]["consistency_window"],
+                                **seqeval_record(r["doc_context"])}} if "doc_context" in r else {}),
+        }
+    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+@app.command()
+def annotate(
+    input_path: str = typer.Argument(..., metavar="INPUT", help="Documents: a text file (one document per line), a JSONL file (see --text-key), or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="JSONL to write, one record per input line, in input order; - for stdout. A file appears only when the run succeeds."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    text_key: str = typer.Option(None, "--text-key", help="Read INPUT as JSONL, each document from this key (an input named *.jsonl or *.ndjson is JSONL with key 'text')."),
+    id_key: str = typer.Option(None, "--id-key", help="JSONL only: write this key's value instead of the text into each record."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
+) -> None:
+    """Tag a corpus, streaming: one JSONL record per input line, in input order.
+
+    A record is {"text": ..., "entities": [{"start", "end", "label", "text"}]}
+    (the id instead of the text with --id-key). start and end are character
+    (code point) offsets into the original text; an empty line gives a record
+    with no entities. A line that is not UTF-8 (in JSONL: not an object with
+    the text key) stops the run, naming the line, unless --skip-invalid. A
+    document that cannot be tokenised (a lone surrogate from a JSON escape, or
+    over 5,000,000 characters) becomes {line, error, entities} with a warning.
+    """
+    from ..annotate.records import STDIN, InvalidInputError, resolve_text_key
+    from ..annotate.runner import annotate_file, load_pipeline
+
+    if id_key is not None and resolve_text_key(input_path, text_key) is None:
+        fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
+    if input_path != STDIN and not Path(input_path).is_file():
+        fail(f"file not found: {input_path}")
+    if output != STDIN and Path(output).is_dir():
+        fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
+    try:
+        nlp = load_pipeline(model, n_process=n_process)
+    except ModelLoadError as err:
+        fail(str(err))
+    try:
+        stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
+                              n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
+                              warn=warn)
+    except InvalidInputError as err:
+        where = "" if output == STDIN else "; nothing was written"
+        fail(f"{err}\n(fix the line, or pass --skip-invalid to write an error record for it and go on{where})")
+    except BrokenPipeError:  # e.g. `| head`: the reader has gone, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    if not quiet:
+        typer.echo(f"{stats.records:,} records ({stats.errors:,} errors), {stats.entities:,} entities in "
+                   f"{stats.seconds:.1f} s ({stats.docs_per_second:,.0f} docs/s) -> {output}", err=True)

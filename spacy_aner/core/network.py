@@ -1,0 +1,200 @@
+"""The Keras network: char CNNs and stacked BiLSTMs per member, a CRF on top.
+
+TensorFlow is imported on first use. It cannot run in a process forked after it started
+in the parent (it hangs), so building a network there fails clearly instead.
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .config import ModelConfig
+
+
+class ForkedTensorFlowError(RuntimeError):
+    """TensorFlow asked to run in a process forked after it had started in the parent."""
+
+
+#: Set once this process has built a network (TensorFlow's runtime and thread pools exist).
+_TF_STARTED = False
+#: Set in a child forked after that: TensorFlow would hang there, not fail.
+_FORKED_AFTER_TF = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_AFTER_TF
+    _FORKED_AFTER_TF = _FORKED_AFTER_TF or _TF_STARTED
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def check_not_forked() -> None:
+    """Fail clearly where TensorFlow would deadlock: spaCy's ``nlp.pipe(n_process=N)`` forks on Linux."""
+    if _FORKED_AFTER_TF:
+        raise ForkedTensorFlowError(
+            "aner_lstm cannot run in a process forked after TensorFlow started in its parent "
+            "(TensorFlow would hang). For several processes use spacy_aner.annotate.annotate_texts(nlp, texts, "
+            "n_process=N) or `spacy-aner annotate --n-process N`, or call "
+            "multiprocessing.set_start_method('forkserver') before nlp.pipe(..., n_process=N).")
+
+
+def keras_and_tf():
+    """Keras 3 on the TensorFlow backend, imported on first use."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    return keras, tf
+
+
+def padded_length(n: int, multiple: int = 16) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (at least one multiple)."""
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+def crf_layer_class():
+    keras, _ = keras_and_tf()
+
+    class TagScores(keras.layers.Layer):
+        """Final layer: passes unary tag scores through and holds the CRF's transition,
+        start and end scores.
+
+        It drops the padding mask: the loss masks padding itself (target ``-1``) and returns
+        one value per sequence, which Keras must not re-weight per token.
+        """
+
+        def __init__(self, n_tags: int, **kwargs):
+            super().__init__(**kwargs)
+            self.n_tags = n_tags
+            self.supports_masking = True
+
+        def build(self, input_shape):
+            init = keras.initializers.Zeros()
+            self.transitions = self.add_weight(name="transitions", shape=(self.n_tags, self.n_tags), initializer=init)
+            self.start = self.add_weight(name="start", shape=(self.n_tags,), initializer=init)
+            self.end = self.add_weight(name="end", shape=(self.n_tags,), initializer=init)
+
+        def call(self, inputs, mask=None):
+            return inputs + 0.0  # a new tensor: the input one carries Keras's mask attribute
+
+        def compute_mask(self, inputs, mask=None):
+            return None
+
+        def get_config(self):
+            return {**super().get_config(), "n_tags": self.n_tags}
+
+    return TagScores
+
+
+def crf_nll(y_true, scores, transitions, start, end):
+    """Negative log-likelihood of gold paths under a linear-chain CRF, per sequence.
+
+    ``y_true`` ``(B, T)`` holds tag ids with ``-1`` at padding; sequences are left-aligned.
+    """
+    _, tf = keras_and_tf()
+    y_true = tf.cast(y_true, tf.int32)
+    mask = tf.cast(y_true >= 0, scores.dtype)
+    y = tf.maximum(y_true, 0)
+    lengths = tf.cast(tf.reduce_sum(mask, 1), tf.int32)
+    unary = tf.reduce_sum(tf.gather(scores, y, batch_dims=2) * mask, 1)
+    pairs = tf.stack([y[:, :-1], y[:, 1:]], -1)
+    binary = tf.reduce_sum(tf.gather_nd(transitions, pairs) * mask[:, 1:], 1)
+    last = tf.gather(y, tf.maximum(lengths - 1, 0), batch_dims=1)
+    gold = unary + binary + tf.gather(start, y[:, 0]) + tf.gather(end, last)
+
+    alpha0 = start[None, :] + scores[:, 0]
+
+    def step(alpha, inputs):
+        score_t, mask_t = inputs
+        new = tf.reduce_logsumexp(alpha[:, :, None] + transitions[None], axis=1) + score_t
+        return tf.where(mask_t[:, None] > 0, new, alpha)
+
+    alphas = tf.scan(step, (tf.transpose(scores[:, 1:], [1, 0, 2]), tf.transpose(mask[:, 1:])), initializer=alpha0)
+    alpha = tf.concat([alpha0[None], alphas], 0)[-1]
+    log_z = tf.reduce_logsumexp(alpha + end[None, :], 1)
+    return log_z - gold
+
+
+def crf_loss(network):
+    """The CRF loss of ``network``'s (single) tagger, for ``network.compile``."""
+    layer = network.get_layer("tag_scores")
+
+    def loss(y_true, scores):
+        return crf_nll(y_true, scores, layer.transitions, layer.start, layer.end)
+
+    return loss
+
+
+def member_prefix(member: int) -> str:
+    """Layer-name prefix of ensemble member ``member``; member 0 keeps the single-model names."""
+    return "" if member == 0 else f"m{member}_"
+
+
+def build_network(config: ModelConfig, n_words: int, n_chars: int,
+                  embedding_matrix: Optional[np.ndarray] = None):
+    """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
+    global _TF_STARTED
+    check_not_forked()
+    keras, _ = keras_and_tf()
+    _TF_STARTED = True
+    L = keras.layers
+    words_in = keras.Input(shape=(None,), dtype="int32", name="words")
+    chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
+    init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
+    w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
+                    trainable=config.trainable_embeddings, name="word_embedding")(words_in)
+    # Concatenating with the unmasked char features would turn the padding mask all-True and
+    # the backward LSTM would start on padding, so the mask is passed explicitly.
+    mask = keras.ops.not_equal(words_in, 0)
+    outputs = [tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m)) for m in range(config.members)]
+    scores = outputs[0] if len(outputs) == 1 else L.Average(name="member_average")(outputs)
+    return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
+
+
+def char_cnn_widths(config: ModelConfig) -> List[Tuple[int, str]]:
+    """(width, layer-name suffix) of each char CNN."""
+    return [(k, f"_{k}") for k in config.char_kernels]
+
+
+def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = ""):
+    """Each word's vector ``w`` joined with CNNs over its characters, then dropout."""
+    keras, _ = keras_and_tf()
+    L = keras.layers
+    e = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
+    # A (1, k) Conv2D over (batch, words, chars, dim) is a per-word char CNN; unlike
+    # TimeDistributed it copes with a sentence length unknown until run time.
+    features = []
+    for k, suffix in char_cnn_widths(config):
+        c = L.Conv2D(config.char_filters, (1, k), padding="same", activation="relu", name=prefix + "char_cnn" + suffix)(e)
+        c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool" + suffix)(c)
+        features.append(L.Reshape((-1, config.char_filters), name=prefix + "char_features" + suffix)(c))
+    x = L.Concatenate(name=prefix + "features")([w, *features])
+    return L.Dropout(config.dropout)(x)
+
+
+def bilstm_layer_name(layer: int, prefix: str = "") -> str:
+    return prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
+
+
+def tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
+    """One tagger over the shared word embeddings ``w``: char CNNs, BiLSTMs, tag scores."""
+    keras, _ = keras_and_tf()
+    L = keras.layers
+    x = word_features(config, n_chars, w, chars_in, prefix)
+    for layer in range(config.lstm_layers):
+        x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True),
+                            name=bilstm_layer_name(layer, prefix))(x, mask=mask)
+        x = L.Dropout(config.dropout)(x)
+    scores = L.Dense(len(config.tags), name=prefix + "scores")(x)
+    return crf_layer_class()(len(config.tags), name=prefix + "tag_scores")(scores)
+
+
+def copy_trained_layers(source, target, prefix: str = "") -> None:
+    """Every layer of ``source`` with weights, but the shared word table, into ``target`` (names prefixed)."""
+    for layer in source.layers:
+        if layer.weights and layer.name != "word_embedding":
+            target.get_layer(prefix + layer.name).set_weights(layer.get_weights())

@@ -1,0 +1,125 @@
+"""Word and character ids, keyed by the normalised look-up form of each word."""
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .config import UNK
+from .normalize import normalize_word
+
+#: Words of at most this many characters (most distinct words of running text) are
+#: grouped first so that the char CNNs skip their padding positions (see :mod:`.scores`).
+SHORT_WORD_CHARS = 7
+
+
+def clitic_candidates(key: str) -> List[str]:
+    """Forms of a normalised word without its proclitics, most specific first.
+
+    و/ف (conjunctions), ب/ل/ك (prepositions) and ال (article) glue onto the next word, so
+    a name seen once in a corpus mostly appears in a form never seen: والقاهره, بالقاهره,
+    للقاهره all back off to القاهره, then to قاهره.
+    """
+    out: List[str] = []
+    forms = [key] + ([key[1:]] if key[:1] in ("و", "ف") else [])
+    for k in forms:
+        if k is not key:
+            out.append(k)
+        if k.startswith(("بال", "كال")):
+            out.append("ال" + k[3:])
+        elif k.startswith("لل"):
+            out.append("ال" + k[2:])
+        elif k[:1] in ("ب", "ل", "ك"):
+            out.append(k[1:])
+    out += [k[2:] for k in out + [key] if k.startswith("ال")]
+    return list(dict.fromkeys(k for k in out if len(k) >= 2 and k != key))
+
+
+class Vocabulary:
+    """Word ids keyed by :func:`normalize_word`, character ids over those keys."""
+
+    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int,
+                 clitic_backoff: bool = False) -> None:
+        self.words = list(words)
+        self.chars = list(chars)
+        self.max_word_chars = max_word_chars
+        self.clitic_backoff = clitic_backoff
+        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
+        self._word_id = lru_cache(maxsize=200_000)(self._word_id_uncached)
+
+    def _lookup(self, key: str) -> Optional[int]:
+        idx = self.word_index.get(key)
+        return idx if idx is not None and idx > UNK else None  # a text word "<pad>" is not padding
+
+    def _word_id_uncached(self, key: str) -> int:
+        idx = self._lookup(key)
+        if idx is None and self.clitic_backoff:
+            idx = next((i for i in map(self._lookup, clitic_candidates(key)) if i is not None), None)
+        return UNK if idx is None else idx
+
+    @classmethod
+    def build(cls, words: Iterable[str], max_word_chars: int, min_char_count: int = 2,
+              clitic_backoff: bool = False) -> "Vocabulary":
+        keys = ["<pad>", "<unk>"]
+        seen = set(keys)
+        char_counts: Counter = Counter()
+        for w in words:
+            if w not in seen:
+                seen.add(w)
+                keys.append(w)
+            char_counts.update(w)
+        chars = ["<pad>", "<unk>"] + sorted(c for c, n in char_counts.items() if n >= min_char_count)
+        return cls(keys, chars, max_word_chars, clitic_backoff)
+
+    def _char_ids_uncached(self, key: str) -> Tuple[int, ...]:
+        half = self.max_word_chars // 2
+        if len(key) > self.max_word_chars:  # keep both ends: Arabic marks words at both
+            key = key[:half] + key[-(self.max_word_chars - half):]
+        return tuple(self.char_index.get(c, UNK) for c in key)
+
+    def encode(self, sequences: Sequence[Sequence[str]], length: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Word ids ``(n, length)`` and char ids ``(n, length, max_word_chars)`` for raw words."""
+        word_ids = np.zeros((len(sequences), length), dtype="int32")
+        char_ids = np.zeros((len(sequences), length, self.max_word_chars), dtype="int32")
+        for i, words in enumerate(sequences):
+            for j, word in enumerate(words):
+                key = normalize_word(word) or word
+                word_ids[i, j] = self._word_id(key)
+                ids = self._char_ids(key)
+                char_ids[i, j, : len(ids)] = ids
+        return word_ids, char_ids
+
+    def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
+        """One row per distinct look-up key of ``sequences`` (row 0: padding): its word id
+        ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars), short keys first
+        (``short_rows`` of them, padding included), ``long_width`` the longest key; and each
+        sequence's rows, word by word.
+
+        Everything the network reads about a word depends on its key alone, and most tokens
+        repeat a key (see :mod:`.scores`). Short keys first lets the char CNNs
+        run over the first SHORT_WORD_CHARS + k - 1 positions of those rows only.
+        """
+        keys: Dict[str, int] = {}  # key -> row before ordering (from 1)
+        firsts = [[keys.setdefault(normalize_word(w) or w, len(keys) + 1) for w in words] for words in sequences]
+        ids = [()] + [self._char_ids(key) for key in keys]
+        lengths = np.fromiter(map(len, ids), dtype="int32", count=len(ids))
+        order = np.argsort(lengths > SHORT_WORD_CHARS, kind="stable")
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order), dtype=order.dtype)
+        row_words = np.zeros(len(ids), dtype="int32")
+        char_rows = np.zeros((len(ids), self.max_word_chars), dtype="int32")
+        for key, first in keys.items():
+            r = position[first]
+            row_words[r] = self._word_id(key)
+            char_rows[r, : lengths[first]] = ids[first]
+        table = {"row_words": row_words, "char_rows": char_rows,
+                 "short_rows": np.int32(np.count_nonzero(lengths <= SHORT_WORD_CHARS)),
+                 "long_width": np.int32(lengths.max(initial=0))}
+        return table, [position[np.asarray(f, dtype="int64")].astype("int32") for f in firsts]
+
+    def to_json(self) -> dict:
+        return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}

@@ -1,0 +1,1 @@
+"""Training and evaluation: corpus, embeddings, the recipe, the trainer, ensembles, scores and plots."""

@@ -1,0 +1,139 @@
+"""The training recipe: a confection ``.cfg`` file with ``[paths]``, ``[model]`` and ``[training]``.
+
+``spacy-aner train CONFIG --training.seed 14`` reads the file, applies spaCy-style dotted
+overrides, and checks every key, so a typo fails before an hour of training. The resolved
+recipe is recorded in the model's ``meta.json`` (``"config"``), where a refit reads it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import srsly
+from confection import Config
+
+from ..core.config import META_FILE, ModelConfig
+
+#: ModelConfig fields that come from elsewhere: the vectors (word_dim, trainable_embeddings),
+#: ``spacy-aner ensemble`` (members) or the package itself (tags and versions).
+NOT_IN_RECIPE = {"word_dim", "trainable_embeddings", "members", "tags", "format_version", "normalization_version"}
+
+
+@dataclass
+class Paths:
+    train: Optional[str] = None
+    dev: Optional[str] = None
+    vectors: Optional[str] = None
+
+
+@dataclass
+class TrainingSettings:
+    seed: int = 13
+    #: The last fraction of the training sentences held out as dev when ``paths.dev`` is
+    #: null; 0 with no dev file is a refit: exactly ``epochs`` epochs, ``lr_drops`` replayed.
+    dev_fraction: float = 0.1
+    max_vocab: int = 40_000
+    epochs: int = 60
+    patience: int = 8
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    lr_decay: float = 0.5
+    #: Chance that a person name of several words is cut to its first or last word, anew every epoch.
+    name_shortening: float = 0.0
+    #: Refit only: epochs after which the learning rate is multiplied by ``lr_decay``.
+    lr_drops: Optional[List[int]] = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dev_fraction < 1.0:
+            raise ValueError(f"training.dev_fraction must be in [0, 1), got {self.dev_fraction}")
+        if not 0.0 <= self.name_shortening <= 1.0:
+            raise ValueError(f"training.name_shortening is a probability, got {self.name_shortening}")
+        for name in ("epochs", "patience", "batch_size", "max_vocab"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 < self.lr_decay <= 1.0 or self.learning_rate <= 0:
+            raise ValueError("training.learning_rate must be positive and training.lr_decay in (0, 1]")
+
+
+@dataclass
+class Recipe:
+    paths: Paths = field(default_factory=Paths)
+    model: Dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, NOT_IN_RECIPE excepted
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    @property
+    def refit(self) -> bool:
+        return not self.paths.dev and self.training.dev_fraction == 0
+
+    def model_config(self, **extra: Any) -> ModelConfig:
+        return ModelConfig(**{**self.model, **extra})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"paths": asdict(self.paths), "model": dict(self.model), "training": asdict(self.training)}
+
+    def to_str(self) -> str:
+        return Config(self.to_dict()).to_str()
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Recipe":
+        """A checked recipe; unknown sections or keys raise ``ValueError`` naming them."""
+        unknown = set(data) - {"paths", "model", "training"}
+        if unknown:
+            raise ValueError(f"unknown section(s) {sorted(unknown)}: a recipe has [paths], [model] and [training]")
+        model_keys = {f.name for f in fields(ModelConfig)} - NOT_IN_RECIPE
+        sections = {"paths": {f.name for f in fields(Paths)}, "model": model_keys,
+                    "training": {f.name for f in fields(TrainingSettings)}}
+        for name, allowed in sections.items():
+            extra = set(data.get(name, {})) - allowed
+            if extra:
+                raise ValueError(f"unknown key(s) in [{name}]: {', '.join(sorted(extra))} "
+                                 f"(allowed: {', '.join(sorted(allowed))})")
+        recipe = cls(Paths(**data.get("paths", {})), dict(data.get("model", {})),
+                     TrainingSettings(**data.get("training", {})))
+        recipe.model_config()  # checks the model section's values now
+        return recipe
+
+
+def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
+    """``["--training.seed", "14", "--paths.dev=dev.conll"]`` -> ``{"training.seed": 14, "paths.dev": "dev.conll"}``.
+
+    Values are read as JSON where they parse (numbers, lists, true/false/null), else as strings.
+    """
+    out: Dict[str, Any] = {}
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if not arg.startswith("--") or "." not in arg:
+            raise ValueError(f"unexpected argument {arg!r}: overrides look like --section.key VALUE")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if not items or items[0].startswith("--"):
+                raise ValueError(f"{arg} needs a value")
+            value = items.pop(0)
+        try:
+            out[key.replace("-", "_")] = srsly.json_loads(value)
+        except ValueError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def load_recipe(source: Path | str | Dict[str, Any], overrides: Optional[Dict[str, Any]] = None) -> Recipe:
+    """A recipe from a ``.cfg`` file (or a dict, e.g. a model's recorded one) with dotted overrides."""
+    base = Config().from_disk(source) if isinstance(source, (str, Path)) else Config(source)
+    data = base.copy()
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if not key or "." in key:
+            raise ValueError(f"override {dotted!r}: give it as section.key")
+        data.setdefault(section, {})[key] = value
+    return Recipe.from_dict(dict(data))
+
+
+def recorded_recipe(model_dir: Path | str) -> Dict[str, Any]:
+    """The resolved recipe a model directory's ``meta.json`` records (``"config"``)."""
+    path = Path(model_dir) / META_FILE
+    try:
+        return srsly.read_json(path)["config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: no recorded recipe ({err!r}); give a .cfg file") from None
