@@ -15,7 +15,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["spacy_aner", "spacy_aner.*"]),
     include_package_data=True,
-    package_data={"spacy_aner": ["models/*/*.json", "models/*/*.h5", "models/*/*.txt", "py.typed"]},
+    package_data={"spacy_aner": ["models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt", "py.typed"]},
     install_requires=[
         "spacy>=3.8,<3.9",
         "tensorflow-cpu>=2.16",
@@ -27,7 +27,8 @@ setup(
         "typer>=0.9",
         "tqdm>=4.60",
         "confection>=0.1.4",
-        "h5py>=3.8",
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
     entry_points={

@@ -13,25 +13,22 @@ record. A well-formed line whose document cannot be tokenised is always an error
 
 Memory: documents go through ``nlp.pipe`` in lazily read chunks, each inside
 ``nlp.memory_zone()``, so the strings spaCy interns for new words are freed after each
-chunk. With ``n_process > 1`` each chunk gets fresh worker processes for the same reason
-(started with ``forkserver``, not ``fork``: a process that has used TensorFlow deadlocks
-in a forked child). Chunks end on batch boundaries, so documents meet the network in the
-same batches whatever ``n_process`` is, and the output is byte-identical.
+chunk. With ``n_process > 1`` each chunk gets fresh worker processes for the same reason;
+forked workers share the loaded model's memory (the word table is memory-mapped) and
+make their own ONNX Runtime session of one thread. Chunks end on batch boundaries, so
+documents meet the network in the same batches whatever ``n_process`` is, and the output
+is byte-identical.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
-from ..core.config import ModelLoadError
-from ..core.tagger import Tagger
 from ..pipeline.loading import load
 from .records import STDIN, InputRecord, read_records, resolve_text_key, source_name, write_jsonl
 
@@ -73,9 +70,6 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
     ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
     lazily, a few batches ahead. ``n_process > 1`` runs ``nlp.pipe(n_process=...)`` with
     identical output. ``chunk_chars`` is the text per memory zone (see the module docstring).
-    While a multi-process chunk is in flight, the process's multiprocessing start method is
-    ``forkserver`` and the pipeline's network is detached; both are restored when the chunk
-    ends or the generator is closed, so consume it to the end or ``close()`` it.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -117,9 +111,8 @@ def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
                 for doc in nlp.pipe(chunk, batch_size=batch_size):
                     yield entity_records(doc)
             else:
-                with _worker_processes():
-                    for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
-                        yield entity_records(doc)
+                for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
+                    yield entity_records(doc)
 
 
 def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> Iterator[str]:
@@ -139,37 +132,6 @@ def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> 
         text = next(rest, None)
         if text is None:
             return
-
-
-def _safe_start_method() -> str:
-    """``forkserver`` (``spawn`` where there is none), set up to preload the package.
-
-    Never ``fork``: a child forked from a process that has run TensorFlow hangs.
-    """
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    # Inherited by the fork server (started fresh, on first use) and its children.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if method == "forkserver":
-        mp.set_forkserver_preload(["__main__", "spacy_aner"])
-    return method
-
-
-@contextmanager
-def _worker_processes() -> Iterator[None]:
-    """Make ``nlp.pipe(n_process > 1)`` safe with the TensorFlow tagger.
-
-    * Workers start with ``forkserver`` (``spawn`` where there is none) rather than Linux's
-      default ``fork``: a child forked from a process that has run TensorFlow hangs.
-    * A loaded ``aner_lstm`` network is not pickled for the workers: the component leaves
-      it behind (``AnerLSTM.__reduce__``) and each worker loads the model itself, lazily,
-      from ``model_path``.
-    """
-    previous = mp.get_start_method(allow_none=True)
-    mp.set_start_method(_safe_start_method(), force=True)
-    try:
-        yield
-    finally:
-        mp.set_start_method(previous, force=True)
 
 
 def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "text", id_key: Optional[str] = None,
@@ -206,41 +168,17 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
 
 def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
                   max_length: int = MAX_DOC_CHARS):
-    """``spacy_aner.load(model)`` with its model checked now, for batch annotation.
+    """``spacy_aner.load(model)`` with its model loaded now, for batch annotation.
 
     A missing, truncated or incompatible model raises
-    :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is read.
-    With ``n_process > 1`` the check runs in a short-lived subprocess, so that this
-    process never starts TensorFlow (the workers load the model themselves) and stays
-    small. ``nlp.max_length`` is raised to ``max_length``: the pipeline is linear in the
-    length of a document.
+    :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is
+    read. With ``n_process > 1`` each worker's network runs on one thread. ``nlp.max_length``
+    is raised to ``max_length``: the pipeline is linear in the length of a document.
     """
-    nlp = load(model)
+    nlp = load(model, threads=1 if n_process > 1 else 0)
     nlp.max_length = max(nlp.max_length, max_length)
-    component = nlp.get_pipe("aner_lstm")
-    if n_process == 1:
-        component.tagger  # noqa: B018  (loads the network: errors surface here)
-    else:
-        check_model_in_subprocess(component.model_path)
+    nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp
-
-
-def check_model_in_subprocess(model_dir: Union[str, os.PathLike]) -> None:
-    """Load the model in a fresh process; raise its :class:`ModelLoadError` here."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(_safe_start_method())) as pool:
-        problem = pool.submit(_model_problem, str(model_dir)).result()
-    if problem is not None:
-        raise ModelLoadError(problem)
-
-
-def _model_problem(model_dir: str) -> Optional[str]:
-    try:
-        Tagger.load(model_dir)
-    except ModelLoadError as err:
-        return str(err)
-    return None
 
 
 @dataclass

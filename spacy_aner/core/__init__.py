@@ -1,5 +1,4 @@
-"""The tagger core: vocabulary, network, decoding and model files. It never imports spaCy.
+"""The tagger core: vocabulary, model files, the network's ONNX runtime and CRF decoding.
 
-TensorFlow is imported only when a network is built (:mod:`.network`), so importing this
-package stays cheap.
+It imports neither spaCy nor TensorFlow: TensorFlow only trains (:mod:`spacy_aner.training`).
 """

@@ -7,16 +7,19 @@ from typing import List
 from .normalize import NORMALIZATION_VERSION
 from .tags import TAGS
 
-#: 2: padding is masked in the BiLSTMs. A version-1 model was trained with padding reaching
-#: its backward LSTM and would predict differently under the mask, so it is refused.
-FORMAT_VERSION = 2
+#: 3: the network is an ONNX graph and the word table a NumPy file (2: Keras weights in HDF5).
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
-WEIGHTS_FILE = "model.weights.h5"
+GRAPH_FILE = "tagger.onnx"
+VECTORS_FILE = "word_vectors.npy"
+VECTOR_SCALE_FILE = "word_vector_scale.npy"
 META_FILE = "meta.json"
 TRAINING_LOG_FILE = "training.json"
 LICENSE_FILE = "LICENSE-MODEL.txt"
-MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE, TRAINING_LOG_FILE, LICENSE_FILE)
+#: What a model needs to predict; the rest of MODEL_FILES is its record.
+REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE)
+MODEL_FILES = REQUIRED_FILES + (VECTOR_SCALE_FILE, META_FILE, TRAINING_LOG_FILE, LICENSE_FILE)
 PAD, UNK = 0, 1
 #: Target id of padding positions; masked out of the loss.
 PAD_LABEL = -1
@@ -39,8 +42,8 @@ class ModelConfig:
     dropout: float = 0.5
     #: Word vectors are frozen when they come from a vector file; without one they are learnt.
     trainable_embeddings: bool = False
-    #: How the frozen word-vector table is stored: 16 (float16) or 8 (int8 with one scale
-    #: per row, so a model can keep every row of a large vector file in a small package).
+    #: How the word-vector table is stored: 16 (float16) or 8 (int8 with one scale per row,
+    #: so a model can keep every row of a large vector file in a small package).
     word_vector_bits: int = 16
     clitic_backoff: bool = True  # unknown words fall back to their proclitic-stripped form
     #: Taggers over one shared, frozen word table whose tag scores and CRF transitions are

@@ -2,20 +2,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import ModelConfig, ModelLoadError
 from .crf import viterbi_decode_batch
-from .network import check_not_forked, keras_and_tf, member_prefix, padded_length
-from .storage import load_network, read_config, read_meta, read_vocab, write_model
+from .runtime import OnnxScorer
+from .storage import WordVectors, read_config, read_meta, read_vocab, write_model
 from .vocab import Vocabulary
 
 #: Most padded tokens per network call in ``Tagger.predict`` (bounds peak memory).
 MAX_BATCH_TOKENS = 8192
-#: Distinct keys whose char features are computed in one call (bounds the CNN activations).
-FEATURE_CHUNK_ROWS = 8192
+
+
+class Scorer(Protocol):
+    """What computes the network: :class:`~.runtime.OnnxScorer`, or Keras while training."""
+
+    def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray: ...
+
+    def crf(self) -> Tuple[np.ndarray, ...]: ...
+
+
+def padded_length(n: int, multiple: int = 16) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (at least one multiple)."""
+    return max(multiple, -(-n // multiple) * multiple)
 
 
 def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, int]]:
@@ -40,118 +51,73 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
 
 
 class Tagger:
-    """A trained tagger: vocabulary + network + decoding; framework details stay inside."""
+    """A trained tagger: vocabulary, word vectors, the network's scorer and CRF decoding."""
 
-    def __init__(self, config: ModelConfig, vocab: Vocabulary, network, meta: Optional[dict] = None) -> None:
+    def __init__(self, config: ModelConfig, vocab: Vocabulary, scorer: Scorer,
+                 vectors: Optional[WordVectors] = None, meta: Optional[dict] = None) -> None:
         self.config = config
         self.vocab = vocab
-        self.network = network
+        self.scorer = scorer
+        self.vectors = vectors
         self.meta = meta or {}
-        self._scores_fn = None
-        self._features_fn = None
 
-    # ---- persistence
     @classmethod
-    def load(cls, path: Path | str) -> "Tagger":
-        """Load a model directory; every problem raises :class:`ModelLoadError` naming the file."""
-        from .config import ModelLoadError
+    def load(cls, path: Path | str, threads: int = 0) -> "Tagger":
+        """Load a model directory; every problem raises :class:`ModelLoadError` naming the file.
 
+        ``threads``: ONNX Runtime's threads per call (0: one per core)."""
         path = Path(path)
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
         config = read_config(path)
         vocab = read_vocab(path, config)
-        meta = read_meta(path)
-        return cls(config, vocab, load_network(path, config, vocab), meta)
+        vectors = WordVectors.load(path, config, len(vocab.words))
+        return cls(config, vocab, OnnxScorer(path, threads), vectors, read_meta(path))
 
-    def save(self, path: Path | str, meta: Optional[dict] = None) -> None:
-        if meta is not None:
-            self.meta = meta
-        write_model(Path(path), self.config, self.vocab, self.network, self.meta)
+    def write(self, path: Path | str) -> None:
+        """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""
+        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta)
 
     # ---- scores
-    def features_fn(self):
-        """:func:`.scores.row_features` for :meth:`Vocabulary.distinct_rows`, traced once."""
-        if self._features_fn is None:
-            _, tf = keras_and_tf()
-            from . import scores
-
-            spec = {"row_words": tf.TensorSpec([None], tf.int32),
-                    "char_rows": tf.TensorSpec([None, self.config.max_word_chars], tf.int32),
-                    "short_rows": tf.TensorSpec([], tf.int32), "long_width": tf.TensorSpec([], tf.int32)}
-            net, config = self.network, self.config
-            self._features_fn = tf.function(lambda rows: scores.row_features(net, config, rows),
-                                            input_signature=[spec], autograph=False)
-        return self._features_fn
-
-    def row_features(self, table: Dict[str, np.ndarray]):
-        """The features of every row of ``table``, in chunks that bound the CNN activations."""
-        _, tf = keras_and_tf()
-        fn, n, short = self.features_fn(), len(table["row_words"]), int(table["short_rows"])
-        chunks = []
-        for a in range(0, n, FEATURE_CHUNK_ROWS):
-            b = min(n, a + FEATURE_CHUNK_ROWS)
-            chunks.append(fn({"row_words": table["row_words"][a:b], "char_rows": table["char_rows"][a:b],
-                              "short_rows": np.int32(min(max(short - a, 0), b - a)),
-                              "long_width": table["long_width"]}))
-        return chunks[0] if len(chunks) == 1 else tf.concat(chunks, 1)
-
-    def scores_fn(self):
-        """Unary scores for ``{"words", "features", "rows", "char_index"}`` (see :meth:`predict`).
-
-        Computed by :mod:`.scores` from the network's own weights (dropout off), equal to
-        ``self.network``'s scores up to float rounding (tested), traced once for every
-        batch shape.
-        """
-        if self._scores_fn is None:
-            _, tf = keras_and_tf()
-            from . import scores
-
-            spec = {
-                "words": tf.TensorSpec([None, None], tf.int32),
-                "features": tf.TensorSpec([self.config.members, None, None], tf.float32),
-                "rows": tf.TensorSpec([None], tf.int32),
-                "char_index": tf.TensorSpec([None, None], tf.int32),
-            }
-            net, config = self.network, self.config
-            self._scores_fn = tf.function(lambda x: scores.unary_scores(net, config, x),
-                                          input_signature=[spec], autograph=False)
-        return self._scores_fn
+    def rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
+        """:meth:`Vocabulary.distinct_rows` with each row's word vector (``row_vectors``)."""
+        table, rows = self.vocab.distinct_rows(sequences)
+        if self.vectors is not None:
+            table["row_vectors"] = self.vectors.rows(table["row_words"])
+        return table, rows
 
     @staticmethod
-    def batch_inputs(rows: Sequence[np.ndarray], length: int, table, features) -> Dict[str, object]:
-        """One network call's inputs for windows given by their rows of :meth:`Vocabulary.distinct_rows`."""
-        index = np.zeros((len(rows), length), dtype="int32")  # padding: row 0
+    def feeds(table: Dict[str, np.ndarray], rows: Sequence[np.ndarray], length: int) -> Dict[str, np.ndarray]:
+        """One network call's inputs for windows given by their rows of :meth:`rows`."""
+        index = np.zeros((len(rows), length), dtype="int64")  # padding: row 0
         for i, r in enumerate(rows):
             index[i, : len(r)] = r
         used, local = np.unique(index, return_inverse=True)
-        return {"words": table["row_words"][index], "rows": used.astype("int32"),
-                "char_index": local.reshape(index.shape).astype("int32"), "features": features}
+        feeds = {"char_rows": table["char_rows"][used].astype("int64"), "row_words": table["row_words"][used],
+                 "index": local.reshape(index.shape).astype("int64"),
+                 "lengths": np.array([len(r) for r in rows], dtype="int32")}
+        if "row_vectors" in table:
+            feeds["row_vectors"] = table["row_vectors"][used]
+        return feeds
 
     def unary_scores(self, sequences: Sequence[Sequence[str]], length: int) -> np.ndarray:
         """Unary scores ``(n, length, n_tags)`` of one padded batch of word sequences."""
-        table, rows = self.vocab.distinct_rows(sequences)
-        inputs = self.batch_inputs(rows, length, table, self.row_features(table))
-        return self.scores_fn()(inputs).numpy()
-
-    def crf_params(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Transition, start and end scores, averaged over members like the unary scores."""
-        layers = [self.network.get_layer(member_prefix(m) + "tag_scores") for m in range(self.config.members)]
-        return tuple(np.mean([np.asarray(getattr(layer, name).numpy()) for layer in layers], axis=0)
-                     for name in ("transitions", "start", "end"))
+        table, rows = self.rows(sequences)
+        return self.scorer.scores(self.feeds(table, rows, length))
 
     def decode(self, scores: np.ndarray, lengths: Sequence[int], crf=None) -> List[List[str]]:
-        """Tags from unary scores; ``crf`` is :meth:`crf_params`' result when the caller has it."""
-        trans, start, end = crf if crf is not None else self.crf_params()
+        """Tags from unary scores; ``crf`` is the scorer's CRF parameters when the caller has them."""
+        trans, start, end = crf if crf is not None else self.scorer.crf()
         paths = viterbi_decode_batch(scores, lengths, trans, start, end)
         names = np.array(self.config.tags, dtype=object)
         return [names[p[:n]].tolist() for p, n in zip(paths, lengths)]
 
     # ---- prediction
-    def batches(self, pieces: Sequence[Tuple[int, int, int, int, int]], batch_size: int) -> List[List[int]]:
+    @staticmethod
+    def batches(pieces: Sequence[Tuple[int, int, int, int, int]], batch_size: int) -> List[List[int]]:
         """Windows sorted by length and cut into batches that share one padded length:
         ``[length, piece index, ...]`` each. A few long windows then never pad a batch of
-        short ones; the token cap bounds the char-CNN activations."""
+        short ones; the token cap bounds the activations."""
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][2] - pieces[k][1])
         batches: List[List[int]] = []
         for k in order:
@@ -165,7 +131,6 @@ class Tagger:
 
     def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
         """BIO tags for each word sequence, of any length (long ones are windowed)."""
-        check_not_forked()
         pieces: List[Tuple[int, int, int, int, int]] = []  # seq, start, end, core_start, core_end
         for i, words in enumerate(sequences):
             if words:
@@ -173,15 +138,12 @@ class Tagger:
         out: List[List[str]] = [["O"] * len(words) for words in sequences]
         if not pieces:
             return out
-        fn = self.scores_fn()
-        # Char features once per distinct key of the whole call, not of each network call.
-        table, rows = self.vocab.distinct_rows(sequences)
-        features = self.row_features(table)
-        crf = self.crf_params()  # once per call, fresh each call: training changes them
+        table, rows = self.rows(sequences)  # each distinct word looked up once per call
+        crf = self.scorer.crf()
         for length, *ks in self.batches(pieces, batch_size):
             batch = [pieces[k] for k in ks]
             lengths = [e - s for _, s, e, _, _ in batch]
-            inputs = self.batch_inputs([rows[i][s:e] for i, s, e, _, _ in batch], length, table, features)
-            for (i, s, _, cs, ce), tags in zip(batch, self.decode(fn(inputs).numpy(), lengths, crf)):
+            scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in batch], length))
+            for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths, crf)):
                 out[i][cs:ce] = tags[cs - s: ce - s]
         return out

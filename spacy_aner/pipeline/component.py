@@ -15,7 +15,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
-from ..core.config import CONFIG_FILE, MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE, ModelLoadError
+from ..core.config import MODEL_FILES, REQUIRED_FILES, ModelLoadError
 from ..core.tagger import Tagger
 from ..core.tags import LABELS, bio_to_spans
 from .consistency import propagate_labels
@@ -33,13 +33,14 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
         "overwrite_ents": True,
         "consistency_window": 250,
         "split_sentences": True,
+        "threads": 0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
-                   overwrite_ents: bool, consistency_window: int, split_sentences: bool,
+                   overwrite_ents: bool, consistency_window: int, split_sentences: bool, threads: int,
                    scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
@@ -51,16 +52,15 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     overwrite_ents: replace existing ``doc.ents``; if False, only add non-overlapping ones.
     consistency_window: an untagged recurrence of a name the tagger found within this many
         words in the same doc is tagged too, with a joined proclitic or without
-        (:mod:`spacy_aner.consistency`; +0.85 F1 in cross-validation at 250, README); 0
-        turns it off.
+        (:mod:`.consistency`); 0 turns it off.
     split_sentences: tag each sentence of a doc on its own, as the network was trained
         (the doc's own sentence boundaries if a component set them, else a break after
-        ``.``, ``!``, ``?``, ``؟``; +0.54 F1 on running text in cross-validation, README);
-        False tags the doc's words as one text in 128-word windows.
+        ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
+    threads: ONNX Runtime threads per network call; 0 is one per core.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
                     overwrite_ents=overwrite_ents, consistency_window=consistency_window,
-                    split_sentences=split_sentences, scorer=scorer)
+                    split_sentences=split_sentences, threads=threads, scorer=scorer)
 
 
 class AnerLSTM(Pipe):
@@ -78,7 +78,7 @@ class AnerLSTM(Pipe):
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
-                 split_sentences: bool = True, scorer: Optional[Callable] = None) -> None:
+                 split_sentences: bool = True, threads: int = 0, scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if consistency_window < 0:
@@ -90,6 +90,9 @@ class AnerLSTM(Pipe):
         self.overwrite_ents = overwrite_ents
         self.consistency_window = consistency_window
         self.split_sentences = split_sentences
+        if threads < 0:
+            raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
+        self.threads = threads
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
         self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
@@ -105,7 +108,7 @@ class AnerLSTM(Pipe):
     @property
     def tagger(self) -> Tagger:
         if self._tagger is None:
-            self._tagger = Tagger.load(self.model_path)
+            self._tagger = Tagger.load(self.model_path, self.threads)
         return self._tagger
 
     @property
@@ -175,7 +178,7 @@ class AnerLSTM(Pipe):
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
-        if all((source / f).is_file() for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)):
+        if all((source / f).is_file() for f in REQUIRED_FILES):
             if source.resolve() != path.resolve():  # in place, the files are already there
                 for f in MODEL_FILES:
                     if (source / f).is_file():
@@ -183,13 +186,13 @@ class AnerLSTM(Pipe):
         else:
             # The source files are gone (or never existed): write from memory, loading first
             # so that a model path that never worked fails here with ModelLoadError.
-            self.tagger.save(path)
+            self.tagger.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
         # A cfg.json written by spacy-aner 0.1 (batch_size, overwrite_ents) is not read: the
         # pipeline's config holds the same settings, and a load-time override must win.
         path = ensure_path(path)
-        self._tagger = Tagger.load(path)  # raises ModelLoadError naming the broken file
+        self._tagger = Tagger.load(path, self.threads)  # raises ModelLoadError naming the broken file
         self.model_path = path
         return self
 

@@ -10,12 +10,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..core.config import PAD_LABEL
-from ..core.network import keras_and_tf, padded_length
-from ..core.tagger import Tagger
+from ..core.tagger import Tagger, padded_length
 from ..core.tags import bio_to_spans, repair_bio, spans_to_bio
 from ..core.vocab import Vocabulary
 from .corpus import Sentence
 from .evaluation import entity_scores
+from .network import keras_and_tf
 
 
 def chunk_sentences(sentences: Sequence[Sentence], size: int) -> List[Sentence]:

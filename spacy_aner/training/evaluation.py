@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from ..core.config import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
+from ..core.config import CONFIG_FILE, GRAPH_FILE, VECTORS_FILE, VOCAB_FILE
 from ..core.tags import LABELS, bio_to_spans, repair_bio, spans_to_bio
 
 NONE = "none"  # row/column of the confusion matrix for missed / spurious entities
@@ -134,7 +134,7 @@ def spacy_scorer_scores(vocab, gold: Sequence[Sequence[str]], words: Sequence[Se
 def model_hash(model_dir: Path | str) -> str:
     """sha256 over the model's config, vocabulary and weights: which model made a figure."""
     h = hashlib.sha256()
-    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+    for name in (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE):
         h.update((Path(model_dir) / name).read_bytes())
     return h.hexdigest()
 

@@ -9,13 +9,14 @@ from typing import Dict, List, Optional, Sequence
 
 from ..about import __version__
 from ..core.config import META_FILE, TRAINING_LOG_FILE
-from ..core.network import build_network, crf_loss, keras_and_tf
 from ..core.normalize import normalize_word
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
 from .batches import batches_class, chunk_sentences, dev_f1_callback_class, epoch_log_callback_class, stepped_learning_rate
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
+from .export import save_network
+from .network import KerasScorer, build_network, crf_loss, keras_and_tf
 from .recipe import Recipe
 
 MODEL_LICENSE = (
@@ -142,7 +143,7 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
     config, kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, recipe.paths.vectors, recipe)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     network.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=crf_loss(network))
-    tagger = Tagger(config, vocab, network)
+    tagger = Tagger(config, vocab, KerasScorer(network))
     data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, t.batch_size, t.seed,
                            t.name_shortening)
     callbacks = callbacks_for(recipe, tagger, dev_sents, output / TRAINING_LOG_FILE, verbose)
@@ -170,6 +171,6 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
         "dev_scores": dev_scores,
         "license": MODEL_LICENSE if kv is not None else "Trained on ANERCorp only; see README for data terms.",
     }
-    tagger.save(output, meta)
+    save_network(output, config, vocab, network, meta)
     return meta
 

@@ -1,45 +1,16 @@
-"""The Keras network: char CNNs and stacked BiLSTMs per member, a CRF on top.
+"""The Keras network that training fits: char CNNs and stacked BiLSTMs per member, a CRF on top.
 
-TensorFlow is imported on first use. It cannot run in a process forked after it started
-in the parent (it hangs), so building a network there fails clearly instead.
+Only training uses TensorFlow (imported on first use); a saved model is an ONNX graph
+(:mod:`.export`) that the tagger runs without it.
 """
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .config import ModelConfig
-
-
-class ForkedTensorFlowError(RuntimeError):
-    """TensorFlow asked to run in a process forked after it had started in the parent."""
-
-
-#: Set once this process has built a network (TensorFlow's runtime and thread pools exist).
-_TF_STARTED = False
-#: Set in a child forked after that: TensorFlow would hang there, not fail.
-_FORKED_AFTER_TF = False
-
-
-def _after_fork_in_child() -> None:
-    global _FORKED_AFTER_TF
-    _FORKED_AFTER_TF = _FORKED_AFTER_TF or _TF_STARTED
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def check_not_forked() -> None:
-    """Fail clearly where TensorFlow would deadlock: spaCy's ``nlp.pipe(n_process=N)`` forks on Linux."""
-    if _FORKED_AFTER_TF:
-        raise ForkedTensorFlowError(
-            "aner_lstm cannot run in a process forked after TensorFlow started in its parent "
-            "(TensorFlow would hang). For several processes use spacy_aner.annotate.annotate_texts(nlp, texts, "
-            "n_process=N) or `spacy-aner annotate --n-process N`, or call "
-            "multiprocessing.set_start_method('forkserver') before nlp.pipe(..., n_process=N).")
+from ..core.config import ModelConfig
 
 
 def keras_and_tf():
@@ -49,11 +20,6 @@ def keras_and_tf():
     import tensorflow as tf
 
     return keras, tf
-
-
-def padded_length(n: int, multiple: int = 16) -> int:
-    """``n`` rounded up to a multiple of ``multiple`` (at least one multiple)."""
-    return max(multiple, -(-n // multiple) * multiple)
 
 
 def crf_layer_class():
@@ -137,10 +103,7 @@ def member_prefix(member: int) -> str:
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
     """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
-    global _TF_STARTED
-    check_not_forked()
     keras, _ = keras_and_tf()
-    _TF_STARTED = True
     L = keras.layers
     words_in = keras.Input(shape=(None,), dtype="int32", name="words")
     chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
@@ -193,8 +156,30 @@ def tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: s
     return crf_layer_class()(len(config.tags), name=prefix + "tag_scores")(scores)
 
 
-def copy_trained_layers(source, target, prefix: str = "") -> None:
-    """Every layer of ``source`` with weights, but the shared word table, into ``target`` (names prefixed)."""
-    for layer in source.layers:
-        if layer.weights and layer.name != "word_embedding":
-            target.get_layer(prefix + layer.name).set_weights(layer.get_weights())
+def layer_weights(network) -> Dict[str, List[np.ndarray]]:
+    """Every layer's weights by layer name, as the model files store them."""
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in network.layers if layer.weights}
+
+
+def set_layer_weights(network, weights: Dict[str, List[np.ndarray]]) -> None:
+    for layer in network.layers:
+        if layer.weights:
+            layer.set_weights(weights[layer.name])
+
+
+class KerasScorer:
+    """The tagger's scorer on a Keras network being trained (dropout off)."""
+
+    def __init__(self, network) -> None:
+        self.network = network
+
+    def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        index = feeds["index"]
+        inputs = {"words": feeds["row_words"][index].astype("int32"), "chars": feeds["char_rows"][index].astype("int32")}
+        return np.asarray(self.network(inputs, training=False))
+
+    def crf(self) -> Tuple[np.ndarray, ...]:
+        """Averaged over members; read afresh each call, since training changes them."""
+        members = [layer for layer in self.network.layers if layer.name.endswith("tag_scores")]
+        return tuple(np.mean([np.asarray(getattr(layer, name).numpy()) for layer in members], axis=0)
+                     for name in ("transitions", "start", "end"))

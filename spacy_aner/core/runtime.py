@@ -1,0 +1,73 @@
+"""The network at inference: its ONNX graph run by ONNX Runtime, no TensorFlow.
+
+The graph (written by :mod:`spacy_aner.training.export`) reads one row per distinct word
+of a call (its vector and its characters) and, per token, the row it uses, so the char
+CNNs run once per distinct word. It returns the unary tag scores, averaged over ensemble
+members, and the CRF's transition, start and end scores, averaged likewise.
+
+A session is made on first use in each process: one inherited through ``fork`` would
+share the parent's thread pool, so a forked child makes its own (``nlp.pipe(n_process=N)``
+works with any start method).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .config import GRAPH_FILE, ModelLoadError
+
+GRAPH_INPUTS = ("row_vectors", "char_rows", "index", "lengths")
+CRF_OUTPUTS = ("transitions", "start", "end")
+
+
+class OnnxScorer:
+    """Unary scores and CRF parameters of a model directory's ``tagger.onnx``."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        self.path = Path(path) / GRAPH_FILE
+        if not self.path.is_file():
+            raise ModelLoadError(f"missing model file: {self.path}")
+        self.graph = self.path.read_bytes()  # kept: a model can be saved again after its files are gone
+        self.threads = threads
+        self._session = None
+        self._pid: Optional[int] = None
+        self._crf: Optional[Tuple[np.ndarray, ...]] = None
+        self.session()  # a broken graph fails now, naming the file
+
+    def __getstate__(self):
+        return {**self.__dict__, "_session": None, "_pid": None}
+
+    def session(self):
+        if self._session is None or self._pid != os.getpid():
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's memory for good
+            try:
+                self._session = ort.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
+            except Exception as err:  # ONNX Runtime raises its own types for a bad file
+                raise ModelLoadError(f"{self.path}: not a usable ONNX graph ({type(err).__name__}: "
+                                     f"{str(err).splitlines()[0] if str(err) else ''})") from None
+            self._pid = os.getpid()
+        return self._session
+
+    def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths`` (B,)."""
+        return self.session().run(["scores"], {k: feeds[k] for k in GRAPH_INPUTS})[0]
+
+    def crf(self) -> Tuple[np.ndarray, ...]:
+        """Transition, start and end scores (they depend on the weights alone; read once)."""
+        if self._crf is None:
+            inputs = {i.name: i for i in self.session().get_inputs()}
+            dim = inputs["row_vectors"].shape[1]
+            width = inputs["char_rows"].shape[1]
+            feeds = {"row_vectors": np.zeros((1, dim), np.float32), "char_rows": np.zeros((1, width), np.int64),
+                     "index": np.zeros((1, 1), np.int64), "lengths": np.ones(1, np.int32)}
+            self._crf = tuple(self.session().run(list(CRF_OUTPUTS), feeds))
+        return self._crf

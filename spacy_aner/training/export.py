@@ -1,0 +1,182 @@
+"""Writing a model directory: the trained weights as an ONNX graph, the word table as NumPy.
+
+The graph's initializers are the Keras layers' own arrays, stored in float16 under
+``LAYER/INDEX`` names; the nodes that turn them into ONNX's layouts (gate order, kernel
+axes, float32) depend on initializers alone, so ONNX Runtime folds them once when it
+loads the graph. Hence :func:`read_weights` gives back exactly the arrays that were saved,
+and an ensemble or a model with more vector rows is made from files without Keras.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..core.config import GRAPH_FILE, ModelConfig, ModelLoadError
+from ..core.storage import WordVectors, write_model
+from ..core.vocab import Vocabulary
+from .network import bilstm_layer_name, member_prefix
+
+Weights = Dict[str, List[np.ndarray]]
+OPSET = 18
+
+
+class GraphBuilder:
+    """Nodes and float16 initializers of one graph, named after the Keras layers."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        """A stored weight, cast back to float32 in the graph."""
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(array, np.float16), name))
+        return self.node("Cast", [name], to=1)
+
+    def const(self, name: str, array) -> str:
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op: str, inputs: List[str], output: Optional[str] = None, **attrs) -> str:
+        output = output or f"{inputs[0]}:{op}:{len(self.nodes)}"
+        self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+
+def gate_order(units: int) -> np.ndarray:
+    """Keras's gates (input, forget, cell, output) in ONNX's order (input, output, forget, cell)."""
+    return np.concatenate([np.arange(k * units, (k + 1) * units) for k in (0, 3, 1, 2)]).astype(np.int64)
+
+
+def lstm_inputs(g: GraphBuilder, name: str, arrays: List[np.ndarray], units: int):
+    """ONNX LSTM's W, R, B for a Keras Bidirectional layer's six arrays."""
+    order = g.const(f"{name}/gate_order", gate_order(units))
+    stacked = {"W": [], "R": [], "B": []}
+    for d, direction in enumerate(("forward", "backward")):
+        kernel, recurrent, bias = (g.weight(f"{name}/{3 * d + i}", arrays[3 * d + i]) for i in range(3))
+        for key, w in (("W", kernel), ("R", recurrent)):
+            w = g.node("Transpose", [g.node("Gather", [w, order], axis=1)], perm=[1, 0])
+            stacked[key].append(g.node("Unsqueeze", [w, g.const(f"{name}/{direction}/{key}_axis", np.array([0]))]))
+        b = g.node("Gather", [bias, order], axis=0)
+        b = g.node("Concat", [b, g.const(f"{name}/{direction}/zero_bias", np.zeros(4 * units, np.float32))], axis=0)
+        stacked["B"].append(g.node("Unsqueeze", [b, g.const(f"{name}/{direction}/B_axis", np.array([0]))]))
+    return [g.node("Concat", stacked[key], axis=0) for key in ("W", "R", "B")]
+
+
+def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix: str) -> str:
+    """One member's unary scores (T, B, n_tags): char CNNs per row, BiLSTMs per token, dense."""
+    chars = g.node("Gather", [g.weight(prefix + "char_embedding/0", weights[prefix + "char_embedding"][0]), "char_rows"])
+    chars = g.node("Transpose", [chars], perm=[0, 2, 1])  # rows, dim, positions
+    features = ["row_vectors"]
+    for k in config.char_kernels:
+        name = f"{prefix}char_cnn_{k}"
+        kernel, bias = weights[name]
+        w = g.node("Transpose", [g.node("Squeeze", [g.weight(name + "/0", kernel), g.const(name + "/axis", np.array([0]))])],
+                   perm=[2, 1, 0])  # (1, k, dim, filters) -> (filters, dim, k)
+        left = (k - 1) // 2  # Keras's "same" puts the odd zero on the right
+        conv = g.node("Relu", [g.node("Conv", [chars, w, g.weight(name + "/1", bias)], pads=[left, k - 1 - left],
+                                      kernel_shape=[k])])
+        features.append(g.node("ReduceMax", [conv, g.const(name + "/pool_axis", np.array([2]))], keepdims=0))
+    x = g.node("Gather", [g.node("Concat", features, axis=1), "index"])  # B, T, D
+    x = g.node("Transpose", [x], perm=[1, 0, 2])
+    for layer in range(config.lstm_layers):
+        name = bilstm_layer_name(layer, prefix)
+        w, r, b = lstm_inputs(g, name, weights[name], config.lstm_units)
+        y = g.node("LSTM", [x, w, r, b, "lengths"], direction="bidirectional", hidden_size=config.lstm_units)
+        y = g.node("Transpose", [y], perm=[0, 2, 1, 3])  # T, B, 2, units
+        x = g.node("Reshape", [y, g.const(name + "/shape", np.array([0, 0, 2 * config.lstm_units]))])
+    kernel, bias = weights[prefix + "scores"]
+    return g.node("Add", [g.node("MatMul", [x, g.weight(prefix + "scores/0", kernel)]), g.weight(prefix + "scores/1", bias)])
+
+
+def mean(g: GraphBuilder, values: List[str], output: str) -> str:
+    total = values[0] if len(values) == 1 else g.node("Sum", values)
+    return g.node("Mul", [total, g.const(f"{output}/share", np.array(1.0 / len(values), np.float32))], output)
+
+
+def build_graph(weights: Weights, config: ModelConfig):
+    """The ONNX graph of the trained layers ``weights`` (all but the word table)."""
+    from onnx import TensorProto, checker, helper
+
+    g = GraphBuilder()
+    prefixes = [member_prefix(m) for m in range(config.members)]
+    scores = mean(g, [member_scores(g, weights, config, p) for p in prefixes], "member_mean")
+    g.node("Transpose", [scores], "scores", perm=[1, 0, 2])
+    for i, name in enumerate(("transitions", "start", "end")):
+        mean(g, [g.weight(f"{p}tag_scores/{i}", weights[p + "tag_scores"][i]) for p in prefixes], name)
+    n_tags, value = len(config.tags), helper.make_tensor_value_info
+    graph = helper.make_graph(
+        g.nodes, "aner_lstm",
+        [value("row_vectors", TensorProto.FLOAT, ["rows", config.word_dim]),
+         value("char_rows", TensorProto.INT64, ["rows", config.max_word_chars]),
+         value("index", TensorProto.INT64, ["batch", "time"]), value("lengths", TensorProto.INT32, ["batch"])],
+        [value("scores", TensorProto.FLOAT, ["batch", "time", n_tags]),
+         value("transitions", TensorProto.FLOAT, [n_tags, n_tags]),
+         value("start", TensorProto.FLOAT, [n_tags]), value("end", TensorProto.FLOAT, [n_tags])],
+        initializer=g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="spacy-aner")
+    model.ir_version = 8  # read by every ONNX Runtime release that has opset 18
+    checker.check_model(model)
+    return model
+
+
+def read_weights(path: Path | str) -> Weights:
+    """The trained layers' arrays stored in a model directory's graph, as float32."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path) / GRAPH_FILE
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:
+        raise ModelLoadError(f"{path}: not a readable ONNX graph ({type(err).__name__})") from None
+    stored: Dict[str, Dict[int, np.ndarray]] = {}
+    for init in model.graph.initializer:
+        layer, _, index = init.name.rpartition("/")
+        if index.isdigit() and init.data_type == onnx.TensorProto.FLOAT16:
+            stored.setdefault(layer, {})[int(index)] = numpy_helper.to_array(init).astype(np.float32)
+    return {layer: [arrays[i] for i in sorted(arrays)] for layer, arrays in stored.items()}
+
+
+def store_table(table: np.ndarray, bits: int):
+    """The word table as stored: float16, or int8 with one scale per row (``(table, scale or None)``)."""
+    if bits == 16:
+        return table.astype(np.float16), None
+    scale = (np.abs(table).max(axis=1) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0  # the padding row
+    return np.rint(table / scale[:, None]).astype(np.int8), scale
+
+
+def save_model(path: Path | str, config: ModelConfig, vocab: Vocabulary, weights: Weights, table: np.ndarray,
+               meta: dict) -> None:
+    """Write a model directory from trained layer ``weights`` and the float32 word ``table``."""
+    if table.shape != (len(vocab.words), config.word_dim):
+        raise ValueError(f"word table of shape {table.shape} for {len(vocab.words)} words of size {config.word_dim}")
+    graph = build_graph(weights, config).SerializeToString()
+    write_model(Path(path), config, vocab, graph, WordVectors(*store_table(table, config.word_vector_bits)), meta)
+
+
+def save_network(path: Path | str, config: ModelConfig, vocab: Vocabulary, network, meta: dict) -> None:
+    """Write a model directory from a trained Keras network."""
+    from .network import layer_weights
+
+    weights = layer_weights(network)
+    table = weights.pop("word_embedding")[0]
+    save_model(path, config, vocab, weights, table, meta)
+
+
+def keras_network(path: Path | str):
+    """The Keras network of a model directory, for training tools and for checking the graph against it."""
+    from ..core.tagger import Tagger
+    from .network import build_network, set_layer_weights
+
+    tagger = Tagger.load(path)
+    weights = read_weights(path)
+    weights["word_embedding"] = [tagger.vectors.rows(np.arange(len(tagger.vectors)))]
+    network = build_network(tagger.config, len(tagger.vocab.words), len(tagger.vocab.chars))
+    set_layer_weights(network, weights)
+    return network
