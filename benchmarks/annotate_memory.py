@@ -1,55 +1,49 @@
-#!/usr/bin/env python
 """Peak memory of ``spacy-aner annotate`` on a large input: does it stay flat as the input grows?
 
-1. Writes an input file of ``--size-mb`` MB (default 1024) into a temporary folder,
-   streaming: one news paragraph per line, taken from SaudiNewsNet (``--source``, read in
-   place from its ZIP files; 53 M characters, then it starts again), each line prefixed with
-   its line number. The numbers keep bringing new strings after the source repeats, as
-   dates, figures and names do in real corpora: spaCy interns every new string, and a run
-   that never gave that memory back would grow with the input. Without SaudiNewsNet
-   (``--source synthetic``) the lines are random words of a Zipf-distributed made-up lexicon.
+1. Writes an input file of ``--size-mb`` MB into a temporary folder, streaming: one news
+   paragraph per line from SaudiNewsNet (``--source``, read in place from its ZIP files,
+   from the start again when it runs out), each line prefixed with its line number. The
+   numbers keep bringing new strings after the source repeats, as dates, figures and names
+   do in real corpora: spaCy interns every new string, and a run that never gave that
+   memory back would grow with the input. Without SaudiNewsNet (``--source synthetic``)
+   the lines are random words of a Zipf-distributed made-up lexicon.
 2. Runs ``python -m spacy_aner annotate INPUT -o OUTPUT --model M --n-process N`` as a
    subprocess (under ``nice -n 10`` by default) for each ``--n-process`` value, and polls
    its whole process tree (the command, the fork server and the workers it starts) every
    ``--interval`` seconds from ``/proc``: the sum of RSS, the sum of PSS (shared pages
-   counted once, split between the processes sharing them, so it does not count a forked
-   worker's pages twice) and the largest single RSS. It also records memory against the
+   counted once, split between the processes sharing them, so a forked worker's pages do
+   not count twice) and the largest single RSS. It also records memory against the
    position reached in the input (from ``/proc/PID/fdinfo``) to show the curve is flat.
-3. Checks the output has one line per input line and reports docs/sec from the command's
-   own summary line.
+3. Checks the output has one line per input line and reads docs/sec from the command's
+   own summary line; with several ``--n-process`` values, whether their outputs are
+   byte-identical.
 
-    python benchmarks/annotate_memory.py --model /path/to/model                  # 1 GB, 1 process
-    python benchmarks/annotate_memory.py --size-mb 50 --n-process 1 2 --model M
+    python -m benchmarks.annotate_memory --size-mb 100 --n-process 1
+    python -m benchmarks.annotate_memory --size-mb 50 --n-process 1 2 --model DIR
 
-Writes ``benchmarks/results/annotate_memory.json`` (``--output``; runs of other sizes
-already in the file are kept) and prints a Markdown table. Linux only (``/proc``).
+Linux only (``/proc``).
 """
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import json
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-SHIPPED_MODEL = ROOT / "spacy_aner" / "models" / "aner-lstm"
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "arabic-text" / "SaudiNewsNet"
+from benchmarks.common import SAUDINEWSNET, command_line, log, machine_info, parser, write_result
+
+MODULE = "benchmarks.annotate_memory"
 SUMMARY = re.compile(r"([\d,]+) records \(([\d,]+) errors\), ([\d,]+) entities in ([\d.]+) s \(([\d,]+) docs/s\)")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- input
@@ -108,7 +102,7 @@ def count_lines(path: Path) -> int:
 # --------------------------------------------------------------------------- /proc
 
 
-def _children_map() -> Dict[int, List[int]]:
+def children_map() -> Dict[int, List[int]]:
     out: Dict[int, List[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -123,7 +117,7 @@ def _children_map() -> Dict[int, List[int]]:
 
 
 def process_tree(pid: int) -> List[int]:
-    children = _children_map()
+    children = children_map()
     tree, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -132,7 +126,7 @@ def process_tree(pid: int) -> List[int]:
     return tree
 
 
-def _kb(path: str, key: str) -> int:
+def kb_field(path: str, key: str) -> int:
     try:
         with open(path) as f:
             for line in f:
@@ -158,21 +152,20 @@ def input_position(pid: int, input_path: Path) -> Optional[int]:
     return None
 
 
-def measure(cmd: List[str], input_path: Path, input_bytes: int, interval: float) -> Dict:
+def watch(cmd: List[str], input_path: Path, input_bytes: int, interval: float) -> Dict:
+    """Run ``cmd``, sampling its process tree's memory every ``interval`` seconds until it exits."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_rss = peak_pss = peak_single = peak_procs = 0
     timeline = []  # (seconds, fraction of input read, tree RSS MB, tree PSS MB)
     next_mark = 0.0
     stderr_chunks: List[bytes] = []
-    import threading
-
     reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
         tree = process_tree(proc.pid)
-        rss = [_kb(f"/proc/{p}/status", "VmRSS:") for p in tree]
-        pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree)
+        rss = [kb_field(f"/proc/{p}/status", "VmRSS:") for p in tree]
+        pss = sum(kb_field(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree)
         peak_rss, peak_pss = max(peak_rss, sum(rss)), max(peak_pss, pss)
         peak_single, peak_procs = max(peak_single, max(rss, default=0)), max(peak_procs, len(tree))
         pos = input_position(proc.pid, input_path)
@@ -196,99 +189,38 @@ def measure(cmd: List[str], input_path: Path, input_bytes: int, interval: float)
 # --------------------------------------------------------------------------- main
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size-mb", type=float, default=1024, help="Input size in MB (10^6 bytes).")
-    ap.add_argument("--n-process", type=int, nargs="+", default=[1], help="Process counts to run, e.g. 1 2.")
-    ap.add_argument("--model", type=Path, default=None, help="Model directory (default: the shipped model).")
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--source", default=str(DEFAULT_SOURCE),
-                    help="SaudiNewsNet folder of *.zip files, or 'synthetic'.")
-    ap.add_argument("--workdir", type=Path, default=None, help="Where to put the input and outputs (default: a temp dir).")
-    ap.add_argument("--keep", action="store_true", help="Keep the generated input and outputs.")
-    ap.add_argument("--nice", type=int, default=10, help="Run the command under nice -n N (0: not).")
-    ap.add_argument("--interval", type=float, default=0.5, help="Seconds between memory samples.")
-    ap.add_argument("--output", type=Path, default=RESULTS / "annotate_memory.json")
-    args = ap.parse_args(argv)
-
-    if not Path("/proc/self/status").exists():
-        log("this benchmark reads /proc: Linux only")
-        return 2
-    model = args.model or SHIPPED_MODEL
-    if not (model / "config.json").is_file():
-        log(f"no model at {model}: train one or pass --model")
-        return 2
-    source = args.source
-    if source != "synthetic" and not Path(source).is_dir():
-        log(f"{source} not found: using synthetic text (--source synthetic)")
-        source = "synthetic"
-
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="annotate_memory_", dir=args.workdir))
-    results = json.loads(args.output.read_text()) if args.output.is_file() else {"runs": {}}
-    try:
-        input_path = workdir / "input.txt"
-        t0 = time.perf_counter()
-        info = write_input(input_path, args.size_mb, source)
-        log(f"wrote {info['bytes'] / 1e6:,.0f} MB, {info['lines']:,} lines to {input_path} "
-            f"in {time.perf_counter() - t0:.0f} s (source: {source})")
-        outputs = {}
-        for n in args.n_process:
-            out = workdir / f"output_n{n}.jsonl"
-            cmd = [sys.executable, "-m", "spacy_aner", "annotate", str(input_path), "-o", str(out),
-                   "--model", str(model), "--n-process", str(n), "--batch-size", str(args.batch_size)]
-            if args.nice:
-                cmd = ["nice", "-n", str(args.nice)] + cmd
-            log(f"running: {' '.join(cmd)}")
-            run = measure(cmd, input_path, info["bytes"], args.interval)
-            if run["returncode"] != 0:
-                log(f"annotate failed ({run['returncode']}):\n{run['stderr_tail']}")
-                return 1
-            m = SUMMARY.search(run["stderr_tail"])
-            lines_out = count_lines(out)
-            run.update({
-                "n_process": n, "batch_size": args.batch_size, "input_mb": round(info["bytes"] / 1e6, 1),
-                "input_lines": info["lines"], "output_lines": lines_out, "output_mb": round(out.stat().st_size / 1e6, 1),
-                "annotate_seconds": float(m.group(4)) if m else None,
-                "docs_per_second": int(m.group(5).replace(",", "")) if m else None,
-                "entities": int(m.group(3).replace(",", "")) if m else None,
-                "input_mb_per_second": round(info["bytes"] / 1e6 / run["seconds"], 3),
-            })
-            assert lines_out == info["lines"], f"{lines_out} output lines for {info['lines']} input lines"
-            outputs[n] = out
-            key = f"{round(args.size_mb)}MB-n{n}"
-            results["runs"][key] = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "model": str(model),
-                                    "source": source, "command": " ".join(cmd), **run}
-            log(f"n_process={n}: peak RSS {run['peak_tree_rss_mb']:,} MB (tree), PSS {run['peak_tree_pss_mb']:,} MB, "
-                f"largest process {run['peak_single_rss_mb']:,} MB; {run['docs_per_second']} docs/s; "
-                f"{run['seconds']:.0f} s")
-        if len(outputs) > 1:
-            first = next(iter(outputs.values()))
-            same = all(_same_file(first, o) for o in outputs.values())
-            results["identical_outputs_" + f"{round(args.size_mb)}MB"] = same
-            log(f"outputs of n_process {list(outputs)} are {'byte-identical' if same else 'DIFFERENT'}")
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"kept {workdir}")
-
-    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                          "memory_mb": _kb("/proc/meminfo", "MemTotal:") // 1024}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print("| input | lines | processes | peak RSS (tree) | peak PSS (tree) | largest process | docs/s | MB/s | time |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for key, r in sorted(results["runs"].items(), key=lambda kv: (kv[1]["input_mb"], kv[1]["n_process"])):
-        print(f"| {r['input_mb']:,.0f} MB | {r['input_lines']:,} | {r['n_process']} | {r['peak_tree_rss_mb']:,} MB "
-              f"| {r['peak_tree_pss_mb']:,} MB | {r['peak_single_rss_mb']:,} MB | {r['docs_per_second']:,} "
-              f"| {r['input_mb_per_second']:.2f} | {r['seconds']:,.0f} s |")
-    print(f"-> {args.output}")
-    return 0
+def annotate_command(input_path: Path, out: Path, model: Optional[Path], n: int, batch_size: int,
+                     nice: int) -> List[str]:
+    cmd = [sys.executable, "-m", "spacy_aner", "annotate", str(input_path), "-o", str(out),
+           "--n-process", str(n), "--batch-size", str(batch_size)]
+    cmd += ["--model", str(model)] if model else []
+    return (["nice", "-n", str(nice)] if nice and shutil.which("nice") else []) + cmd
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def run_one(cmd: List[str], input_path: Path, info: Dict[str, int], out: Path, interval: float) -> Dict:
+    """Run one ``annotate`` command, watching its memory; its figures, checked against the input."""
+    log("$ " + shlex.join(cmd))
+    run = watch(cmd, input_path, info["bytes"], interval)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"annotate failed ({run['returncode']}):\n{run['stderr_tail']}")
+    m = SUMMARY.search(run["stderr_tail"])
+    lines_out = count_lines(out)
+    if lines_out != info["lines"]:
+        raise RuntimeError(f"{lines_out} output lines for {info['lines']} input lines")
+    run.update({
+        "command": shlex.join(cmd), "input_mb": round(info["bytes"] / 1e6, 1), "input_lines": info["lines"],
+        "output_lines": lines_out, "output_mb": round(out.stat().st_size / 1e6, 1),
+        "annotate_seconds": float(m.group(4)) if m else None,
+        "docs_per_second": int(m.group(5).replace(",", "")) if m else None,
+        "entities": int(m.group(3).replace(",", "")) if m else None,
+        "input_mb_per_second": round(info["bytes"] / 1e6 / run["seconds"], 3),
+    })
+    log(f"peak RSS {run['peak_tree_rss_mb']:,} MB (tree), PSS {run['peak_tree_pss_mb']:,} MB, largest process "
+        f"{run['peak_single_rss_mb']:,} MB; {run['docs_per_second']} docs/s; {run['seconds']:.0f} s")
+    return run
+
+
+def same_file(a: Path, b: Path) -> bool:
     with open(a, "rb") as fa, open(b, "rb") as fb:
         while True:
             x, y = fa.read(1 << 20), fb.read(1 << 20)
@@ -296,6 +228,78 @@ def _same_file(a: Path, b: Path) -> bool:
                 return False
             if not x:
                 return True
+
+
+def run_all(args, source: str, workdir: Path) -> Dict:
+    input_path = workdir / "input.txt"
+    t0 = time.perf_counter()
+    info = write_input(input_path, args.size_mb, source)
+    log(f"wrote {info['bytes'] / 1e6:,.1f} MB, {info['lines']:,} lines in {time.perf_counter() - t0:.0f} s ({source})")
+    runs, outputs = {}, []
+    for n in args.n_process:
+        out = workdir / f"output_n{n}.jsonl"
+        cmd = annotate_command(input_path, out, args.model, n, args.batch_size, args.nice)
+        runs[f"n_process={n}"] = {"n_process": n, **run_one(cmd, input_path, info, out, args.interval)}
+        outputs.append(out)
+    identical = all(same_file(outputs[0], o) for o in outputs[1:]) if len(outputs) > 1 else None
+    return {"input": {"source": source, **info}, "runs": runs, "identical_outputs": identical}
+
+
+def print_table(result: Dict) -> None:
+    print("| input | lines | processes | peak RSS (tree) | peak PSS (tree) | largest process | docs/s | MB/s | time |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in result["runs"].values():
+        docs = "–" if r["docs_per_second"] is None else f"{r['docs_per_second']:,}"
+        print(f"| {r['input_mb']:,.1f} MB | {r['input_lines']:,} | {r['n_process']} | {r['peak_tree_rss_mb']:,} MB "
+              f"| {r['peak_tree_pss_mb']:,} MB | {r['peak_single_rss_mb']:,} MB | {docs} "
+              f"| {r['input_mb_per_second']:.2f} | {r['seconds']:,.0f} s |")
+    if result["identical_outputs"] is not None:
+        print(f"\noutputs {'byte-identical' if result['identical_outputs'] else 'DIFFER'} across --n-process values")
+
+
+def model_record(model: Optional[Path]) -> Dict[str, str]:
+    from spacy_aner.pipeline.component import DEFAULT_MODEL
+    from spacy_aner.training.evaluation import model_hash
+
+    path = model or DEFAULT_MODEL
+    return {"dir": str(path), "sha256": model_hash(path)}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = parser(MODULE, __doc__)
+    ap.add_argument("--size-mb", type=float, default=100, help="input size in MB (10^6 bytes)")
+    ap.add_argument("--n-process", type=int, nargs="+", default=[1], help="process counts to run, e.g. 1 2")
+    ap.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--source", default=str(SAUDINEWSNET), help="SaudiNewsNet folder of *.zip files, or 'synthetic'")
+    ap.add_argument("--workdir", type=Path, default=None, help="where the input and outputs go (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
+    ap.add_argument("--nice", type=int, default=10, help="run the command under nice -n N (0: not)")
+    ap.add_argument("--interval", type=float, default=0.5, help="seconds between memory samples")
+    args = ap.parse_args(argv)
+    if not Path("/proc/self/status").exists():
+        ap.error("this benchmark reads /proc: Linux only")
+    source = args.source
+    if source != "synthetic" and not Path(source).is_dir():
+        log(f"{source} not found: using synthetic text (--source synthetic)")
+        source = "synthetic"
+    machine = machine_info()
+    machine["memory_mb"] = kb_field("/proc/meminfo", "MemTotal:") // 1024
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="annotate_memory_", dir=args.workdir))
+    try:
+        result = {"what": "peak memory of spacy-aner annotate on a large input", "model": model_record(args.model),
+                  **run_all(args, source, workdir)}
+    finally:
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    write_result(args.output, result, command_line(MODULE, argv), machine)
+    print_table(result)
+    return 0
 
 
 if __name__ == "__main__":

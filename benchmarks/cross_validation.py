@@ -1,232 +1,180 @@
-#!/usr/bin/env python
-"""K-fold cross-validation over the train file: compare training recipes on all of it.
+"""K-fold cross-validation over the train file: training recipes compared on all of it, never on test.
 
-One held-out tenth (dev, 969 entities) did not predict test for the window-2 choice
-(README, *Accuracy on the test split*). This scores recipes on every sentence of the
-train file instead: it is cut into ``--folds`` contiguous blocks (contiguous, as the
-corpus's own train/test split is, so an article's names do not sit on both sides), and
-for each block and each recipe one tagger is trained on the other blocks and
-early-stopped on that block, which it is then scored on. The test split is never read.
+The file is cut into ``--folds`` contiguous blocks of whole sentences
+(:mod:`spacy_aner.training.crossval`). For each block and each recipe one tagger is trained
+(``spacy_aner.training.trainer.train``) on the other blocks, early-stopped on that block
+and scored on it: gold words, the tagger alone. Reported per recipe: each fold's F1, the
+pooled entity scores over all held-out sentences (seqeval default mode, as ``spacy-aner
+evaluate``), and recall on held-out entities seen / unseen in the fold's training part;
+then every other recipe against the first, fold by fold (``paired``). Every recipe uses the
+same folds, so the folds pair them.
 
-A recipe is a name and the extra ``spacy-aner train`` options, e.g.
-``--recipe w5="--vectors vectors/news_train.kv"``. Every recipe uses the same folds and
-``--seed``, so the folds pair them. ``{fold}`` in a recipe's options becomes the fold's
-number, for files made per fold (``benchmarks/fold_vectors.py``). Runs whose model
-directory already holds a ``meta.json`` from the same fold file are reused, so an
-interrupted run resumes.
+A recipe is ``--recipe "NAME=CONFIG.cfg [--section.key VALUE ...]"`` (repeatable): a name,
+a recipe file and overrides written as ``spacy-aner train`` takes them; ``{fold}`` in an
+override becomes the fold's number, for files made per fold. Overrides given after all
+options apply to every recipe (a recipe's own win). Each fold sets ``paths.train`` and
+``paths.dev`` itself; everything else, ``paths.vectors`` and ``training.seed`` included,
+comes from the recipe. A fold model whose ``meta.json`` records the same resolved recipe
+is reused, so an interrupted run resumes.
 
-    python benchmarks/cross_validation.py corpus_full/train.conll --folds 5 --jobs 3 \\
-        --recipe w5="--vectors vectors/news_train.kv" --recipe w2="--vectors vectors/news_train_w2.kv" \\
-        --workdir cv --output benchmarks/results/cross_validation.json
+    python -m benchmarks.cross_validation corpus_full/train.conll --folds 5 --jobs 2 --workdir cv \\
+        --recipe base=configs/aner_lstm.cfg --recipe "seed14=configs/aner_lstm.cfg --training.seed 14"
+    python -m benchmarks.cross_validation TRAIN --folds 2 --workdir /tmp/cv --output /tmp/cv.json \\
+        --recipe base=configs/aner_lstm.cfg --paths.vectors null --training.epochs 1 --model.lstm_units 8
 
-Reports per recipe the pooled entity-level scores over all folds (seqeval default mode,
-as ``spacy-aner evaluate``) and each fold's F1, then, for two recipes, the per-fold
-differences and in how many folds the second is ahead.
+``corpus_full/`` is ``spacy-aner prepare ../shared/data/anercorp corpus_full --dev-fraction 0``.
 """
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import json
-import os
+import multiprocessing
 import shlex
-import subprocess
 import sys
 import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmarks.common import command_line, log, machine_info, parser, read_tagged, write_result
 
-from spacy_aner.corpus import sha256_file  # noqa: E402  (no TensorFlow import)
-
-RESULTS = Path(__file__).parent / "results"
+MODULE = "benchmarks.cross_validation"
 
 
-def read_blocks(path: Path) -> List[str]:
-    """The file's sentences as their raw text, blank-line separated (nothing re-encoded)."""
-    text = path.read_text(encoding="utf-8")
-    return [b.strip("\n") for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
+def parse_recipe(text: str) -> Tuple[str, str, List[str]]:
+    """``"NAME=CONFIG.cfg --a.b 1"`` -> ``("NAME", "CONFIG.cfg", ["--a.b", "1"])``."""
+    name, sep, rest = text.partition("=")
+    parts = shlex.split(rest)
+    if not sep or not name.strip() or not parts:
+        raise ValueError(f'a recipe is "NAME=CONFIG.cfg [--section.key VALUE ...]", got {text!r}')
+    return name.strip(), parts[0], parts[1:]
 
 
-def fold_bounds(n: int, folds: int) -> List[Tuple[int, int]]:
-    """Contiguous [start, end) sentence ranges of near-equal size covering 0..n."""
-    if not 2 <= folds <= n:
-        raise ValueError(f"need 2 <= folds <= sentences ({n}), got {folds}")
-    return [(n * k // folds, n * (k + 1) // folds) for k in range(folds)]
+def fold_recipe(config: str, overrides: Dict, own: Sequence[str], fold):
+    """The recipe of one fold: the file, the common overrides, the recipe's own, then the fold's paths."""
+    from spacy_aner.training.recipe import load_recipe, parse_overrides
+
+    own = parse_overrides([o.replace("{fold}", str(fold.index)) for o in own])
+    return load_recipe(config, {**overrides, **own, "paths.train": str(fold.train), "paths.dev": str(fold.heldout)})
 
 
-def write_folds(blocks: Sequence[str], folds: int, workdir: Path) -> List[Tuple[Path, Path]]:
-    """``fold_k/train.conll`` (the other blocks, in order) and ``fold_k/heldout.conll``."""
-    paths = []
-    for k, (start, end) in enumerate(fold_bounds(len(blocks), folds)):
-        folder = workdir / f"fold_{k}"
-        folder.mkdir(parents=True, exist_ok=True)
-        train, held = folder / "train.conll", folder / "heldout.conll"
-        for path, part in ((train, list(blocks[:start]) + list(blocks[end:])), (held, blocks[start:end])):
-            content = "\n\n".join(part) + "\n"
-            if not path.is_file() or path.read_text(encoding="utf-8") != content:
-                path.write_text(content, encoding="utf-8")
-        paths.append((train, held))
-    return paths
+def is_done(model_dir: Path, recipe) -> bool:
+    """A finished run of this very recipe on this very fold file (an interrupted or stale one is redone)."""
+    from spacy_aner.training.corpus import sha256_file
 
-
-def _done(model_dir: Path, train: Path) -> bool:
-    """A finished run on this very fold file (an interrupted or stale one is redone)."""
     try:
         meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return meta.get("train_sha256") == sha256_file(train)
+    same_recipe = meta.get("config") == json.loads(json.dumps(recipe.to_dict()))
+    return same_recipe and meta.get("train_sha256") == sha256_file(recipe.paths.train)
 
 
-def train_command(train: Path, held: Path, out: Path, options: Sequence[str], seed: int) -> List[str]:
-    return [sys.executable, "-m", "spacy_aner", "train", str(train), "--dev", str(held), "-o", str(out),
-            "--seed", str(seed), *options]
+def train_one(recipe_dict: Dict, output: str, command: str) -> Dict:
+    """One training, in a worker process of its own (a fresh TensorFlow each time)."""
+    import warnings
 
-
-def run_all(jobs: List[Tuple[List[str], Path]], workers: int) -> None:
-    def one(job):
-        cmd, log = job
-        with log.open("w", encoding="utf-8") as fh:
-            code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
-        if code:
-            raise RuntimeError(f"exit {code}: {shlex.join(cmd)} (log: {log})")
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(one, jobs):
-            pass
-
-
-def read_heldout(path: Path) -> list:
-    """A held-out block's sentences (its stray I- tags were reported when the folds were trained)."""
-    from spacy_aner.corpus import CorpusWarning, read_conll
+    from spacy_aner.training.corpus import CorpusWarning
+    from spacy_aner.training.recipe import Recipe
+    from spacy_aner.training.trainer import train
 
     with warnings.catch_warnings():
+        # Every fold file repeats the source's stray I- tags, read as seqeval reads them.
         warnings.simplefilter("ignore", CorpusWarning)
-        return read_conll(path).sentences
+        meta = train(Recipe.from_dict(recipe_dict), output, verbose=0, command=command)
+    return {"output": output, "best_epoch": meta["best_epoch"], "minutes": meta["training_minutes"],
+            "dev_f1": round(meta["dev_scores"]["micro"]["f1"], 2)}
 
 
-def heldout_files(workdir: Path) -> List[Path]:
-    """The held-out blocks a run wrote into ``workdir`` (``fold_k/heldout.conll``), in fold order."""
-    files: List[Path] = []
-    while (workdir / f"fold_{len(files)}" / "heldout.conll").is_file():
-        files.append(workdir / f"fold_{len(files)}" / "heldout.conll")
-    if not files:
-        raise SystemExit(f"no fold_k/heldout.conll under {workdir}: run benchmarks/cross_validation.py first")
-    return files
+def run_trainings(jobs: List[Tuple[Dict, str, str]], workers: int) -> None:
+    context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
+        for done in pool.map(train_one, *zip(*jobs)) if jobs else ():
+            log(f"trained {done['output']}: best epoch {done['best_epoch']}, held-out F1 {done['dev_f1']:.2f}, "
+                f"{done['minutes']} min")
 
 
-def paired_differences(base_blocks: Sequence[float], blocks: Sequence[float], base_pooled: Dict,
-                       pooled: Dict) -> Dict:
-    """Per-block F1 differences (rounded to 2 places) and the pooled one: ``blocks`` minus ``base``."""
-    diffs = [round(y - x, 2) for x, y in zip(base_blocks, blocks)]
-    return {"block_differences": diffs, "blocks_ahead": sum(d > 0 for d in diffs),
-            "pooled_difference": round(pooled["micro"]["f1"] - base_pooled["micro"]["f1"], 2)}
+def score_recipe(model_dirs: Sequence[Path], folds) -> Dict:
+    """Fold and pooled scores of one recipe's fold models, and pooled recall on seen / unseen entities."""
+    from spacy_aner.core.tagger import Tagger
+    from spacy_aner.training.crossval import entity_strings, pooled_scores, recall_by_seen, sum_counts
+
+    golds, preds, recalls = [], [], []
+    for model_dir, fold in zip(model_dirs, folds):
+        words, gold = read_tagged(fold.heldout)
+        pred = Tagger.load(model_dir).predict(words)
+        golds.append(gold)
+        preds.append(pred)
+        recalls.append(recall_by_seen(words, gold, pred, entity_strings(*read_tagged(fold.train))))
+    return {**pooled_scores(golds, preds), "pooled_recall": sum_counts(recalls),
+            "fold_unseen_recall": [r["unseen"]["recall"] for r in recalls]}
 
 
-def write_result(path: Path, result: Dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"-> {path}")
-
-
-def score(model_dirs: Sequence[Path], helds: Sequence[Path]) -> Dict:
-    """Each fold's scores and the pooled scores of all folds' held-out sentences."""
-    from spacy_aner.evaluation import entity_scores
-    from spacy_aner.model import Tagger
-
-    gold_all, pred_all, per_fold = [], [], []
-    for model_dir, held in zip(model_dirs, helds):
-        sents = read_heldout(held)
-        gold = [s.tags for s in sents]
-        pred = Tagger.load(model_dir).predict([s.words for s in sents])
-        fold = entity_scores(gold, pred)
-        per_fold.append({"sentences": len(sents), "f1": round(fold["micro"]["f1"], 2),
-                         "precision": round(fold["micro"]["precision"], 2), "recall": round(fold["micro"]["recall"], 2)})
-        gold_all += gold
-        pred_all += pred
-    pooled = entity_scores(gold_all, pred_all)
-    return {"folds": per_fold, "pooled": pooled}
-
-
-def parse_recipe(text: str) -> Tuple[str, List[str]]:
-    name, sep, options = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"a recipe is NAME=\"train options\", got {text!r}")
-    return name.strip(), shlex.split(options)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("train_file", type=Path, help="the whole train file (e.g. corpus_full/train.conll)")
-    ap.add_argument("--recipe", type=parse_recipe, action="append", required=True,
-                    help='NAME="extra spacy-aner train options"; give one or more')
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--blocks", type=int, default=None,
-                    help="train and score only the first K of the --folds blocks (the cut stays the same)")
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--jobs", type=int, default=3, help="trainings run side by side")
-    ap.add_argument("--workdir", type=Path, required=True, help="fold files, models and logs go here")
-    ap.add_argument("--output", type=Path, default=RESULTS / "cross_validation.json")
-    args = ap.parse_args(argv)
-
-    names = [name for name, _ in args.recipe]
-    if len(set(names)) != len(names):
-        ap.error(f"recipe names must differ: {names}")
-    if not args.train_file.is_file():
-        ap.error(f"file not found: {args.train_file}")
-    blocks = read_blocks(args.train_file)
-    try:
-        folds = write_folds(blocks, args.folds, args.workdir)
-    except ValueError as err:
-        ap.error(str(err))
-    if args.blocks is not None:
-        if not 1 <= args.blocks <= args.folds:
-            ap.error(f"--blocks must be between 1 and --folds ({args.folds})")
-        folds = folds[: args.blocks]
-
-    jobs, dirs = [], {name: [] for name in names}
-    for k, (train, held) in enumerate(folds):  # fold by fold, so the first results come early
-        for name, options in args.recipe:
-            out = args.workdir / name / f"fold_{k}"
+def plan(args, recipes, folds, overrides: Dict, command: str):
+    """Each recipe's fold model directories, and the trainings still to do (fold by fold, so results come early)."""
+    dirs: Dict[str, List[Path]] = {name: [] for name, _, _ in recipes}
+    resolved: Dict[str, Dict] = {}
+    jobs = []
+    for fold in folds:
+        for name, config, own in recipes:
+            recipe = fold_recipe(config, overrides, own, fold)
+            out = args.workdir / name / f"fold_{fold.index}"
             dirs[name].append(out)
-            if not _done(out, train):
-                out.parent.mkdir(parents=True, exist_ok=True)
-                fold_options = [o.replace("{fold}", str(k)) for o in options]
-                jobs.append((train_command(train, held, out, fold_options, args.seed), out.parent / f"fold_{k}.log"))
-    start = time.perf_counter()
-    print(f"{len(jobs)} training run(s) to do, {args.jobs} at a time", flush=True)
-    run_all(jobs, args.jobs)
-    minutes = (time.perf_counter() - start) / 60
+            resolved.setdefault(name, recipe.to_dict())
+            if not is_done(out, recipe):
+                jobs.append((recipe.to_dict(), str(out), f"{command}  # recipe {name}, fold {fold.index}"))
+    return dirs, resolved, jobs
 
-    helds = [held for _, held in folds]
-    result = {
-        "date": _dt.datetime.now().isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "benchmarks/cross_validation.py", *(argv if argv is not None else sys.argv[1:])]),
-        "train_file": str(args.train_file), "train_sha256": sha256_file(args.train_file),
-        "folds": args.folds, "blocks_run": len(folds), "seed": args.seed,
-        "fold_sentences": [end - start for start, end in fold_bounds(len(blocks), args.folds)],
-        "training_minutes_this_run": round(minutes, 1),
-        "recipes": {},
-    }
-    for name, options in args.recipe:
-        scores = score(dirs[name], helds)
-        result["recipes"][name] = {"train_options": options, **scores}
-        micro = scores["pooled"]["micro"]
-        print(f"{name}: pooled F1 {micro['f1']:.2f} (P {micro['precision']:.2f} R {micro['recall']:.2f}); "
-              f"folds {[f['f1'] for f in scores['folds']]}")
-    if len(names) == 2:
-        a, b = (result["recipes"][n] for n in names)
-        diffs = [round(fb["f1"] - fa["f1"], 2) for fa, fb in zip(a["folds"], b["folds"])]
-        result["paired"] = {"b_minus_a": f"{names[1]} - {names[0]}", "fold_differences": diffs,
-                            "mean": round(sum(diffs) / len(diffs), 2), "b_ahead": sum(d > 0 for d in diffs),
-                            "pooled_difference": round(b["pooled"]["micro"]["f1"] - a["pooled"]["micro"]["f1"], 2)}
-        print(f"{names[1]} - {names[0]}: per fold {diffs}, mean {result['paired']['mean']:+.2f}, "
-              f"pooled {result['paired']['pooled_difference']:+.2f}, ahead in {result['paired']['b_ahead']} of {len(diffs)}")
-    write_result(args.output, result)
+
+def report(result: Dict) -> None:
+    for name, r in result["recipes"].items():
+        micro, rec = r["pooled"]["micro"], r["pooled_recall"]
+        log(f"{name}: pooled F1 {micro['f1']:.2f} (P {micro['precision']:.2f} R {micro['recall']:.2f}); "
+            f"folds {[f['f1'] for f in r['folds']]}; recall seen {rec['seen']['recall']:.2f} "
+            f"unseen {rec['unseen']['recall']:.2f}")
+    for name, p in result["paired"].items():
+        log(f"{name} - {result['base']}: per fold {p['fold_differences']}, mean {p['mean']:+.2f}, "
+            f"pooled {p['pooled_difference']:+.2f}, ahead in {p['folds_ahead']} of {len(p['fold_differences'])}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from spacy_aner.training.corpus import sha256_file
+    from spacy_aner.training.crossval import paired_differences, sentence_blocks, write_folds
+    from spacy_aner.training.recipe import parse_overrides
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = parser(MODULE, __doc__)
+    ap.add_argument("train_file", type=Path, help="the whole train file (e.g. corpus_full/train.conll)")
+    ap.add_argument("--recipe", action="append", required=True, help='"NAME=CONFIG.cfg [--section.key VALUE ...]"')
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--blocks", type=int, default=None, help="train and score only the first K folds (same cut)")
+    ap.add_argument("--jobs", type=int, default=1, help="trainings run side by side, one process each")
+    ap.add_argument("--workdir", type=Path, required=True, help="fold files and models go here")
+    args, extra = ap.parse_known_args(argv)
+    try:
+        recipes = [parse_recipe(r) for r in args.recipe]
+        overrides = parse_overrides(extra)
+        folds = write_folds(sentence_blocks(args.train_file.read_text(encoding="utf-8")), args.folds, args.workdir)
+    except (OSError, ValueError) as err:
+        ap.error(str(err))
+    if len({name for name, _, _ in recipes}) != len(recipes):
+        ap.error("recipe names must differ")
+    folds = folds[: args.blocks]
+    machine, start, command = machine_info(), time.perf_counter(), command_line(MODULE, argv)
+    dirs, resolved, jobs = plan(args, recipes, folds, overrides, command)
+    log(f"{len(jobs)} training run(s) to do, {args.jobs} at a time")
+    run_trainings(jobs, args.jobs)
+    scores = {name: score_recipe(dirs[name], folds) for name in dirs}
+    base = recipes[0][0]
+    result = {"what": "k-fold cross-validation over the train file; held-out blocks scored, test never read",
+              "train_file": str(args.train_file), "train_sha256": sha256_file(args.train_file),
+              "folds": args.folds, "blocks_run": len(folds), "fold_sentences": [f.end - f.start for f in folds],
+              "training_minutes_this_run": round((time.perf_counter() - start) / 60, 1), "base": base,
+              "recipes": {name: {"recipe": text, "resolved_fold_0": resolved[name],
+                                 "models": [str(d) for d in dirs[name]], **scores[name]}
+                          for (name, _, _), text in zip(recipes, args.recipe)},
+              "paired": {name: paired_differences(scores[base], scores[name]) for name in dirs if name != base}}
+    write_result(args.output, result, command, machine)
+    report(result)
     return 0
 
 
