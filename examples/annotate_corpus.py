@@ -8,8 +8,7 @@ record per input line, in order. ``spacy-aner annotate`` is the same chain with 
 
     python examples/annotate_corpus.py CORPUS.txt [OUT.jsonl] [--model MODEL_DIR] [--batch-size 256]
 
-With no corpus, it writes the ANERCorp test sentences (gold words joined by spaces) from
-``../shared/data/anercorp`` to a temporary file and annotates that.
+With no corpus, it annotates ``examples/sample.txt``.
 """
 import argparse
 import sys
@@ -21,17 +20,7 @@ from pathlib import Path
 import spacy_aner
 from spacy_aner.annotate import annotate_records, read_records, write_jsonl
 
-DEFAULT_TEST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "anercorp" / "ANERCorp_CamelLab_test.txt"
-
-
-def test_split_as_text(out_dir: Path) -> Path:
-    from spacy_aner.corpus import read_conll
-
-    path = out_dir / "test_sentences.txt"
-    with open(path, "w", encoding="utf-8") as f:
-        for sentence in read_conll(DEFAULT_TEST).sentences:
-            f.write(" ".join(sentence.words) + "\n")
-    return path
+SAMPLE = Path(__file__).resolve().parent / "sample.txt"
 
 
 def main(argv=None):
@@ -42,9 +31,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="aner_example_"))
-    corpus = args.corpus or test_split_as_text(tmp)
-    output = Path(args.output) if args.output else tmp / "annotated.jsonl"
+    corpus = args.corpus or SAMPLE
+    output = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="aner_example_")) / "annotated.jsonl"
     nlp = spacy_aner.load(args.model)
 
     labels: Counter = Counter()

@@ -1,30 +1,117 @@
-"""Shared fixtures of the spacy_aner test suite."""
+"""Session fixtures: the tiny data, and the three tiny models the whole suite shares.
+
+The models (``tests/aner_models.py``: ``tiny``, ``vector``, ``refit``; a few seconds each) are
+trained once per session, by one background process that starts when the tests are
+collected, if any selected test needs a model. Tests that need none run first, while the
+models train; a model fixture waits for its model. No test trains a model of its own,
+except the slow ones.
+
+An untuned tiny model tags nothing, so tests about entities use ``scrambled_model_dir``:
+the tiny model with a random word table, output layer and CRF scores, which tags most
+words with every label.
+"""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
 from pathlib import Path
 
 import pytest
 
-TOKENIZER_CONFIG = {"nlp": {"tokenizer": {"@tokenizers": "spacy_aner.CamelTokenizer.v1"}}}
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
 
-#: The CAMeL Lab ANERCorp split lives outside the repo (it is never committed).
-ANERCORP_DIR = (Path(__file__).parents[1] / ".." / "shared" / "data" / "anercorp").resolve()
-TRAIN_FILE = "ANERCorp_CamelLab_train.txt"
-TEST_FILE = "ANERCorp_CamelLab_test.txt"
+import aner_fresh  # noqa: E402  (tests/ is on sys.path: pytest.ini's pythonpath)
+import aner_models  # noqa: E402
+from aner_support import ANERCORP_DIR, TEST_FILE, TOKENIZER_CONFIG, TRAIN_FILE, scramble_output  # noqa: E402
 
+#: Fixtures that need a trained model; tests using none of them run first.
+MODEL_FIXTURES = {"tiny_model_dir", "vector_run", "refit_run"}
+#: Most seconds a model fixture waits for the background training.
+TRAINING_TIMEOUT = 900
 
-def load_script(path: Path, name: str):
-    """Import a stand-alone script (an example or a benchmark) as a module, to call its main()."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_WORKDIR = None
+_TRAINER = None
+_FRESH = None
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: tests that read or convert the full ANERCorp corpus")
+def workdir() -> Path:
+    """This session's folder for the tiny data and models (removed at the end)."""
+    global _WORKDIR
+    if _WORKDIR is None:
+        _WORKDIR = Path(tempfile.mkdtemp(prefix="aner_tests_"))
+    return _WORKDIR
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    needs = [bool(MODEL_FIXTURES & set(item.fixturenames)) for item in items]
+    items[:] = [i for i, n in zip(items, needs) if not n] + [i for i, n in zip(items, needs) if n]
+    if config.option.collectonly:
+        return
+    if any(needs):
+        start_training()
+    if any("fresh" in item.fixturenames for item in items):
+        start_fresh()
+
+
+def start_fresh() -> dict:
+    global _FRESH
+    if _FRESH is None:
+        _FRESH = aner_fresh.start_all()
+    return _FRESH
+
+
+def start_training() -> None:
+    global _TRAINER
+    if _TRAINER is None:
+        aner_models.data_files(workdir())
+        log = (workdir() / "training.log").open("wb")
+        _TRAINER = subprocess.Popen([sys.executable, aner_models.__file__, str(workdir())], stdout=log,
+                                    stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        log.close()
+
+
+def pytest_unconfigure(config):
+    if _TRAINER is not None and _TRAINER.poll() is None:
+        _TRAINER.kill()
+        _TRAINER.wait()
+    for run in (_FRESH or {}).values():
+        run.stop()
+    if _WORKDIR is not None:
+        shutil.rmtree(_WORKDIR, ignore_errors=True)
+
+
+def trained(name: str) -> dict:
+    """Wait for the background training of ``name``; its status record, or the test fails with the log."""
+    start_training()
+    status = workdir() / "status" / f"{name}.json"
+    deadline = time.monotonic() + TRAINING_TIMEOUT
+    while not status.is_file():
+        if _TRAINER.poll() is not None and not status.is_file():
+            pytest.fail(f"the tiny-model training stopped before {name}:\n"
+                        + (workdir() / "training.log").read_text(errors="replace")[-5000:])
+        if time.monotonic() > deadline:
+            pytest.fail(f"the tiny-model training took over {TRAINING_TIMEOUT} s")
+        time.sleep(0.1)
+    record = json.loads(status.read_text(encoding="utf-8"))
+    if not record["ok"]:
+        pytest.fail(f"training the {name} model failed:\n{record['output'][-5000:]}")
+    return record
+
+
+@pytest.fixture(scope="session")
+def fresh() -> dict:
+    """The fresh-interpreter checks of tests/aner_fresh.py (started as the tests were collected)."""
+    return start_fresh()
+
+
+# --------------------------------------------------------------------------- data
 
 
 @pytest.fixture(scope="session")
@@ -44,81 +131,131 @@ def nlp_camel():
     return spacy.blank("ar", config=TOKENIZER_CONFIG)
 
 
-#: Tiny hand-made training data: enough for a real model to train in seconds.
-TINY_SENTENCES = [
-    ("محمد يعيش في الرباط", "B-PERS O O B-LOC"),
-    ("باريس هي عاصمة فرنسا", "B-LOC O O B-LOC"),
-    ("زار أحمد علي القاهرة أمس", "O B-PERS I-PERS B-LOC O"),
-    ("أعلنت الأمم المتحدة عن خطة جديدة", "O B-ORG I-ORG O O O"),
-    ("فاز فريق ريال مدريد بكأس العالم", "O O B-ORG I-ORG O B-MISC"),
-    ("قال الرئيس حسني مبارك في بيروت", "O O B-PERS I-PERS O B-LOC"),
-    ("وصلت سارة إلى لندن مع شركة سوني", "O B-PERS O B-LOC O O B-ORG"),
-    ("اللغة العربية جميلة", "O B-MISC O"),
-]
+@pytest.fixture(scope="session")
+def tiny_conll_file() -> Path:
+    """``TINY_SENTENCES`` x 4 as a ``WORD TAG`` file: the training data of every tiny model."""
+    return aner_models.data_files(workdir())["train"]
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A real (tiny, untuned) model trained by ``spacy_aner.training.train`` for functional tests."""
-    from spacy_aner.model import ModelConfig
-    from spacy_aner.training import train
-
-    folder = tmp_path_factory.mktemp("tiny_model")
-    data = folder / "tiny.conll"
-    data.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(text.split(), tags.split()))
-                                for text, tags in TINY_SENTENCES * 4) + "\n", encoding="utf-8")
-    model = folder / "model"
-    train(data, model, dev_fraction=0.25, epochs=2, verbose=0, seed=1,
-          config=ModelConfig(lstm_units=16, lstm_layers=1, char_filters=16, window=32, context=4))
-    return model
-
-
-# --------------------------------------------------------------------------- model tests
-
-
-def _write_conll(path: Path, sentences) -> Path:
-    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(text.split(), tags.split()))
-                                for text, tags in sentences) + "\n", encoding="utf-8")
-    return path
+def tiny_dev_file() -> Path:
+    """``TINY_SENTENCES`` once: the dev file of the vector run."""
+    return aner_models.data_files(workdir())["dev"]
 
 
 @pytest.fixture(scope="session")
-def tiny_conll_file(tmp_path_factory) -> Path:
-    """The ``tiny_model_dir`` training data (``TINY_SENTENCES`` x 4) as a ``WORD TAG`` file."""
-    return _write_conll(tmp_path_factory.mktemp("tiny_conll") / "tiny.conll", TINY_SENTENCES * 4)
+def tiny_vectors_kv() -> Path:
+    """A gensim ``KeyedVectors`` file (``.kv``) with random 8-d vectors for ``VECTOR_WORDS``:
+    raw (unnormalised) forms such as القاهرة, and one word, دمشق, absent from the training data."""
+    return aner_models.data_files(workdir())["vectors"]
 
 
 @pytest.fixture(scope="session")
-def tiny_vectors_kv(tmp_path_factory) -> Path:
-    """A gensim ``KeyedVectors`` file (``.kv``) with random 8-d vectors for some ``TINY_SENTENCES`` words.
+def tiny_recipe_file() -> Path:
+    """The tiny recipe as a ``.cfg`` file, with a dev file (so a refit keeps the same training section)."""
+    return aner_models.data_files(workdir())["recipe"]
 
-    Holds raw (unnormalised) forms such as ``القاهرة`` and one word absent from the training data.
-    """
-    import numpy as np
-    from gensim.models import KeyedVectors
 
-    words = ["محمد", "الرباط", "باريس", "فرنسا", "القاهرة", "أحمد", "لندن", "بيروت", "في", "دمشق"]
-    kv = KeyedVectors(vector_size=8)
-    kv.add_vectors(words, np.random.default_rng(7).normal(0, 1, (len(words), 8)).astype("float32"))
-    path = tmp_path_factory.mktemp("tiny_vectors") / "tiny.kv"
-    kv.save(str(path))
-    return path
+# --------------------------------------------------------------------------- models
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The suite's tiny model: no vectors, dev = the last quarter of the file, 3 epochs."""
+    trained("tiny")
+    return aner_models.model_dir(workdir(), "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tiny_model_dir):
+    """The tiny model, loaded once (tests must not change it)."""
+    from spacy_aner.core.tagger import Tagger
+
+    return Tagger.load(tiny_model_dir)
 
 
 @pytest.fixture(scope="session")
 def scrambled_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """``tiny_model_dir`` with a randomised output layer, so that it tags most words, with every label.
+    """``tiny_model_dir`` with a random word table, output layer and CRF scores: it tags most words."""
+    from spacy_aner.core.tagger import Tagger
 
-    The untuned tiny model tags nothing; tests about entities need a model that predicts some.
-    """
-    import numpy as np
-
-    from spacy_aner.model import Tagger
-
-    tagger = Tagger.load(tiny_model_dir)
-    layer = tagger.network.get_layer("scores")
-    kernel, bias = layer.get_weights()
-    layer.set_weights([np.random.default_rng(0).normal(0, 3.0, kernel.shape).astype(kernel.dtype), bias])
+    tagger = scramble_output(Tagger.load(tiny_model_dir), seed=2)
     out = tmp_path_factory.mktemp("scrambled_model") / "model"
-    tagger.save(out, meta={"name": "aner_lstm", "note": "scrambled output layer, for tests"})
+    tagger.save(out, meta={**tagger.meta, "note": "scrambled word table, output layer and CRF, for tests"})
     return out
+
+
+@pytest.fixture(scope="session")
+def scrambled_tagger(scrambled_model_dir):
+    from aner_support import WORDS
+
+    from spacy_aner.core.tagger import Tagger
+
+    tagger = Tagger.load(scrambled_model_dir)
+    tags = tagger.predict([WORDS])[0]
+    assert sum(t != "O" for t in tags) >= len(WORDS) // 2, "the scrambled model must tag most words"
+    return tagger
+
+
+@pytest.fixture(scope="session")
+def scrambled_nlp(scrambled_model_dir):
+    """CAMeL tokenizer + aner_lstm with the scrambled (entity-happy) model, network loaded."""
+    import spacy_aner
+
+    nlp = spacy_aner.load(scrambled_model_dir)
+    assert nlp("محمد يعيش في الرباط").ents, "the scrambled model must predict entities"
+    return nlp
+
+
+def _cli_run(name: str) -> types.SimpleNamespace:
+    record = trained(name)
+    result = types.SimpleNamespace(**{k: record[k] for k in ("exit_code", "stdout", "stderr", "output")})
+    return types.SimpleNamespace(dir=aner_models.model_dir(workdir(), name), args=record["args"], result=result)
+
+
+@pytest.fixture(scope="session")
+def vector_run() -> types.SimpleNamespace:
+    """The vector model and the ``spacy-aner train`` run that made it (``dir``, ``args``, ``result``)."""
+    return _cli_run("vector")
+
+
+@pytest.fixture(scope="session")
+def vector_model_dir(vector_run) -> Path:
+    return vector_run.dir
+
+
+@pytest.fixture(scope="session")
+def refit_run(vector_run) -> types.SimpleNamespace:
+    """The refit of the vector model with seed 6 (``spacy-aner train DIR --refit-from DIR``)."""
+    return _cli_run("refit")
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+@pytest.fixture(scope="session")
+def shipped_model_dir() -> Path:
+    from spacy_aner.pipeline.component import DEFAULT_MODEL
+
+    if not (DEFAULT_MODEL / "model.weights.h5").is_file():
+        pytest.skip(f"the shipped model is not in this checkout ({DEFAULT_MODEL})")
+    return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def shipped_nlp(shipped_model_dir):
+    import spacy_aner
+
+    return spacy_aner.load()
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """``model_copy(src)``: a fresh copy of a model directory, to corrupt or delete."""
+
+    def copy(src: Path, name: str = "model") -> Path:
+        dst = tmp_path / name
+        shutil.copytree(src, dst)
+        return dst
+
+    return copy

@@ -1,15 +1,23 @@
-"""Every script in examples/ runs and prints what it promises."""
+"""Every script in examples/ runs and prints what it promises (on the tiny models; the shipped one once)."""
+from __future__ import annotations
+
+import json
 import re
+import shutil
 from pathlib import Path
 
-import pytest
-from conftest import load_script  # tests/ is on sys.path under pytest
+from aner_support import EXAMPLES, load_script
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+import spacy_aner
 
 
 def load_example(name):
     return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
+
+
+def test_every_example_is_tested():
+    tested = {"seed_examples", "existing_pipeline", "displacy_rtl", "annotate_corpus"}
+    assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
 def test_seed_examples(tiny_model_dir, capsys):
@@ -23,53 +31,51 @@ def test_seed_examples(tiny_model_dir, capsys):
     assert out.count("entities:") == 3
 
 
-def test_existing_pipeline_keeps_ruler_entity(tiny_model_dir, capsys):
-    module = load_example("existing_pipeline")
-    module.main(["--model", str(tiny_model_dir)])
-    out = capsys.readouterr().out
-    assert "['sentencizer', 'entity_ruler', 'aner_lstm']" in out
-    assert "sentences: 2" in out
-    start = module.TEXT.index("منظمة الصحة العالمية")
-    assert f"منظمة الصحة العالمية\tORG\t{start}-{start + len('منظمة الصحة العالمية')}" in out
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3:  # every printed entity slices back out of the text
-            s, e = map(int, parts[2].split("-"))
-            assert module.TEXT[s:e] == parts[0]
-
-
-def test_displacy_rtl_page(tiny_model_dir, tmp_path, capsys):
-    module = load_example("displacy_rtl")
-    out_file = tmp_path / "ents.html"
-    module.main([str(out_file), "--model", str(tiny_model_dir)])
-    html = out_file.read_text(encoding="utf-8")
-    assert html.lstrip().startswith("<!DOCTYPE html>")
-    assert '<html dir="rtl"' in html and "direction: rtl" in html
-    import spacy_aner
-
-    docs = list(spacy_aner.load(tiny_model_dir).pipe(module.TEXTS))
-    assert html.count("<mark") == sum(len(d.ents) for d in docs)
-    for text in module.TEXTS:
-        for word in text.split():
-            assert word in html
-    assert str(out_file) in capsys.readouterr().out
-
-
-@pytest.mark.skipif(not (EXAMPLES.parent / "spacy_aner" / "models" / "aner-lstm" / "model.weights.h5").exists(),
-                    reason="the shipped model is not in this checkout")
-def test_seed_examples_with_shipped_model(capsys):
+def test_seed_examples_with_the_shipped_model(shipped_nlp, monkeypatch, capsys):
     module = load_example("seed_examples")
+
+    def shipped(model=None):  # the session's shipped pipeline: the default, without a second load
+        assert model is None
+        return shipped_nlp
+
+    monkeypatch.setattr(module.spacy_aner, "load", shipped)
     module.main([])
     out = capsys.readouterr().out
     assert "محمد/B-PERS" in out and "الرباط/B-LOC" in out
     assert "باريس/B-LOC" in out and "فرنسا/B-LOC" in out
 
 
+def test_existing_pipeline_keeps_the_ruler_entity(scrambled_model_dir, capsys):
+    module = load_example("existing_pipeline")
+    module.main(["--model", str(scrambled_model_dir)])
+    out = capsys.readouterr().out
+    assert "['sentencizer', 'entity_ruler', 'aner_lstm']" in out
+    assert "sentences: 2" in out
+    start = module.TEXT.index("منظمة الصحة العالمية")
+    assert f"منظمة الصحة العالمية\tORG\t{start}-{start + len('منظمة الصحة العالمية')}" in out
+    printed = [line.split("\t") for line in out.splitlines() if line.count("\t") == 2]
+    assert len(printed) > 1  # the scrambled model adds entities around the ruler's
+    for text, _, offsets in printed:  # every printed entity slices back out of the text
+        s, e = map(int, offsets.split("-"))
+        assert module.TEXT[s:e] == text
+
+
+def test_displacy_rtl_page(scrambled_model_dir, tmp_path, capsys):
+    module = load_example("displacy_rtl")
+    out_file = tmp_path / "ents.html"
+    module.main([str(out_file), "--model", str(scrambled_model_dir)])
+    html = out_file.read_text(encoding="utf-8")
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert '<html dir="rtl"' in html and "direction: rtl" in html
+    docs = list(spacy_aner.load(scrambled_model_dir).pipe(module.TEXTS))
+    assert html.count("<mark") == sum(len(d.ents) for d in docs) > 0
+    for text in module.TEXTS:
+        for word in text.split():
+            assert word in html
+    assert str(out_file) in capsys.readouterr().out
+
+
 def test_annotate_corpus_writes_one_record_per_line(scrambled_model_dir, tmp_path, capsys):
-    import json
-
-    import spacy_aner
-
     module = load_example("annotate_corpus")
     texts = ["محمد يعيش في الرباط", "", "باريس هي عاصمة فرنسا", "  text with\tspaces 😀 ", "الشركة تطور منتجات مبتكرة"]
     corpus = tmp_path / "corpus.txt"
@@ -88,10 +94,15 @@ def test_annotate_corpus_writes_one_record_per_line(scrambled_model_dir, tmp_pat
     assert f"words: {sum(len(t.split()) for t in texts)}" in out
 
 
-@pytest.mark.skipif(not (EXAMPLES.parents[1] / "shared" / "data" / "anercorp").is_dir(),
-                    reason="needs ../shared/data/anercorp")
-def test_annotate_corpus_default_is_the_test_split(tiny_model_dir, capsys):
+def test_annotate_corpus_default_is_the_sample_text(scrambled_model_dir, capsys):
     module = load_example("annotate_corpus")
-    module.main(["--model", str(tiny_model_dir)])
+    module.main(["--model", str(scrambled_model_dir)])
     out = capsys.readouterr().out
-    assert "documents: 925" in out and "words: 25008" in out
+    lines = (EXAMPLES / "sample.txt").read_text(encoding="utf-8").splitlines()
+    assert f"documents: {len(lines)}" in out and f"words: {sum(len(t.split()) for t in lines)}" in out
+    output = Path(out.split("output: ", 1)[1].strip())
+    try:
+        records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+        assert [r["text"] for r in records] == lines
+    finally:
+        shutil.rmtree(output.parent)  # the example's temporary folder

@@ -50,7 +50,7 @@ def evaluate(
     output.mkdir(parents=True, exist_ok=True)
     results, reports = {}, []
     for path in test_files:
-        name = path.name.rsplit(".", 1)[0]
+        name = result_name(path, results)
         results[name] = evaluate_file(nlp, path, raw=raw, batch_size=batch_size, corpus=gold[path],
                                       doc_context=doc_context)
         reports.append(f"== {path} ==\n\nseqeval default mode (conlleval):\n{results[name]['report']}\n"
@@ -75,6 +75,15 @@ def evaluate(
     for name, r in results.items():
         typer.echo(summary_line(name, r))
     typer.echo(f"-> {output}/metrics.json, report.txt, " + ", ".join(sorted(p.name for p in output.glob("*.png"))))
+
+
+def result_name(path: Path, taken: Dict) -> str:
+    """The file's name without its suffix, numbered if another file already has it (a/test.txt b/test.txt)."""
+    base = name = path.name.rsplit(".", 1)[0]
+    k = 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    return name
 
 
 def write_plots(results: Dict, output: Path, model_dir: Path, meta: dict) -> None:

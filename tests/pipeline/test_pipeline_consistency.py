@@ -1,10 +1,12 @@
-"""Document-level label consistency (spacy_aner.consistency)."""
+"""spacy_aner.pipeline.consistency: document-level label consistency."""
+from __future__ import annotations
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_aner.consistency import propagate_labels, propagate_over_sentences
-from spacy_aner.tags import TAGS, bio_to_spans
+from spacy_aner.core.tags import LABELS, TAGS, bio_to_spans
+from spacy_aner.pipeline.consistency import PROCLITICS, propagate_labels, propagate_over_sentences
 
 
 def test_untagged_recurrence_gets_the_label():
@@ -79,65 +81,9 @@ def test_only_adds_entities(pairs, window):
         assert any((tuple(words[s:e]), lab) == (tuple(words[start:end]), label) for s, e, lab in before)
 
 
-def test_doc_context_benchmark_scores_windows_against_sentence_level():
-    from pathlib import Path
-
-    from conftest import load_script  # tests/ is on sys.path under pytest
-
-    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "doc_context.py", "doc_context")
-    # two blocks; the tagger found the name in the first sentence and missed it in the second
-    block = {"words": [["قال", "كريم"], ["كريم", "سافر"]],
-             "gold": [["O", "B-PERS"], ["B-PERS", "O"]],
-             "pred": [["O", "B-PERS"], ["O", "O"]]}
-    out = bench.score_windows([block, block], [0, 1, 5])
-    assert out["0"]["pooled"]["micro"]["f1"] == pytest.approx(200 / 3)
-    assert out["1"]["pooled"]["micro"]["f1"] == 100.0  # "كريم" one word away
-    assert out["5"]["vs_window_0"] == {"block_differences": [33.33, 33.33], "blocks_ahead": 2,
-                                       "pooled_difference": 33.33}
-    assert out["within_sentence"]["pooled"]["micro"]["f1"] == pytest.approx(200 / 3)
-
-
-def test_running_text_benchmark_scores_each_setting(scrambled_model_dir, tiny_conll_file, tmp_path):
-    import shutil
-    from pathlib import Path
-
-    from conftest import load_script  # tests/ is on sys.path under pytest
-
-    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "running_text.py", "running_text")
-    (tmp_path / "fold_0").mkdir()
-    # each sentence ends with ".", so split and unsplit running text really differ in what the network sees
-    blocks = tiny_conll_file.read_text(encoding="utf-8").strip().split("\n\n")
-    (tmp_path / "fold_0" / "heldout.conll").write_text("\n\n".join(b + "\n.\tO" for b in blocks) + "\n", encoding="utf-8")
-    shutil.copytree(scrambled_model_dir, tmp_path / "r" / "fold_0")
-    out = tmp_path / "result.json"
-    assert bench.main(["--workdir", str(tmp_path), "--recipe", "r", "--output", str(out)]) == 0
-    import json
-
-    result = json.loads(out.read_text())["recipes"]["r"]
-    assert set(result) == set(bench.SETTINGS)
-    for r in result.values():
-        assert r["pooled"]["micro"]["support"] == 4 * 15 and len(r["block_f1"]) == 1
-    # one sentence per Doc, each ending with its only ".": splitting changes nothing
-    assert result["sentences, split"]["vs_unsplit"]["pooled_difference"] == 0
-    # running text, split: each sentence tagged alone, then consistency over the block
-    from spacy_aner.consistency import propagate_over_sentences
-    from spacy_aner.corpus import read_conll
-    from spacy_aner.evaluation import entity_scores
-    from spacy_aner.model import Tagger
-
-    sents = read_conll(tmp_path / "fold_0" / "heldout.conll").sentences
-    words = [s.words for s in sents]
-    want = propagate_over_sentences(words, Tagger.load(scrambled_model_dir).predict(words), 250)
-    f1 = entity_scores([s.tags for s in sents], want)["micro"]["f1"]
-    assert result["running text, split"]["pooled"]["micro"]["f1"] == pytest.approx(f1)
-
-
 def _reference_propagate(words, tags, window, segments=None, clitics=True):
     """The rule written the slow, obvious way: every length at every untagged word."""
     from collections import Counter
-
-    from spacy_aner.consistency import PROCLITICS
-    from spacy_aner.tags import LABELS
 
     out = list(tags)
     if window <= 0:
@@ -204,20 +150,3 @@ def test_a_long_entity_whose_first_word_is_everywhere():
     assert propagate_labels(words, tags, 250) == tags  # the second copy is out of reach
     near = name + ["و", "س"] * 100 + name
     assert propagate_labels(near, tags[:len(near)], 1200)[-1000:] == ["B-ORG"] + ["I-ORG"] * 999  # starts 1,200 apart
-
-
-def test_component_overhead_benchmark_runs_every_setting(scrambled_model_dir, tiny_conll_file, tmp_path):
-    """A functional check of the script (its timings mean nothing on this tiny input)."""
-    import json
-    from pathlib import Path
-
-    from conftest import load_script  # tests/ is on sys.path under pytest
-
-    bench = load_script(Path(__file__).parents[1] / "benchmarks" / "component_overhead.py", "component_overhead")
-    out = tmp_path / "overhead.json"
-    assert bench.main(["--test-conll", str(tiny_conll_file), "--model", str(scrambled_model_dir),
-                       "--repeats", "2", "--output", str(out)]) == 0
-    result = json.loads(out.read_text())
-    assert set(result["settings"]) == set(bench.SETTINGS) and result["sentences"] == 32
-    assert result["settings"]["0.1.0 behaviour"]["relative_time"] == 1.0
-    assert all(len(r["times_s"]) == 2 and r["words_per_sec"] > 0 for r in result["settings"].values())

@@ -4,7 +4,7 @@ Every document must come back with ``doc.text == text`` and entities whose chara
 offsets slice the original text back to ``ent.text`` and never start or end on whitespace.
 
 The pipeline uses a real model: the session's tiny model (``tiny_model_dir``, trained
-in seconds) with its output layer scrambled, so that it tags most words as entities of
+in seconds) scrambled (``scrambled_model_dir``), so that it tags most words as entities of
 every type, in runs of one or more words. An untuned tiny model tags nothing, and offset
 checks over no entities would prove nothing.
 """
@@ -14,12 +14,13 @@ import random
 import time
 
 import pytest
+from aner_support import check_ents
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import spacy_aner
-from spacy_aner.annotate import annotate_texts, entity_records
-from spacy_aner.tokenizer import InvalidTextError
+from spacy_aner.annotate.runner import annotate_texts, entity_records
+from spacy_aner.core.tags import bio_to_spans
+from spacy_aner.pipeline.tokenizer import InvalidTextError
 
 # --------------------------------------------------------------------------- alphabets
 
@@ -57,26 +58,15 @@ HOSTILE_TEXT = st.one_of(STRUCTURED, STRUCTURED, STRUCTURED, ANY_TEXT)
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def nlp(scrambled_model_dir):
-    nlp = spacy_aner.load(scrambled_model_dir)
-    nlp.get_pipe("aner_lstm").tagger  # load now, outside any test's timing
-    return nlp
+@pytest.fixture(scope="module")
+def nlp(scrambled_nlp):
+    return scrambled_nlp
 
 
 def check_doc(doc, text):
     """The invariants every document must satisfy."""
-    assert doc.text == text
-    assert "".join(t.text_with_ws for t in doc) == text
+    check_ents(doc, text)
     assert all(t.text for t in doc)
-    last_end = 0
-    for ent in doc.ents:
-        assert ent.start_char >= last_end  # sorted, not overlapping
-        last_end = ent.end_char
-        assert text[ent.start_char:ent.end_char] == ent.text
-        assert ent.text and not ent.text[0].isspace() and not ent.text[-1].isspace(), repr(ent.text)
-        assert not doc[ent.start].is_space and not doc[ent.end - 1].is_space
-        assert ent.label_ in ("PERS", "LOC", "ORG", "MISC")
 
 
 # --------------------------------------------------------------------------- properties
@@ -88,14 +78,14 @@ def test_entity_model_is_not_vacuous(nlp):
     assert len({e.label_ for e in doc.ents}) >= 2 or any(len(e) > 1 for e in doc.ents)
 
 
-@settings(max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=HOSTILE_TEXT)
 def test_random_hostile_strings(nlp, text):
-    """1,000 random strings over Arabic, Latin, control and invisible characters, emoji."""
+    """Random strings over Arabic, Latin, control and invisible characters, emoji."""
     check_doc(nlp(text), text)
 
 
-@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(HOSTILE_TEXT, min_size=1, max_size=20))
 def test_annotate_texts_matches_the_docs(nlp, texts):
     """Batch annotation gives, in order, exactly the entities of each doc, and slices back."""
@@ -112,7 +102,7 @@ def test_batches_do_not_change_predictions(nlp):
     """Batch size and padding never change a document's entities."""
     rng = random.Random(5)
     pool = ARABIC + LATIN + SINGLES
-    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 300))) for _ in range(150)]
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 300))) for _ in range(50)]
     single = [entity_records(nlp(t)) for t in texts]
     for batch_size in (1, 16, 1000):
         assert [r["entities"] for r in annotate_texts(nlp, texts, batch_size=batch_size)] == single
@@ -214,8 +204,6 @@ def test_200kb_document_without_punctuation_is_tagged_to_the_end(nlp):
     assert doc.ents[-1].end > n_words - 20
     # Every entity of the tagger's own windowed prediction is there, word for word; the
     # component's document-level consistency only adds recurrences of those names.
-    from spacy_aner.tags import bio_to_spans
-
     words = text.split(" ")
     tags = tagger.predict([words])[0]
     assert len(tags) == n_words

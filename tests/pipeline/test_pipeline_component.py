@@ -1,4 +1,4 @@
-"""The ``aner_lstm`` spaCy component (spacy_aner.component) and ``spacy_aner.load``.
+"""spacy_aner.pipeline.component (the ``aner_lstm`` component) and spacy_aner.pipeline.loading (``load``).
 
 Pipelines use the session's tiny trained model (``tiny_model_dir``) or, where entities
 are needed, its scrambled copy (``scrambled_model_dir``) that tags most words with
@@ -6,7 +6,6 @@ every label; an untuned model tags nothing and would make entity checks vacuous.
 """
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -15,17 +14,17 @@ from pathlib import Path
 
 import pytest
 import spacy
+from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_aner
-from spacy_aner.component import AnerLSTM, sentence_bounds
-from spacy_aner.model import WEIGHTS_FILE, ModelLoadError
-from spacy_aner.tokenizer import CamelTokenizer
+from spacy_aner.core.config import WEIGHTS_FILE, ModelLoadError
+from spacy_aner.pipeline.component import DEFAULT_MODEL, AnerLSTM
+from spacy_aner.pipeline.tokenizer import CamelTokenizer
 
 LABELS = {"PERS", "LOC", "ORG", "MISC"}
-WORDS = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة أمس الأمم المتحدة لندن".split()
 SAMPLE_TEXTS = [
     "محمد يعيش في الرباط",
     "باريس هي عاصمة فرنسا.",
@@ -45,25 +44,10 @@ def random_text(rng: random.Random, max_words: int) -> str:
         ["", " ", "\n\n", "\t"])
 
 
-def ents_of(doc):
-    return [(e.start, e.end, e.start_char, e.end_char, e.label_) for e in doc.ents]
-
-
-def check_ents(doc, text):
-    assert doc.text == text
-    for ent in doc.ents:
-        assert ent.label_ in LABELS
-        assert ent.text == text[ent.start_char:ent.end_char]
-        assert not doc[ent.start].is_space and not doc[ent.end - 1].is_space
-        assert not ent.text[:1].isspace() and not ent.text[-1:].isspace()
-
-
 @pytest.fixture(scope="module")
-def nlp(scrambled_model_dir):
+def nlp(scrambled_nlp):
     """CAMeL tokenizer + aner_lstm with the scrambled (entity-happy) model."""
-    nlp = spacy_aner.load(scrambled_model_dir)
-    assert nlp("محمد يعيش في الرباط").ents, "the scrambled model must predict entities"
-    return nlp
+    return scrambled_nlp
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +68,6 @@ def lazy_component():
 # --------------------------------------------------------------------------- factory
 
 
-def test_factory_found_through_entry_point(tiny_model_dir):
-    """In a fresh interpreter nothing imports spacy_aner: spaCy finds the factory by its entry point."""
-    code = (
-        "import sys, spacy\n"
-        "assert 'spacy_aner' not in sys.modules\n"
-        "nlp = spacy.blank('ar')\n"
-        f"comp = nlp.add_pipe('aner_lstm', config={{'model': {str(tiny_model_dir)!r}}})\n"
-        "print(type(comp).__module__, type(comp).__name__, nlp.pipe_names)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["spacy_aner.component", "AnerLSTM", "['aner_lstm']"]
-    from importlib.metadata import entry_points
-
-    eps = {ep.name: ep.value for ep in entry_points(group="spacy_factories")}
-    assert eps.get("aner_lstm") == "spacy_aner.component:make_aner_lstm"
-
-
 def test_add_pipe_config_and_meta(tiny_model_dir):
     nlp = spacy.blank("ar")
     comp = nlp.add_pipe("aner_lstm", config={"model": str(tiny_model_dir), "batch_size": 7})
@@ -115,6 +81,13 @@ def test_add_pipe_config_and_meta(tiny_model_dir):
     assert comp.batch_size == 7 and comp.labels == ("PERS", "LOC", "ORG", "MISC")
     assert nlp("محمد يعيش في الرباط").text == "محمد يعيش في الرباط"
     assert comp.meta["name"] == "aner_lstm"
+
+
+def test_the_default_model_is_the_shipped_one_and_loads_lazily():
+    comp = spacy.blank("ar").add_pipe("aner_lstm")
+    assert comp.model_path == DEFAULT_MODEL and DEFAULT_MODEL.name == "aner-lstm"
+    assert comp._tagger is None  # nothing loaded until the first document
+    assert comp.split_sentences is True and comp.overwrite_ents is True and comp.batch_size == 256
 
 
 def test_bad_batch_size_rejected():
@@ -197,20 +170,9 @@ def test_a_name_found_once_is_tagged_where_it_recurs_in_the_doc(lazy_component):
     assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4)]
 
 
-@pytest.mark.parametrize("words,bounds", [
-    ([], [(0, 0)]),
-    (["."], [(0, 1)]),
-    ("قال . ذهب".split(), [(0, 2), (2, 3)]),
-    ("هل ذهب ؟ نعم !".split(), [(0, 3), (3, 5)]),
-    ("بلا نقطة".split(), [(0, 2)]),
-])
-def test_sentence_bounds(words, bounds):
-    assert sentence_bounds(words) == bounds
-
-
 def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
     comp = blank_nlp.get_pipe("aner_lstm")
-    assert comp.split_sentences is True  # the default (README, *Document-level consistency*)
+    assert comp.split_sentences is True  # the default
     first, second = "زار أحمد علي القاهرة أمس .".split(), "باريس هي عاصمة فرنسا".split()
     doc = blank_nlp.make_doc(" ".join(first + second))
     alone = comp.tagger.predict([first])[0] + comp.tagger.predict([second])[0]
@@ -237,12 +199,6 @@ def test_split_sentences_on_a_doc_with_partly_set_boundaries(blank_nlp):
     assert doc.has_annotation("SENT_START") and doc[1].is_sent_start is None
     assert comp.predict([doc]) == [comp.tagger.predict([a])[0] + comp.tagger.predict([b])[0]
                                    + comp.tagger.predict([c])[0]]
-
-
-def test_runs_of_end_marks_and_decimal_points_do_not_cut_sentences():
-    assert sentence_bounds("قال . . . محمد ! ! ! ثم".split()) == [(0, 4), (4, 8), (8, 9)]
-    assert sentence_bounds("بلغ 3 . 5 مليون . ثم".split()) == [(0, 6), (6, 7)]
-    assert sentence_bounds("a . b".split(), [True, None, False]) == [(0, 3)]  # a set "not a start" wins
 
 
 def test_consistency_with_overwrite_ents_false_keeps_existing_entities(lazy_component):
@@ -277,10 +233,10 @@ def test_predict_ignores_whitespace_tokens(blank_nlp):
     assert len(tags) == 1 and len(tags[0]) == 4
 
 
-def test_overwrite_ents_false_keeps_existing_entities(scrambled_model_dir):
+def test_overwrite_ents_false_keeps_existing_entities(scrambled_model_dir, nlp):
     text = "محمد يعيش في الرباط باريس هي عاصمة فرنسا زار أحمد علي القاهرة"
     keep = spacy_aner.load(scrambled_model_dir, overwrite_ents=False)
-    replace = spacy_aner.load(scrambled_model_dir)
+    replace = nlp
     assert keep.config["components"]["aner_lstm"]["overwrite_ents"] is False
     predicted = [(e.start, e.end, e.label_) for e in replace(text).ents]
     assert len(predicted) >= 3
@@ -314,14 +270,14 @@ def mixed_texts(n: int, seed: int = 0):
 
 
 def test_pipe_keeps_order_text_and_count(nlp):
-    texts = mixed_texts(1000)
+    texts = mixed_texts(600)
     assert "" in texts and "  \n\t " in texts
     docs = list(nlp.pipe(texts, batch_size=64))
-    assert len(docs) == 1000
+    assert len(docs) == 600
     assert [d.text for d in docs] == texts
     for doc, text in zip(docs, texts):
         check_ents(doc, text)
-    assert sum(len(d.ents) for d in docs) > 1000
+    assert sum(len(d.ents) for d in docs) > 600
     assert all(not d.ents for d, t in zip(docs, texts) if not t.strip())
 
 
@@ -345,14 +301,14 @@ def test_pipe_equals_one_by_one_for_equal_length_docs(nlp):
 def test_pipe_batches_network_calls(nlp, monkeypatch):
     comp = nlp.get_pipe("aner_lstm")
     tagger = comp.tagger
-    fn = tagger._scores_fn()
+    fn = tagger.scores_fn()
     calls = []
 
     def counting(x):
         calls.append(x["words"].shape)
         return fn(x)
 
-    monkeypatch.setattr(tagger, "_predict_fn", counting)
+    monkeypatch.setattr(tagger, "scores_fn", lambda: counting)
     texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(1 + i % 6)) for i in range(600)]
     docs = list(nlp.pipe(texts, batch_size=256))
     assert len(docs) == 600 and [d.text for d in docs] == texts
@@ -399,27 +355,21 @@ def test_to_disk_after_model_dir_deleted_saves_loaded_model(scrambled_model_dir,
     assert [ents_of(d) for d in loaded.pipe(texts)] == before
 
 
-def test_save_loaded_pipeline_in_place(scrambled_model_dir, tmp_path):
+def test_save_a_loaded_pipeline_in_place(scrambled_model_dir, tmp_path):
+    """Saved back over its own folder: the files stay as they are, and a missing one is rewritten from memory."""
     import hashlib
 
     spacy_aner.load(scrambled_model_dir).to_disk(tmp_path / "pipeline")
-    weights = tmp_path / "pipeline" / "aner_lstm" / "model.weights.h5"
+    weights = tmp_path / "pipeline" / "aner_lstm" / WEIGHTS_FILE
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     nlp = spacy.load(tmp_path / "pipeline")
     before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
     assert any(before)
     nlp.to_disk(tmp_path / "pipeline")
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
-    assert [ents_of(d) for d in spacy.load(tmp_path / "pipeline").pipe(SAMPLE_TEXTS)] == before
-
-
-def test_save_in_place_after_the_model_files_were_removed(scrambled_model_dir, tmp_path):
-    """A loaded pipeline saved back over its own folder rewrites missing model files from memory."""
-    spacy_aner.load(scrambled_model_dir).to_disk(tmp_path / "pipeline")
-    nlp = spacy.load(tmp_path / "pipeline")
-    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
-    (tmp_path / "pipeline" / "aner_lstm" / "model.weights.h5").unlink()
+    weights.unlink()
     nlp.to_disk(tmp_path / "pipeline")
+    assert weights.is_file()
     assert [ents_of(d) for d in spacy.load(tmp_path / "pipeline").pipe(SAMPLE_TEXTS)] == before
 
 
@@ -446,12 +396,19 @@ def test_component_to_bytes_round_trip(nlp, lazy_component):
     assert ents_of(other(other_nlp.make_doc(text))) == ents_of(comp(nlp.make_doc(text)))
 
 
-def test_component_from_bytes_rejects_path_names(lazy_component):
+def test_component_from_bytes_rejects_path_names_and_leaves_no_directory(lazy_component, tmp_path, monkeypatch):
+    import tempfile
+
     import srsly
 
     _, comp = lazy_component
-    with pytest.raises(ModelLoadError, match="unexpected file name"):
-        comp.from_bytes(srsly.msgpack_dumps({"../config.json": b"{}"}))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where from_bytes makes its directory
+    for name in ("../config.json", "sub/config.json", ".hidden"):
+        with pytest.raises(ModelLoadError, match="unexpected file name"):
+            comp.from_bytes(srsly.msgpack_dumps({"vocab.json": b"{}", name: b"{}"}))
+    with pytest.raises(ModelLoadError, match="missing model file"):
+        comp.from_bytes(srsly.msgpack_dumps({"vocab.json": b"{}"}))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_weights_in_saved_pipeline(tiny_model_dir, tmp_path):
@@ -474,8 +431,6 @@ def test_missing_weights_in_saved_pipeline(tiny_model_dir, tmp_path):
 
 
 def gold_examples(nlp):
-    from conftest import TINY_SENTENCES  # noqa: E402  (tests/ is on sys.path under pytest)
-
     examples = []
     for text, tags in TINY_SENTENCES:
         words = text.split()
@@ -560,7 +515,7 @@ def test_load_time_config_overrides_apply(scrambled_model_dir, tmp_path):
 def test_from_bytes_directory_goes_with_the_component(scrambled_model_dir):
     import gc
 
-    data = spacy_aner.load(scrambled_model_dir).to_bytes()
+    data = spacy_aner.load(scrambled_model_dir).to_bytes()  # files copied, nothing loaded
     nlp = spacy_aner.load(scrambled_model_dir)
     nlp.from_bytes(data)
     first = nlp.get_pipe("aner_lstm").model_path
@@ -577,10 +532,9 @@ def test_from_bytes_directory_goes_with_the_component(scrambled_model_dir):
         spacy_aner.load(scrambled_model_dir).get_pipe("aner_lstm").from_bytes(b"\x80")  # not msgpack of files
 
 
-def test_a_used_pipeline_pickles_and_the_copy_tags_alike(scrambled_model_dir):
+def test_a_used_pipeline_pickles_and_the_copy_tags_alike(nlp):
     import pickle
 
-    nlp = spacy_aner.load(scrambled_model_dir)
     before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]  # the network is loaded now
     copy = pickle.loads(pickle.dumps(nlp))
     assert copy.get_pipe("aner_lstm")._tagger is None  # reloads lazily from model_path
@@ -614,9 +568,8 @@ def test_nlp_pipe_with_processes_after_tensorflow_ran(scrambled_model_dir, metho
     assert expected in run.stdout, run.stdout + run.stderr[-3000:]
 
 
-def test_invisible_characters_stay_out_of_entities(scrambled_model_dir):
+def test_invisible_characters_stay_out_of_entities(nlp):
     """The tagger sees the same words with or without direction marks, BOM or NUL around them."""
-    nlp = spacy_aner.load(scrambled_model_dir)
     for text in SAMPLE_TEXTS[:6]:
         plain = ents_of(nlp(text))
         marked = "\ufeff\u200f" + text.replace(" ", " \u200f", 2) + "\x00"

@@ -1,4 +1,4 @@
-"""Tests of spacy_aner.corpus: reading, checking and converting ANERCorp-style files."""
+"""spacy_aner.training.corpus: reading, checking and converting ANERCorp-style files."""
 from __future__ import annotations
 
 import warnings
@@ -8,7 +8,8 @@ import pytest
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from spacy_aner.corpus import (
+from spacy_aner.core.tags import bio_to_spans
+from spacy_aner.training.corpus import (
     RELEASE_WORDS,
     TEST_FILE,
     TRAIN_FILE,
@@ -19,10 +20,11 @@ from spacy_aner.corpus import (
     prepare,
     read_conll,
     sentence_to_doc,
+    sha256_file,
     split_dev,
     write_conll,
+    write_docbin,
 )
-from spacy_aner.tags import bio_to_spans
 
 TRAIN_EXPECTED = {"words": 125_102, "sentences": 3_973, "problems": 39,
                   "entities": {"LOC": 3779, "MISC": 900, "ORG": 1586, "PERS": 2735}}
@@ -382,3 +384,15 @@ def test_split_dev_invalid(fraction):
 def test_corpus_entity_counts_include_all_labels():
     corpus = Corpus([Sentence(["a", "b"], ["I-ORG", "I-ORG"])])
     assert corpus.entity_counts() == {"PERS": 0, "LOC": 0, "ORG": 1, "MISC": 0}
+
+
+def test_write_docbin_and_sha256(tmp_path):
+    import hashlib
+
+    sents = [Sentence(["قال", "محمد", "علي"], ["O", "B-PERS", "I-PERS"]), Sentence(["باريس"], ["I-LOC"])]
+    write_docbin(sents, tmp_path / "x.spacy")
+    docs = list(DocBin().from_disk(tmp_path / "x.spacy").get_docs(Vocab()))
+    assert [[t.text for t in d] for d in docs] == [s.words for s in sents]
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs] == [[(1, 3, "PERS")], [(0, 1, "LOC")]]
+    data = (tmp_path / "x.spacy").read_bytes()
+    assert sha256_file(tmp_path / "x.spacy") == hashlib.sha256(data).hexdigest()

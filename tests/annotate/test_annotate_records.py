@@ -1,0 +1,113 @@
+"""spacy_aner.annotate.records: input lines to records, output records to JSONL."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from spacy_aner.annotate.records import (
+    STDIN,
+    InputRecord,
+    InvalidInputError,
+    dumps_record,
+    read_records,
+    resolve_text_key,
+    write_jsonl,
+)
+
+
+def test_plain_text_keeps_every_line_as_is():
+    data = "\ufeffأول\n\nثانٍ\r\n\u2028 مع\r داخل\x0b\x0c\x85\n   \nأخير بلا سطر جديد".encode("utf-8")
+    recs = list(read_records(io.BytesIO(data)))
+    assert [r.text for r in recs] == ["أول", "", "ثانٍ", "\u2028 مع\r داخل\x0b\x0c\x85", "   ", "أخير بلا سطر جديد"]
+    assert [r.line for r in recs] == [1, 2, 3, 4, 5, 6]
+    assert all(r.error is None and r.id is None for r in recs)
+    assert list(read_records(io.BytesIO(b""))) == []
+    assert [r.text for r in read_records(io.BytesIO(b"\n"))] == [""]
+    # a byte-order mark only counts at the very start of the input
+    assert [r.text for r in read_records(io.BytesIO("a\n\ufeffb".encode()))] == ["a", "\ufeffb"]
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes("سطر\nجيد\n".encode() + b"\xd8\xa3\xff\xfe\n" + "بعده\n".encode() + b"\xed\xa0\x80\n")
+    with pytest.raises(InvalidInputError, match=r"corpus\.txt:3: invalid UTF-8 at byte 2") as info:
+        list(read_records(path))
+    assert (info.value.source, info.value.line) == (str(path), 3) and isinstance(info.value, ValueError)
+    recs = list(read_records(path, skip_invalid=True))
+    assert [r.line for r in recs] == [1, 2, 3, 4, 5]
+    assert [r.text for r in recs] == ["سطر", "جيد", None, "بعده", None]
+    assert "invalid UTF-8" in recs[2].error and "invalid UTF-8" in recs[4].error  # an encoded surrogate too
+
+
+def test_jsonl_records_and_their_problems():
+    lines = [
+        json.dumps({"id": "a", "text": "محمد"}, ensure_ascii=False),
+        "",
+        json.dumps({"id": 2, "text": "\ud800 x"}),  # a lone surrogate: valid JSON, not text
+        "not json",
+        "[1, 2]",
+        json.dumps({"id": 5}),
+        json.dumps({"id": 6, "text": None}),
+        json.dumps({"text": "no id"}),
+    ]
+    data = "\n".join(lines).encode("utf-8")
+    with pytest.raises(InvalidInputError, match=r"<stream>:4: invalid JSON"):
+        list(read_records(io.BytesIO(data), "text", "id"))
+    recs = list(read_records(io.BytesIO(data), "text", "id", skip_invalid=True))
+    assert len(recs) == len(lines)
+    assert (recs[0].text, recs[0].id, recs[0].error) == ("محمد", "a", None)
+    assert (recs[1].text, recs[1].error) == ("", None)
+    assert (recs[2].text, recs[2].id, recs[2].error) == ("\ud800 x", 2, None)  # an annotation error, later
+    assert "invalid JSON" in recs[3].error
+    assert "expected a JSON object, got list" in recs[4].error
+    assert "no 'text' key" in recs[5].error and recs[5].id == 5
+    assert "'text' is a NoneType" in recs[6].error and recs[6].id == 6
+    assert "no 'id' key" in recs[7].error
+    with pytest.raises(ValueError, match="id key needs JSONL"):
+        list(read_records(io.BytesIO(b"x"), None, "id"))
+
+
+def test_stdin_is_read_as_bytes(monkeypatch):
+    stdin = io.TextIOWrapper(io.BytesIO("محمد\n".encode() + b"\xff\n"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    recs = list(read_records(STDIN, skip_invalid=True))
+    assert [r.text for r in recs] == ["محمد", None] and "<stdin>" not in recs[1].error
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff"), encoding="utf-8"))
+    with pytest.raises(InvalidInputError, match="^<stdin>:1: "):
+        list(read_records(STDIN))
+
+
+def test_resolve_text_key():
+    assert resolve_text_key("a.jsonl", None) == "text"
+    assert resolve_text_key("a.NDJSON", None) == "text"
+    assert resolve_text_key("a.txt", None) is None
+    assert resolve_text_key("a.txt", "body") == "body"
+    assert resolve_text_key("a.jsonl", "body") == "body"
+    assert resolve_text_key(STDIN, None) is None
+
+
+def test_dumps_record_is_one_utf8_line_and_survives_lone_surrogates():
+    assert dumps_record({"text": "محمد 😀", "entities": []}) == '{"text":"محمد 😀","entities":[]}\n'.encode()
+    breaks = "a\nb\rc\x0bd\x0ce\x1cf\x1dg\x1eh\x85i\u2028j\u2029k"
+    line = dumps_record({"text": breaks})
+    assert len(line.decode("utf-8").splitlines()) == 1 and json.loads(line) == {"text": breaks}
+    line = dumps_record({"id": "\ud800", "entities": []})
+    assert line.isascii() and json.loads(line) == {"id": "\ud800", "entities": []}
+
+
+def test_write_jsonl_to_a_stream_a_path_and_stdout(tmp_path, capsysbinary):
+    out = io.BytesIO()
+    assert write_jsonl([{"a": 1}, {"b": "ب"}], out) == 2
+    assert out.getvalue().decode("utf-8").splitlines() == ['{"a":1}', '{"b":"ب"}']
+    assert write_jsonl(iter([{"c": 3}]), tmp_path / "out.jsonl") == 1
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"c":3}\n'
+    assert write_jsonl([{"d": 4}], STDIN) == 1
+    assert capsysbinary.readouterr().out == b'{"d":4}\n'
+
+
+def test_input_record_defaults():
+    rec = InputRecord(3, "نص")
+    assert (rec.line, rec.text, rec.id, rec.error) == (3, "نص", None, None)

@@ -1,0 +1,263 @@
+"""spacy_aner.annotate.runner: texts and records through the pipeline, in order, errors as records.
+
+The model is the session's scrambled tiny model, so that most words come out as entities
+and every offset check has something to check.
+"""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from aner_support import WORDS
+
+from spacy_aner.annotate.records import InputRecord, InvalidInputError, read_records
+from spacy_aner.annotate.runner import (
+    MAX_DOC_CHARS,
+    AnnotateStats,
+    annotate_file,
+    annotate_records,
+    annotate_texts,
+    check_model_in_subprocess,
+    entity_records,
+    load_pipeline,
+    text_problem,
+)
+from spacy_aner.core.config import ModelLoadError
+
+MIXED = WORDS + ["Barack", "Obama", "2009", "،", ".", "؟", "😀", "\u200f", "\ufeff"]
+
+
+def random_text(rng: random.Random, max_words: int = 30) -> str:
+    seps = [" ", " ", " ", "  ", "\t", "\u00a0", "\u200b", "\r", "\x00", ""]
+    return "".join(rng.choice(MIXED) + rng.choice(seps) for _ in range(rng.randint(0, max_words)))
+
+
+def assert_offsets(record: dict, text: str) -> None:
+    for ent in record["entities"]:
+        assert text[ent["start"]:ent["end"]] == ent["text"]
+        assert ent["text"] and not ent["text"][0].isspace() and not ent["text"][-1].isspace()
+        assert ent["label"] in ("PERS", "LOC", "ORG", "MISC")
+
+
+@pytest.fixture(scope="module")
+def nlp(scrambled_nlp):
+    return scrambled_nlp
+
+
+def test_entity_records_are_character_offsets(nlp):
+    text = "قال محمد علي في الرباط"
+    doc = nlp(text)
+    records = entity_records(doc)
+    assert records == [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+    assert records
+    assert_offsets({"entities": records}, text)
+
+
+def test_text_problem():
+    assert text_problem("محمد") is None and text_problem("") is None
+    assert text_problem(None) == "expected a str, got NoneType"
+    assert text_problem(b"x") == "expected a str, got bytes"
+    assert "longer than nlp.max_length (3)" in text_problem("abcd", max_length=3)
+    assert text_problem("abc", max_length=3) is None
+    assert text_problem("a\udc80") == ("not valid Unicode: lone surrogate U+DC80 at offset 1 (cannot be tokenised)")
+
+
+def test_annotate_texts_refuses_bad_settings(nlp):
+    with pytest.raises(ValueError, match="batch_size"):
+        list(annotate_texts(nlp, ["x"], batch_size=0))
+    with pytest.raises(ValueError, match="n_process"):
+        list(annotate_texts(nlp, ["x"], n_process=0))
+
+
+def test_annotate_texts_reads_its_input_lazily(nlp):
+    seen = []
+
+    def texts():
+        for i in range(100):
+            seen.append(i)
+            yield "محمد في الرباط"
+
+    results = annotate_texts(nlp, texts(), batch_size=4, chunk_chars=30)
+    first = next(results)
+    assert first == {"entities": entity_records(nlp("محمد في الرباط"))}
+    assert len(seen) < 20  # a few batches ahead, not the whole input
+    results.close()
+
+
+def test_annotate_records_one_output_per_input_in_order(nlp):
+    recs = [InputRecord(1, "محمد في الرباط", "a"), InputRecord(2, None, "b", error="invalid UTF-8 at byte 0"),
+            InputRecord(3, "\udc80", "c"), InputRecord(4, "", None), InputRecord(5, "علي", "e")]
+    seen = []
+    out = list(annotate_records(nlp, recs, id_key="id", batch_size=2, on_error=lambda r, p: seen.append(r.line)))
+    assert [list(o) for o in out] == [["id", "entities"], ["line", "id", "error", "entities"],
+                                      ["line", "id", "error", "entities"], ["id", "entities"], ["id", "entities"]]
+    assert out[0] == {"id": "a", "entities": entity_records(nlp("محمد في الرباط"))}
+    assert out[1] == {"line": 2, "id": "b", "error": "invalid UTF-8 at byte 0", "entities": []}
+    assert "lone surrogate U+DC80 at offset 0" in out[2]["error"] and out[2]["line"] == 3
+    assert out[3] == {"id": None, "entities": []}
+    assert seen == [2, 3]
+    plain = list(annotate_records(nlp, recs[:1]))
+    assert plain == [{"text": "محمد في الرباط", "entities": out[0]["entities"]}]
+    assert list(annotate_records(nlp, recs[:1], text_key="body")) == [{"body": "محمد في الرباط",
+                                                                      "entities": out[0]["entities"]}]
+
+
+def test_memory_zones_forget_the_words_of_each_chunk(nlp):
+    """spaCy interns every new word; the chunks' memory zones give that memory back."""
+    rng = random.Random(3)
+    texts = [" ".join("".join(rng.choice("ابتثجحخدذرزسشصضطظعغفقكلمنهوي") for _ in range(8)) for _ in range(20))
+             for _ in range(40)]
+    before = len(nlp.vocab.strings)
+    small = list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=200))  # a zone every 4 documents
+    one = list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=10**9))  # a single zone
+    assert len(nlp.vocab.strings) == before
+    assert texts[0].split()[0] not in nlp.vocab.strings
+    with nlp.memory_zone():
+        assert small == one == [{"entities": entity_records(d)} for d in nlp.pipe(texts, batch_size=4)]
+
+
+def test_each_chunk_gets_its_own_memory_zone(nlp, monkeypatch):
+    """Chunks end on batch boundaries once they hold chunk_chars; each runs in a zone of its own."""
+    zones = []
+    real = nlp.memory_zone
+
+    def counting(*args, **kwargs):
+        zones.append(len(zones))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nlp, "memory_zone", counting)
+    texts = ["محمد في الرباط"] * 40  # 14 characters each: 4 texts (one batch) pass 50 characters
+    assert len(list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=50))) == 40
+    assert len(zones) == 10
+    zones.clear()
+    list(annotate_texts(nlp, texts, batch_size=4, chunk_chars=10**9))
+    assert len(zones) == 1
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_annotate_file_plain_text(nlp, tmp_path):
+    rng = random.Random(1)
+    texts = [random_text(rng).rstrip("\r") for _ in range(40)]  # a final \r would be read as CRLF
+    texts[0] = texts[10] = texts[39] = ""
+    texts[20] = "\r \u2028 مع\x0b\x0c\x85"
+    (tmp_path / "in.txt").write_bytes(("\n".join(texts) + "\n").encode("utf-8"))
+    stats = annotate_file(nlp, tmp_path / "in.txt", tmp_path / "out" / "annotated.jsonl", batch_size=8,
+                          progress=False)
+    records = [json.loads(line) for line in (tmp_path / "out" / "annotated.jsonl").read_text("utf-8").splitlines()]
+    assert [r["text"] for r in records] == texts
+    for rec in records:
+        assert list(rec) == ["text", "entities"]
+        assert_offsets(rec, rec["text"])
+    assert records[0] == records[10] == records[39] == {"text": "", "entities": []}
+    assert (stats.records, stats.errors) == (40, 0) and stats.entities == sum(len(r["entities"]) for r in records) > 30
+    assert stats.seconds > 0 and stats.docs_per_second == stats.records / stats.seconds
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_annotate_file_jsonl_with_ids_and_error_records(nlp, tmp_path):
+    lines = [json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=i % 2 == 1)  # \ud800 only as an escape
+             for i, t in enumerate(["محمد في الرباط", "محمد \ud800", "", "باريس"])]
+    lines.append("not json")
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    warnings = []
+    stats = annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", id_key="id", skip_invalid=True,
+                          progress=False, warn=warnings.append)
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
+    assert [list(r) for r in records] == [["id", "entities"], ["line", "id", "error", "entities"],
+                                          ["id", "entities"], ["id", "entities"], ["line", "error", "entities"]]
+    assert records[1]["id"] == "d1" and "lone surrogate U+D800 at offset 5" in records[1]["error"]
+    assert records[4]["line"] == 5 and "invalid JSON" in records[4]["error"]
+    assert (stats.records, stats.errors) == (5, 2)
+    assert warnings == [f"{tmp_path / 'in.jsonl'}:2: {records[1]['error']}; written as an error record",
+                        f"{tmp_path / 'in.jsonl'}:5: {records[4]['error']}; written as an error record"]
+
+
+def test_annotate_file_warns_at_most_max_warnings_times(nlp, tmp_path):
+    (tmp_path / "in.jsonl").write_text("[]\n" * 5, encoding="utf-8")
+    warnings = []
+    stats = annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", skip_invalid=True, progress=False,
+                          warn=warnings.append, max_warnings=2)
+    assert stats.errors == 5 and len(warnings) == 3 and "further problems are not shown" in warnings[-1]
+
+
+def test_a_broken_line_stops_the_run_and_leaves_no_output(nlp, tmp_path):
+    (tmp_path / "in.txt").write_bytes("محمد\nعلي\n".encode() + b"caf\xe9 latin-1\n" + "القاهرة\n".encode())
+    with pytest.raises(InvalidInputError, match=r"in\.txt:3: invalid UTF-8 at byte 3"):
+        annotate_file(nlp, tmp_path / "in.txt", tmp_path / "out.jsonl", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no partial output, no temporary file
+
+
+def test_the_output_cannot_be_the_input(nlp, tmp_path):
+    (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="is the input file"):
+        annotate_file(nlp, tmp_path / "in.txt", tmp_path / "in.txt", progress=False)
+    assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
+
+
+def test_annotate_stats():
+    assert AnnotateStats().docs_per_second == 0.0
+    assert AnnotateStats(records=10, seconds=2.0).docs_per_second == 5.0
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_load_pipeline_loads_the_model_now(scrambled_model_dir):
+    nlp = load_pipeline(scrambled_model_dir)
+    assert nlp.get_pipe("aner_lstm")._tagger is not None
+    assert nlp.max_length >= MAX_DOC_CHARS
+
+
+def test_load_pipeline_reports_a_broken_model_before_any_input(scrambled_model_dir, model_copy, tmp_path):
+    broken = model_copy(scrambled_model_dir)
+    (broken / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match=f"missing model file: {broken / 'config.json'}"):
+        load_pipeline(broken)
+    with pytest.raises(ModelLoadError, match="model directory not found"):
+        load_pipeline(tmp_path / "nowhere")
+
+
+# --------------------------------------------------------------------------- several processes
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_records_of_one(nlp):
+    """nlp.pipe(n_process=2) through annotate_texts: same records, same order, even with the network
+    already loaded in this process (it is detached while the workers start, then put back)."""
+    rng = random.Random(11)
+    texts = [random_text(rng) for _ in range(150)]
+    texts[7], texts[40], texts[149] = "\ud800", "", "x\udfff"
+    tagger = nlp.get_pipe("aner_lstm").tagger
+    one = list(annotate_texts(nlp, texts, batch_size=8, n_process=1))
+    chunk = sum(map(len, texts)) * 2 // 3
+    two = list(annotate_texts(nlp, texts, batch_size=8, n_process=2, chunk_chars=chunk))  # 2 chunks, 2 pools
+    assert two == one
+    assert nlp.get_pipe("aner_lstm")._tagger is tagger
+    assert "error" in one[7] and "error" in one[149] and one[40] == {"entities": []}
+    assert sum(len(r["entities"]) for r in one) > 100
+    for text, rec in zip(texts, one):
+        if "error" not in rec:
+            assert_offsets(rec, text)
+
+
+@pytest.mark.slow
+def test_the_subprocess_check_passes_a_good_model_and_names_a_broken_one(scrambled_model_dir, model_copy):
+    """(A broken model through ``annotate --n-process 2``: tests/cli/test_cli_run.py.)"""
+    assert check_model_in_subprocess(scrambled_model_dir) is None
+    broken = model_copy(scrambled_model_dir)
+    weights = broken / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelLoadError) as here:
+        load_pipeline(broken)
+    with pytest.raises(ModelLoadError) as there:
+        check_model_in_subprocess(broken)
+    assert str(there.value) == str(here.value) and "unreadable or truncated weights file" in str(there.value)
+
+
+def test_read_records_then_annotate_keeps_line_numbers(nlp, tmp_path):
+    (tmp_path / "in.txt").write_bytes("محمد\n".encode() + b"\xff\n" + "علي\n".encode())
+    out = list(annotate_records(nlp, read_records(tmp_path / "in.txt", skip_invalid=True)))
+    assert [r.get("line") for r in out] == [None, 2, None] and out[1]["entities"] == []

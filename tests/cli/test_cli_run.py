@@ -1,0 +1,284 @@
+"""spacy_aner.cli.run: ``evaluate`` (scores, report, plots, --record) and ``annotate`` (a corpus to JSONL)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aner_support import WORDS, read_json
+from typer.testing import CliRunner
+
+import spacy_aner
+from spacy_aner.cli import app
+from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE
+from spacy_aner.training.evaluation import evaluate_file, model_hash
+
+runner = CliRunner()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def scored_model(scrambled_model_dir, tiny_model_dir, model_copy) -> Path:
+    """A copy of the scrambled model (``--record`` writes into it) with the tiny model's training curves."""
+    model = model_copy(scrambled_model_dir)
+    shutil.copy(tiny_model_dir / TRAINING_LOG_FILE, model / TRAINING_LOG_FILE)
+    return model
+
+
+def test_evaluate_writes_metrics_report_plots_and_records_them(scored_model, tiny_dev_file, tmp_path):
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "--model", str(scored_model), "-o", str(out),
+                                 "--raw", "--doc-context", "--record"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    expected = evaluate_file(spacy_aner.load(scored_model), tiny_dev_file, raw=True, progress=False, doc_context=True)
+    micro = expected["seqeval_default"]["micro"]
+    assert [metrics[k] for k in ("f1", "precision", "recall")] == [micro[k] for k in ("f1", "precision", "recall")]
+    assert metrics["per_type"] == expected["seqeval_default"]["per_type"] and metrics["sentences"] == 8
+    assert metrics["model"] == str(scored_model) and metrics["model_hash"] == model_hash(scored_model)
+    dev = metrics["files"]["dev"]
+    assert dev["raw_text"] == expected["raw_text"] and dev["doc_context"] == expected["doc_context"]
+    assert dev["seqeval_strict"] == expected["seqeval_strict"] and "_gold" not in dev and "report" not in dev
+    assert "micro avg" in (out / "report.txt").read_text(encoding="utf-8")
+    for name in ("per_class.png", "confusion_dev.png", "training_curves.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC), name
+    assert "dev: 8 sentences" in result.stdout and f"-> {out}/metrics.json" in result.stdout
+    recorded = read_json(scored_model / META_FILE)["test_scores"]["dev"]
+    assert recorded["seqeval_default"] == micro and recorded["file"] == str(tiny_dev_file)
+    assert recorded["command"].startswith("spacy-aner evaluate ") and len(recorded["sha256"]) == 64
+    assert recorded["doc_context"]["seqeval_default"] == expected["doc_context"]["seqeval_default"]["micro"]
+    assert recorded["raw_text"] == expected["raw_text"]["micro"]
+
+
+def test_evaluate_an_ensemble_on_two_files_of_one_name(vector_model_dir, refit_run, tiny_dev_file, tmp_path):
+    from spacy_aner.training.ensemble import ensemble
+
+    ensemble([vector_model_dir, refit_run.dir], tmp_path / "ens")
+    other = tmp_path / "other" / "dev.conll"
+    other.parent.mkdir()
+    shutil.copy(tiny_dev_file, other)
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), str(other), "--model", str(tmp_path / "ens"),
+                                 "-o", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval" / "training_curves.png").read_bytes().startswith(PNG_MAGIC)  # a curve per member
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert list(metrics["files"]) == ["dev", "dev_2"] and metrics["file"] == str(tiny_dev_file)
+    assert [f["file"] for f in metrics["files"].values()] == [str(tiny_dev_file), str(other)]
+    assert "dev: 8 sentences" in result.stdout and "dev_2: 8 sentences" in result.stdout
+    assert {p.name for p in (tmp_path / "eval").glob("confusion_*.png")} == {"confusion_dev.png",
+                                                                           "confusion_dev_2.png"}
+
+
+GOLD_PROBLEMS = {
+    "empty": (b"", "no sentences to score"),
+    "untagged": ("باريس\nهي\nعاصمة\n".encode(), "malformed line(s) in the gold file"),
+    "no_entities": ("باريس O\nهي O\n".encode(), "no gold entities"),
+    "bad_utf8": ("باريس B-LOC\n".encode() + b"\xff O\n", "not valid UTF-8"),
+    "unknown_tag": ("باريس B-CITY\n".encode(), "unknown tag 'B-CITY'"),
+}
+
+
+def test_evaluate_refuses_gold_files_it_cannot_score_before_loading_the_model(tmp_path):
+    """No sentences, no tag column, lost lines: a clear error, never a figure on damaged gold data."""
+    good = tmp_path / "good.conll"
+    good.write_text("باريس B-LOC\n", encoding="utf-8")
+    for name, (content, message) in GOLD_PROBLEMS.items():
+        path = tmp_path / f"{name}.conll"
+        path.write_bytes(content)
+        result = runner.invoke(app, ["evaluate", str(good), str(path), "--model", "/nowhere", "-o",
+                                     str(tmp_path / name)])
+        assert result.exit_code == 1 and message in result.stderr, (name, result.output)
+        assert not (tmp_path / name).exists()
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "missing.conll"), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "file not found" in result.stderr
+
+
+def test_evaluate_reports_a_broken_model(tiny_dev_file, tiny_model_dir, model_copy, tmp_path):
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "--model", str(tmp_path / "nope"),
+                                 "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "model directory not found" in result.stderr
+    broken = model_copy(tiny_model_dir)
+    (broken / "vocab.json").write_text("{", encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "--model", str(broken), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and f"{broken / 'vocab.json'}: not valid JSON" in result.stderr
+    assert not (tmp_path / "out").exists() and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- annotate
+
+
+def random_text(rng: random.Random, max_words: int = 30) -> str:
+    seps = [" ", " ", " ", "  ", "\t", "\u00a0", "\u200b", "\x00", ""]
+    pool = WORDS + ["😀", "Paris", "،"]
+    return "".join(rng.choice(pool) + rng.choice(seps) for _ in range(rng.randint(0, max_words)))
+
+
+def assert_offsets(record: dict, text: str) -> None:
+    for ent in record["entities"]:
+        assert text[ent["start"]:ent["end"]] == ent["text"] and ent["label"] in ("PERS", "LOC", "ORG", "MISC")
+
+
+def test_annotate_help_lists_its_options():
+    result = runner.invoke(app, ["annotate", "--help"])
+    assert result.exit_code == 0
+    for option in ("--output", "--model", "--text-key", "--id-key", "--batch-size", "--n-process",
+                   "--skip-invalid", "--quiet"):
+        assert option in result.output
+
+
+def test_annotate_stdin_to_stdout(scrambled_model_dir):
+    texts = ["محمد يعيش في الرباط", "", "زار أحمد علي القاهرة 😀 أمس"]
+    result = runner.invoke(app, ["annotate", "-", "--model", str(scrambled_model_dir), "--quiet"],
+                           input="\n".join(texts).encode("utf-8"))
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout_bytes.decode("utf-8").splitlines()]
+    assert [r["text"] for r in records] == texts
+    for rec in records:
+        assert_offsets(rec, rec["text"])
+    assert sum(len(r["entities"]) for r in records) > 0
+    assert result.stderr == ""  # --quiet: no summary
+
+
+def test_annotate_a_jsonl_file_to_a_file(scrambled_model_dir, tmp_path):
+    rng = random.Random(2)
+    texts = [random_text(rng) for _ in range(30)]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)) + "\n",
+                                       encoding="utf-8")
+    out = tmp_path / "sub" / "out.jsonl"
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.jsonl"), "-o", str(out), "--id-key", "id",
+                                 "--model", str(scrambled_model_dir), "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == list(range(30)) and all(list(r) == ["id", "entities"] for r in records)
+    for rec, text in zip(records, texts):
+        assert_offsets(rec, text)
+    n = sum(len(r["entities"]) for r in records)
+    assert f"30 records (0 errors), {n:,} entities in " in result.stderr and f"-> {out}" in result.stderr
+
+
+def test_annotate_invalid_utf8_stops_or_is_skipped_with_a_record(scrambled_model_dir, tmp_path):
+    (tmp_path / "in.txt").write_bytes("محمد\nعلي\n".encode() + b"caf\xe9 latin-1\n" + "القاهرة\n".encode())
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                                 "--model", str(scrambled_model_dir)])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'in.txt'}:3: invalid UTF-8 at byte 3" in result.stderr and "--skip-invalid" in result.stderr
+    assert "nothing was written" in result.stderr and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no partial output
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                                 "--model", str(scrambled_model_dir), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path / 'in.txt'}:3: invalid UTF-8 at byte 3" in result.stderr
+    assert "4 records (1 errors)" in result.stderr
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r.get("text") for r in records] == ["محمد", "علي", None, "القاهرة"]
+    assert records[2]["line"] == 3 and records[2]["entities"] == [] and "invalid UTF-8" in records[2]["error"]
+
+
+def test_annotate_argument_errors(scrambled_model_dir, tmp_path):
+    (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--id-key", "id"])
+    assert result.exit_code == 1 and "--id-key needs JSONL input" in result.stderr
+    result = runner.invoke(app, ["annotate", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 1 and "file not found" in result.stderr
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "in.txt"),
+                                 "--model", str(scrambled_model_dir)])
+    assert result.exit_code == 1 and "is the input file" in result.stderr
+    assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path), "--model", "/nowhere"])
+    assert result.exit_code == 1 and "it is a directory" in result.stderr  # refused before the model loads
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--batch-size", "0"])
+    assert result.exit_code == 2
+
+
+def _broken_models(src: Path, root: Path) -> dict:
+    models = {}
+
+    def copy(name: str) -> Path:
+        models[name] = root / name
+        shutil.copytree(src, models[name])
+        return models[name]
+
+    weights = copy("truncated") / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    (copy("no-config") / "config.json").unlink()
+    (copy("no-weights") / "model.weights.h5").unlink()
+    cfg = copy("wrong-version") / "config.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "format_version": 99}))
+    (copy("bad-vocab") / "vocab.json").write_text('{"words": ["<pad>"', encoding="utf-8")
+    models["missing-dir"] = root / "does-not-exist"
+    return models
+
+
+BROKEN = {
+    "truncated": "model.weights.h5: unreadable or truncated weights file",
+    "no-config": "missing model file: {dir}/config.json",
+    "no-weights": "missing model file: {dir}/model.weights.h5",
+    "wrong-version": "config.json: model format version 99",
+    "bad-vocab": "vocab.json: not valid JSON",
+    "missing-dir": "model directory not found: {dir}",
+}
+
+
+@pytest.fixture(scope="module")
+def broken_models(tiny_model_dir, tmp_path_factory) -> dict:
+    return _broken_models(tiny_model_dir, tmp_path_factory.mktemp("broken_models"))
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_annotate_with_a_broken_model_is_a_clear_error(broken_models, kind, tmp_path):
+    (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                                 "--model", str(broken_models[kind])])
+    assert result.exit_code == 1
+    assert BROKEN[kind].format(dir=broken_models[kind]) in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out.jsonl").exists()
+
+
+def test_annotate_with_two_processes_checks_the_model_in_a_subprocess(broken_models, tmp_path):
+    """The same message as a check in this process (the subprocess only reports it)."""
+    from spacy_aner.core.config import ModelLoadError
+    from spacy_aner.core.tagger import Tagger
+
+    (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--n-process", "2",
+                                 "--model", str(broken_models["truncated"])])
+    assert result.exit_code == 1
+    with pytest.raises(ModelLoadError) as here:
+        Tagger.load(broken_models["truncated"])
+    assert f"error: {here.value}" in result.stderr
+    assert f"{broken_models['truncated']}/model.weights.h5: unreadable or truncated" in result.stderr
+
+
+def _annotate_subprocess(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", *map(str, args)], capture_output=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_annotate_with_one_and_two_processes_writes_identical_bytes(scrambled_model_dir, tmp_path):
+    rng = random.Random(2)
+    lines = [json.dumps({"id": f"doc-{i}", "text": random_text(rng), "other": i}, ensure_ascii=i % 2 == 0)
+             for i in range(200)]
+    lines[5] = json.dumps({"id": "doc-5", "text": "محمد \ud800 علي"})  # lone surrogate: an error record
+    lines[9] = ""  # blank line: an empty document
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs = {}
+    for n in (1, 2):
+        proc = _annotate_subprocess("in.jsonl", "-o", f"out{n}.jsonl", "--model", scrambled_model_dir,
+                                    "--id-key", "id", "--batch-size", "8", "--n-process", n, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert "in.jsonl:6: not valid Unicode: lone surrogate U+D800 at offset 5" in proc.stderr.decode()
+        outputs[n] = (tmp_path / f"out{n}.jsonl").read_bytes()
+    assert outputs[1] == outputs[2]
+    records = [json.loads(line) for line in outputs[1].decode("utf-8").splitlines()]
+    assert len(records) == len(lines)
+    assert records[5] == {"line": 6, "id": "doc-5", "entities": [],
+                          "error": "not valid Unicode: lone surrogate U+D800 at offset 5 (cannot be tokenised)"}
+    assert records[9] == {"id": None, "entities": []}
+    assert sum(len(r["entities"]) for r in records) > 200
