@@ -1,2 +1,2 @@
 __title__ = "spacy-aner"
-__version__ = "0.5.0"
+__version__ = "0.6.0"

@@ -90,15 +90,25 @@ def load_script(path: Path, name: str):
     return module
 
 
-def scramble_output(tagger, seed: int, names: Sequence[str] = ("word_embedding", "scores", "tag_scores"),
-                    scale: float = 3.0):
-    """Random weights in ``tagger``'s word table, output layer and CRF scores, so that it tags
-    most words, with every label, in runs of one or more words (an untuned tiny model tags
-    nothing, and entity checks over no entities prove nothing)."""
+def scramble_model(src: Path, dst: Path, seed: int,
+                   names: Sequence[str] = ("word_embedding", "scores", "tag_scores"), scale: float = 3.0,
+                   note: str = "scrambled layers, for tests") -> Path:
+    """A copy of model directory ``src`` at ``dst`` with random weights in the layers ``names``
+    (``word_embedding``: the word table), so that it tags most words, with every label, in runs
+    of one or more words (an untuned tiny model tags nothing, and entity checks over no
+    entities prove nothing)."""
     import numpy as np
 
+    from spacy_aner.core.tagger import Tagger
+    from spacy_aner.training.export import read_weights, save_model
+
     rng = np.random.default_rng(seed)
+    tagger, weights = Tagger.load(src), read_weights(src)
+    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
     for name in names:
-        layer = tagger.network.get_layer(name)
-        layer.set_weights([rng.normal(0, scale, w.shape).astype(w.dtype) for w in layer.get_weights()])
-    return tagger
+        if name == "word_embedding":
+            table = rng.normal(0, scale, table.shape).astype("float32")
+        else:
+            weights[name] = [rng.normal(0, scale, w.shape).astype("float32") for w in weights[name]]
+    save_model(dst, tagger.config, tagger.vocab, weights, table, {**tagger.meta, "note": note})
+    return dst

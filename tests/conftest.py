@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first
 
 import aner_fresh  # noqa: E402  (tests/ is on sys.path: pytest.ini's pythonpath)
 import aner_models  # noqa: E402
-from aner_support import ANERCORP_DIR, TEST_FILE, TOKENIZER_CONFIG, TRAIN_FILE, scramble_output  # noqa: E402
+from aner_support import ANERCORP_DIR, TEST_FILE, TOKENIZER_CONFIG, TRAIN_FILE, scramble_model  # noqa: E402
 
 #: Fixtures that need a trained model; tests using none of them run first.
 MODEL_FIXTURES = {"tiny_model_dir", "vector_run", "refit_run"}
@@ -177,12 +177,8 @@ def tiny_tagger(tiny_model_dir):
 @pytest.fixture(scope="session")
 def scrambled_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """``tiny_model_dir`` with a random word table, output layer and CRF scores: it tags most words."""
-    from spacy_aner.core.tagger import Tagger
-
-    tagger = scramble_output(Tagger.load(tiny_model_dir), seed=2)
     out = tmp_path_factory.mktemp("scrambled_model") / "model"
-    tagger.save(out, meta={**tagger.meta, "note": "scrambled word table, output layer and CRF, for tests"})
-    return out
+    return scramble_model(tiny_model_dir, out, seed=2, note="scrambled word table, output layer and CRF, for tests")
 
 
 @pytest.fixture(scope="session")
@@ -235,9 +231,10 @@ def refit_run(vector_run) -> types.SimpleNamespace:
 
 @pytest.fixture(scope="session")
 def shipped_model_dir() -> Path:
+    from spacy_aner.core.config import REQUIRED_FILES
     from spacy_aner.pipeline.component import DEFAULT_MODEL
 
-    if not (DEFAULT_MODEL / "model.weights.h5").is_file():
+    if not all((DEFAULT_MODEL / name).is_file() for name in REQUIRED_FILES):
         pytest.skip(f"the shipped model is not in this checkout ({DEFAULT_MODEL})")
     return DEFAULT_MODEL
 

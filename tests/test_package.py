@@ -110,9 +110,13 @@ def test_python_m_and_the_console_script(fresh):
 
 
 def test_core_never_imports_spacy_nor_tensorflow_on_import(fresh):
-    """``import spacy_aner.core.tagger, spacy_aner.core.storage, ...`` in a fresh interpreter loads no spaCy."""
+    """``import spacy_aner.core.tagger, spacy_aner.core.storage, ...`` in a fresh interpreter loads
+    neither spaCy nor TensorFlow (the script asserts both)."""
     run = fresh["core"]
-    assert {"spacy_aner.core.tagger", "spacy_aner.core.storage", "spacy_aner.core.network"} <= set(run.info["modules"])
+    assert {"spacy_aner.core.tagger", "spacy_aner.core.storage",
+            "spacy_aner.core.runtime"} <= set(run.info["modules"])
+    assert "spacy_aner.core.network" not in module_names()  # the Keras network is training's
+    assert "spacy_aner.training.network" in module_names()
     proc = run.result()
     assert proc.returncode == 0 and proc.stdout.strip() == str(len(run.info["modules"])), proc.stderr[-3000:]
 
@@ -156,10 +160,39 @@ def test_imports_run_one_way_and_form_no_cycle():
             visit(node, [node])
 
 
-def test_core_modules_do_not_import_spacy_even_lazily():
+def test_core_modules_do_not_import_spacy_nor_tensorflow_even_lazily():
     for path in sorted((PACKAGE / "core").glob("*.py")):
         for module, line, _ in imports_of(path):
-            assert module.split(".")[0] != "spacy", f"{path.name}:{line} imports {module}"
+            assert module.split(".")[0] not in ("spacy", "tensorflow", "keras"), f"{path.name}:{line} imports {module}"
+
+
+#: Inference in a fresh interpreter: a saved pipeline through ``spacy.load``, and the component
+#: added by name to a blank pipeline, each tagging one text; TensorFlow is never imported.
+NO_TENSORFLOW_SCRIPT = (
+    "import sys, spacy\n"
+    "nlp = spacy.load(sys.argv[1])\n"
+    "print(len(nlp('محمد يعيش في الرباط').ents) > 0)\n"
+    "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'spacy.load imported TensorFlow'\n"
+    "blank = spacy.blank('ar')\n"
+    "blank.add_pipe('aner_lstm', config={'model': sys.argv[2]})\n"
+    "print(len(blank('محمد يعيش في الرباط').ents) > 0)\n"
+    "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'add_pipe imported TensorFlow'\n"
+    "assert 'onnxruntime' in sys.modules\n"
+    "print('NO TENSORFLOW')\n"
+)
+
+
+def test_inference_never_imports_tensorflow(shipped_model_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    spacy_aner.load(shipped_model_dir).to_disk(tmp_path / "pipeline")
+    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW_SCRIPT, str(tmp_path / "pipeline"),
+                           str(shipped_model_dir)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == ["True", "True", "NO TENSORFLOW"], proc.stdout
 
 
 def test_no_private_name_is_imported_from_another_module():
@@ -193,8 +226,11 @@ def test_removed_experiments_left_no_module():
 
 def test_package_data_is_declared_for_the_model_files():
     setup = (ROOT / "setup.py").read_text(encoding="utf-8")
-    for pattern in ("models/*/*.json", "models/*/*.h5", "models/*/*.txt"):
+    for pattern in ("models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt"):
         assert pattern in setup
     shipped = PACKAGE / "models" / "aner-lstm"
-    assert {p.suffix for p in shipped.iterdir()} <= {".json", ".h5", ".txt"}
+    assert {p.suffix for p in shipped.iterdir()} <= {".json", ".onnx", ".npy", ".txt"}
+    from spacy_aner.core.config import REQUIRED_FILES
+
+    assert all((shipped / name).is_file() for name in REQUIRED_FILES)
     json.loads((shipped / "config.json").read_text(encoding="utf-8"))

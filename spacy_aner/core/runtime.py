@@ -11,15 +11,19 @@ works with any start method).
 """
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .config import GRAPH_FILE, ModelLoadError
+from .config import CONFIG_FILE, GRAPH_FILE, VOCAB_FILE, ModelConfig, ModelLoadError
 
 GRAPH_INPUTS = ("row_vectors", "char_rows", "index", "lengths")
+#: Graph metadata written by the export: the model configuration (JSON) and the character count.
+CONFIG_KEY, CHARS_KEY = "spacy_aner.config", "spacy_aner.chars"
 CRF_OUTPUTS = ("transitions", "start", "end")
 
 
@@ -56,6 +60,24 @@ class OnnxScorer:
                                      f"{str(err).splitlines()[0] if str(err) else ''})") from None
             self._pid = os.getpid()
         return self._session
+
+    def check(self, config: ModelConfig, n_chars: int) -> None:
+        """Refuse a graph made for another configuration or character set than ``config`` and
+        ``n_chars``: the graph is complete in itself, so ONNX Runtime would run it anyway, or
+        fail only on the first call. The export records both in the graph's metadata."""
+        recorded = self.session().get_modelmeta().custom_metadata_map
+        try:
+            graph_config, graph_chars = json.loads(recorded[CONFIG_KEY]), int(recorded[CHARS_KEY])
+        except (KeyError, ValueError, TypeError):
+            raise ModelLoadError(f"{self.path}: not a graph written by spacy-aner (no recorded configuration)") from None
+        want = asdict(config)
+        differ = sorted(k for k in set(want) | set(graph_config) if want.get(k) != graph_config.get(k))
+        if differ or graph_chars != n_chars:
+            what = ", ".join(f"{k} {graph_config.get(k)!r} (config.json: {want.get(k)!r})" for k in differ)
+            if graph_chars != n_chars:
+                what = ", ".join(filter(None, [what, f"{graph_chars} characters ({VOCAB_FILE}: {n_chars})"]))
+            raise ModelLoadError(f"{self.path}: made for another model than {CONFIG_FILE} and {VOCAB_FILE} "
+                                 f"describe: {what}")
 
     def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths`` (B,)."""

@@ -14,6 +14,7 @@ files of a model already made.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,9 +47,23 @@ def read_config(path: Path) -> ModelConfig:
         raise ModelLoadError(f"{path / CONFIG_FILE}: trained with normalisation version "
                              f"{data.get('normalization_version')!r}, this spacy-aner has {NORMALIZATION_VERSION}")
     try:
-        return ModelConfig(**data)
+        config = ModelConfig(**data)
+        check_values(config)
     except (TypeError, ValueError) as err:
         raise ModelLoadError(f"{path / CONFIG_FILE}: invalid configuration: {err}") from None
+    return config
+
+
+def check_values(config: ModelConfig) -> None:
+    """What ModelConfig leaves to the network builder: sizes and the tag set (a JSON file may hold anything)."""
+    for name in ("word_dim", "char_dim", "char_filters", "max_word_chars", "lstm_units", "lstm_layers", "window"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    if not isinstance(config.dropout, (int, float)) or not 0 <= config.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout!r}")
+    if not isinstance(config.tags, list) or not config.tags or not all(isinstance(t, str) for t in config.tags):
+        raise ValueError(f"tags must be a non-empty list of tag names, got {config.tags!r}")
 
 
 def read_vocab(path: Path, config: ModelConfig) -> Vocabulary:
@@ -111,12 +126,26 @@ def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes
     """Write a model directory: its ONNX ``graph`` (bytes) and the rest of its files."""
     path.mkdir(parents=True, exist_ok=True)
     (path / GRAPH_FILE).write_bytes(graph)
-    np.save(path / VECTORS_FILE, np.asarray(vectors.table))
+    _save_array(path / VECTORS_FILE, vectors.table)
     if vectors.scale is not None:
-        np.save(path / VECTOR_SCALE_FILE, np.asarray(vectors.scale))
+        _save_array(path / VECTOR_SCALE_FILE, vectors.scale)
     elif (path / VECTOR_SCALE_FILE).exists():
         (path / VECTOR_SCALE_FILE).unlink()
     (path / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     (path / VOCAB_FILE).write_text(json.dumps(vocab.to_json(), ensure_ascii=False, separators=(",", ":")),
                                    encoding="utf-8")
     (path / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through a new file renamed over ``path``: ``array`` may be memory-mapped from
+    ``path`` itself (a model saved back over its own folder), and truncating that file in place
+    would crash the process (SIGBUS) as the rows are copied out of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -72,7 +72,9 @@ class Tagger:
         config = read_config(path)
         vocab = read_vocab(path, config)
         vectors = WordVectors.load(path, config, len(vocab.words))
-        return cls(config, vocab, OnnxScorer(path, threads), vectors, read_meta(path))
+        scorer = OnnxScorer(path, threads)
+        scorer.check(config, len(vocab.chars))
+        return cls(config, vocab, scorer, vectors, read_meta(path))
 
     def write(self, path: Path | str) -> None:
         """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""

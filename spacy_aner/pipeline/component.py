@@ -204,10 +204,11 @@ class AnerLSTM(Pipe):
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
         files = srsly.msgpack_loads(data)
-        tmp = Path(tempfile.mkdtemp(prefix="aner_lstm_"))
-        for name, content in files.items():
+        for name in files:  # checked before any directory is made, so a refusal leaves none
             if "/" in name or "\\" in name or name.startswith("."):
                 raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
+        tmp = Path(tempfile.mkdtemp(prefix="aner_lstm_"))
+        for name, content in files.items():
             (tmp / name).write_bytes(content)
         try:
             self.from_disk(tmp)

@@ -27,6 +27,45 @@ def _has_letter(words: Sequence[str]) -> bool:
 PROCLITICS = ("وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
 
 
+def mention_index(words: Sequence[str], tags: Sequence[str]):
+    """The predicted mentions of a text, indexed for :func:`propagate_labels`: ``(index, counts, lengths)``.
+
+    ``index``: (first word, length) -> starts, the cheap "anything in reach?" test before a
+    key is built; ``counts``: words -> (starts, prefix counts per label), so the votes in a
+    window cost a bisect, not a pass over every mention in reach; ``lengths``: first word ->
+    mention lengths, longest first. Starts are ascending (spans come in order).
+    """
+    index: Dict[Tuple[str, int], List[int]] = {}
+    by_key: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = {}
+    for start, end, label in bio_to_spans(tags):
+        key = tuple(words[start:end])
+        if _has_letter(key):  # a number or a punctuation mark is not a name to spread
+            index.setdefault((key[0], len(key)), []).append(start)
+            starts, labels = by_key.setdefault(key, ([], []))
+            starts.append(start)
+            labels.append(label)
+    counts: Dict[Tuple[str, ...], Tuple[List[int], Dict[str, List[int]]]] = {}
+    for key, (starts, labels) in by_key.items():
+        prefix = {lab: [0] for lab in set(labels)}
+        for lab in labels:
+            for other, acc in prefix.items():
+                acc.append(acc[-1] + (other == lab))
+        counts[key] = (starts, prefix)
+    lengths: Dict[str, List[int]] = defaultdict(list)
+    for first, n in sorted(index, key=lambda fn: -fn[1]):
+        lengths[first].append(n)
+    return index, counts, lengths
+
+
+def free_runs(tags: Sequence[str]) -> List[int]:
+    """``free[i]``: untagged words from ``i`` on. Filling ``[i, i+n)`` and moving on to
+    ``i+n`` leaves the runs from there on as they were, so one pass serves a whole scan."""
+    free = [0] * (len(tags) + 1)
+    for i in range(len(tags) - 1, -1, -1):
+        free[i] = free[i + 1] + 1 if tags[i] == "O" else 0
+    return free
+
+
 def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
                      segments: Optional[Sequence[int]] = None, clitics: bool = True) -> List[str]:
     """Tags with every untagged recurrence of a nearby predicted entity tagged too.
@@ -46,35 +85,8 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
     out = list(tags)
     if window <= 0 or not words:
         return out
-    # Starts are ascending (spans come in order), so a window is a bisect away.
-    # (first word, length) -> starts: the cheap "anything in reach?" test, before a key is built;
-    # words -> starts and labels: the votes.
-    index: Dict[Tuple[str, int], List[int]] = {}
-    by_key: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = {}
-    for start, end, label in bio_to_spans(tags):
-        key = tuple(words[start:end])
-        if _has_letter(key):  # a number or a punctuation mark is not a name to spread
-            index.setdefault((key[0], len(key)), []).append(start)
-            starts, labels = by_key.setdefault(key, ([], []))
-            starts.append(start)
-            labels.append(label)
-    # Votes in a window by prefix counts per label, so even a window of the whole document
-    # costs a bisect per recurrence, not a pass over every mention in reach.
-    counts: Dict[Tuple[str, ...], Tuple[List[int], Dict[str, List[int]]]] = {}
-    for key, (starts, labels) in by_key.items():
-        prefix = {lab: [0] for lab in set(labels)}
-        for lab in labels:
-            for other, acc in prefix.items():
-                acc.append(acc[-1] + (other == lab))
-        counts[key] = (starts, prefix)
-    lengths: Dict[str, List[int]] = defaultdict(list)  # first word -> mention lengths, longest first
-    for first, n in sorted(index, key=lambda fn: -fn[1]):
-        lengths[first].append(n)
-    # free[i]: untagged words from i on. Filling [i, i+n) and moving on to i+n leaves the
-    # tags from there on as they were, so this stays right throughout the scan.
-    free = [0] * (len(tags) + 1)
-    for i in range(len(tags) - 1, -1, -1):
-        free[i] = free[i + 1] + 1 if tags[i] == "O" else 0
+    index, counts, lengths = mention_index(words, tags)
+    free = free_runs(tags)
 
     def match(i: int, first: str) -> int:
         """Fill the longest free recurrence at ``i``, its first word read as ``first``; its length or 0."""

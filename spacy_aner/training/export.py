@@ -8,12 +8,15 @@ and an ensemble or a model with more vector rows is made from files without Kera
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..core.config import GRAPH_FILE, ModelConfig, ModelLoadError
+from ..core.runtime import CHARS_KEY, CONFIG_KEY
 from ..core.storage import WordVectors, write_model
 from ..core.vocab import Vocabulary
 from .network import bilstm_layer_name, member_prefix
@@ -119,6 +122,8 @@ def build_graph(weights: Weights, config: ModelConfig):
          value("start", TensorProto.FLOAT, [n_tags]), value("end", TensorProto.FLOAT, [n_tags])],
         initializer=g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="spacy-aner")
+    n_chars = weights["char_embedding"][0].shape[0]
+    helper.set_model_props(model, {CONFIG_KEY: json.dumps(asdict(config), sort_keys=True), CHARS_KEY: str(n_chars)})
     model.ir_version = 8  # read by every ONNX Runtime release that has opset 18
     checker.check_model(model)
     return model

@@ -18,12 +18,11 @@ from spacy_aner.annotate.runner import (
     annotate_file,
     annotate_records,
     annotate_texts,
-    check_model_in_subprocess,
     entity_records,
     load_pipeline,
     text_problem,
 )
-from spacy_aner.core.config import ModelLoadError
+from spacy_aner.core.config import GRAPH_FILE, VECTORS_FILE, ModelLoadError
 
 MIXED = WORDS + ["Barack", "Obama", "2009", "،", ".", "؟", "😀", "\u200f", "\ufeff"]
 
@@ -225,8 +224,8 @@ def test_load_pipeline_reports_a_broken_model_before_any_input(scrambled_model_d
 
 @pytest.mark.slow
 def test_two_processes_give_the_records_of_one(nlp):
-    """nlp.pipe(n_process=2) through annotate_texts: same records, same order, even with the network
-    already loaded in this process (it is detached while the workers start, then put back)."""
+    """nlp.pipe(n_process=2) through annotate_texts: same records, same order, with the network
+    already run in this process (forked workers make their own ONNX Runtime session)."""
     rng = random.Random(11)
     texts = [random_text(rng) for _ in range(150)]
     texts[7], texts[40], texts[149] = "\ud800", "", "x\udfff"
@@ -243,18 +242,33 @@ def test_two_processes_give_the_records_of_one(nlp):
             assert_offsets(rec, text)
 
 
-@pytest.mark.slow
-def test_the_subprocess_check_passes_a_good_model_and_names_a_broken_one(scrambled_model_dir, model_copy):
-    """(A broken model through ``annotate --n-process 2``: tests/cli/test_cli_run.py.)"""
-    assert check_model_in_subprocess(scrambled_model_dir) is None
+def test_load_pipeline_with_processes_runs_one_thread_per_worker(scrambled_model_dir):
+    nlp = load_pipeline(scrambled_model_dir, n_process=2)
+    comp = nlp.get_pipe("aner_lstm")
+    assert comp.threads == 1 and nlp.config["components"]["aner_lstm"]["threads"] == 1
+    assert comp._tagger is not None and comp.tagger.scorer.threads == 1
+    assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 1
+    one = load_pipeline(scrambled_model_dir).get_pipe("aner_lstm")
+    assert one.threads == 0 and one.tagger.scorer.threads == 0  # one process: one thread per core
+
+
+@pytest.mark.parametrize("name", [GRAPH_FILE, VECTORS_FILE])
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_load_pipeline_names_a_truncated_model_file(scrambled_model_dir, model_copy, name, n_process):
+    """The model loads in this process whatever n_process is: the error is the loader's own."""
+    from spacy_aner.core.tagger import Tagger
+
     broken = model_copy(scrambled_model_dir)
-    weights = broken / "model.weights.h5"
-    weights.write_bytes(weights.read_bytes()[:1000])
+    damaged = broken / name
+    damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(ModelLoadError) as here:
-        load_pipeline(broken)
+        Tagger.load(broken)
     with pytest.raises(ModelLoadError) as there:
-        check_model_in_subprocess(broken)
-    assert str(there.value) == str(here.value) and "unreadable or truncated weights file" in str(there.value)
+        load_pipeline(broken, n_process=n_process)
+    assert str(there.value) == str(here.value)
+    assert str(there.value).startswith(f"{damaged}: ")
+    assert ("not a usable ONNX graph" if name == GRAPH_FILE else "unreadable or truncated array file") \
+        in str(there.value)
 
 
 def test_read_records_then_annotate_keeps_line_numbers(nlp, tmp_path):

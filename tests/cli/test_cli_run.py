@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import spacy_aner
 from spacy_aner.cli import app
-from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE
+from spacy_aner.core.config import GRAPH_FILE, META_FILE, TRAINING_LOG_FILE, VECTORS_FILE
 from spacy_aner.training.evaluation import evaluate_file, model_hash
 
 runner = CliRunner()
@@ -203,10 +203,13 @@ def _broken_models(src: Path, root: Path) -> dict:
         shutil.copytree(src, models[name])
         return models[name]
 
-    weights = copy("truncated") / "model.weights.h5"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    for kind, name in (("graph", GRAPH_FILE), ("vectors", VECTORS_FILE)):
+        path = copy(f"truncated-{kind}") / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+        path = copy(f"random-{kind}") / name
+        path.write_bytes(random.Random(3).randbytes(path.stat().st_size))
+        (copy(f"no-{kind}") / name).unlink()
     (copy("no-config") / "config.json").unlink()
-    (copy("no-weights") / "model.weights.h5").unlink()
     cfg = copy("wrong-version") / "config.json"
     cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "format_version": 99}))
     (copy("bad-vocab") / "vocab.json").write_text('{"words": ["<pad>"', encoding="utf-8")
@@ -215,9 +218,13 @@ def _broken_models(src: Path, root: Path) -> dict:
 
 
 BROKEN = {
-    "truncated": "model.weights.h5: unreadable or truncated weights file",
+    "truncated-graph": "{dir}/tagger.onnx: not a usable ONNX graph",
+    "random-graph": "{dir}/tagger.onnx: not a usable ONNX graph",
+    "no-graph": "missing model file: {dir}/tagger.onnx",
+    "truncated-vectors": "{dir}/word_vectors.npy: unreadable or truncated array file",
+    "random-vectors": "{dir}/word_vectors.npy: unreadable or truncated array file",
+    "no-vectors": "missing model file: {dir}/word_vectors.npy",
     "no-config": "missing model file: {dir}/config.json",
-    "no-weights": "missing model file: {dir}/model.weights.h5",
     "wrong-version": "config.json: model format version 99",
     "bad-vocab": "vocab.json: not valid JSON",
     "missing-dir": "model directory not found: {dir}",
@@ -239,19 +246,21 @@ def test_annotate_with_a_broken_model_is_a_clear_error(broken_models, kind, tmp_
     assert "Traceback" not in result.output and not (tmp_path / "out.jsonl").exists()
 
 
-def test_annotate_with_two_processes_checks_the_model_in_a_subprocess(broken_models, tmp_path):
-    """The same message as a check in this process (the subprocess only reports it)."""
+@pytest.mark.parametrize("kind", ["truncated-graph", "truncated-vectors"])
+def test_annotate_with_two_processes_reports_a_broken_model_before_any_input(broken_models, kind, tmp_path):
+    """The model loads in this process before workers start: the same message as a load here."""
     from spacy_aner.core.config import ModelLoadError
     from spacy_aner.core.tagger import Tagger
 
     (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
-    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--n-process", "2",
-                                 "--model", str(broken_models["truncated"])])
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                                 "--n-process", "2", "--model", str(broken_models[kind])])
     assert result.exit_code == 1
     with pytest.raises(ModelLoadError) as here:
-        Tagger.load(broken_models["truncated"])
+        Tagger.load(broken_models[kind])
     assert f"error: {here.value}" in result.stderr
-    assert f"{broken_models['truncated']}/model.weights.h5: unreadable or truncated" in result.stderr
+    assert BROKEN[kind].format(dir=broken_models[kind]) in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out.jsonl").exists()
 
 
 def _annotate_subprocess(*args, cwd: Path) -> subprocess.CompletedProcess:

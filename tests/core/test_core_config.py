@@ -8,13 +8,16 @@ import pytest
 from spacy_aner.core.config import (
     CONFIG_FILE,
     FORMAT_VERSION,
+    GRAPH_FILE,
     META_FILE,
     MODEL_FILES,
     PAD,
     PAD_LABEL,
+    REQUIRED_FILES,
     UNK,
+    VECTOR_SCALE_FILE,
+    VECTORS_FILE,
     VOCAB_FILE,
-    WEIGHTS_FILE,
     ModelConfig,
     ModelLoadError,
 )
@@ -28,7 +31,7 @@ def test_defaults_are_the_shipped_architecture():
     assert (config.lstm_units, config.lstm_layers, config.window, config.context) == (128, 2, 128, 16)
     assert config.members == 1 and config.word_vector_bits == 16 and config.clitic_backoff is True
     assert config.tags == list(TAGS)
-    assert config.format_version == FORMAT_VERSION == 2 and config.normalization_version == NORMALIZATION_VERSION
+    assert config.format_version == FORMAT_VERSION == 3 and config.normalization_version == NORMALIZATION_VERSION
 
 
 def test_removed_fields_are_gone():
@@ -67,8 +70,11 @@ def test_config_round_trips_through_its_dict():
 
 
 def test_file_names_and_ids():
-    assert (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE) == ("config.json", "vocab.json", "model.weights.h5",
-                                                                  "meta.json")
-    assert set(MODEL_FILES) >= {CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE, "training.json", "LICENSE-MODEL.txt"}
+    assert (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE, VECTOR_SCALE_FILE, META_FILE) == (
+        "config.json", "vocab.json", "tagger.onnx", "word_vectors.npy", "word_vector_scale.npy", "meta.json")
+    assert REQUIRED_FILES == (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE)
+    assert set(MODEL_FILES) == set(REQUIRED_FILES) | {VECTOR_SCALE_FILE, META_FILE, "training.json",
+                                                      "LICENSE-MODEL.txt"}
+    assert not [name for name in MODEL_FILES if name.endswith(".h5")]  # format 3: no HDF5
     assert (PAD, UNK, PAD_LABEL) == (0, 1, -1)
     assert issubclass(ModelLoadError, ValueError)

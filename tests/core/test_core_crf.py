@@ -1,4 +1,4 @@
-"""spacy_aner.core.crf (Viterbi in NumPy) and the CRF loss of spacy_aner.core.network, against brute force."""
+"""spacy_aner.core.crf (Viterbi in NumPy) and the CRF loss of spacy_aner.training.network, against brute force."""
 from __future__ import annotations
 
 import itertools
@@ -61,7 +61,7 @@ def brute_nll(scores, transitions, start, end, gold):
 def test_crf_nll_equals_brute_force_and_ignores_padding():
     import tensorflow as tf
 
-    from spacy_aner.core.network import crf_nll
+    from spacy_aner.training.network import crf_nll
 
     rng = np.random.default_rng(1)
     B, T, K = 6, 5, 3
@@ -87,7 +87,7 @@ def test_crf_nll_equals_brute_force_and_ignores_padding():
 def test_crf_probabilities_of_all_paths_sum_to_one():
     import tensorflow as tf
 
-    from spacy_aner.core.network import crf_nll
+    from spacy_aner.training.network import crf_nll
 
     rng = np.random.default_rng(2)
     T, K = 4, 3

@@ -1,8 +1,7 @@
-"""spacy_aner.core.storage: model directories on disk, their checks, and the compact word-vector table."""
+"""spacy_aner.core.storage: model directories on disk, their checks, and the word-vector table."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -14,64 +13,93 @@ from aner_support import edit_json, random_words, read_json
 from spacy_aner.core.config import (
     CONFIG_FILE,
     FORMAT_VERSION,
+    GRAPH_FILE,
     META_FILE,
+    VECTOR_SCALE_FILE,
+    VECTORS_FILE,
     VOCAB_FILE,
-    WEIGHTS_FILE,
     ModelConfig,
     ModelLoadError,
 )
 from spacy_aner.core.normalize import NORMALIZATION_VERSION
-from spacy_aner.core.storage import SCALE_DATASET, store_word_vectors_compactly
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.core.tags import TAGS
+from spacy_aner.training.export import read_weights, save_model
 
 
-def h5_datasets(path: Path) -> dict:
-    """name -> (shape, dtype) of every dataset of an HDF5 file."""
-    import h5py
+def stored_dtypes(model_dir: Path) -> set:
+    """NumPy dtypes of the graph's stored weights (``LAYER/INDEX`` initializers)."""
+    import onnx
+    from onnx import helper
 
-    found = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.update({name: (obj.shape, obj.dtype)})
-                     if isinstance(obj, h5py.Dataset) else None)
-    return found
+    graph = onnx.load(str(model_dir / GRAPH_FILE)).graph
+    return {np.dtype(helper.tensor_dtype_to_np_dtype(i.data_type)) for i in graph.initializer
+            if i.name.rpartition("/")[2].isdigit()}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for name in a:
+        assert len(a[name]) == len(b[name])
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_model_dir_holds_plain_files(tiny_model_dir):
+    import onnx
+
     names = {p.name for p in tiny_model_dir.iterdir()}
-    assert {CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE, "training.json"} <= names
-    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".npy", ".npz", ".keras", ".joblib"))]
+    assert {CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE, META_FILE, "training.json"} <= names
+    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".npz", ".keras", ".joblib", ".h5"))]
     for p in tiny_model_dir.iterdir():
         assert not p.read_bytes()[:8].startswith(b"\x80"), f"{p.name} looks like a pickle"
         if p.suffix == ".json":
             read_json(p)
-    assert (tiny_model_dir / WEIGHTS_FILE).read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    onnx.checker.check_model(onnx.load(str(tiny_model_dir / GRAPH_FILE)))
+    assert (tiny_model_dir / VECTORS_FILE).read_bytes()[:6] == b"\x93NUMPY"
+    table = np.load(tiny_model_dir / VECTORS_FILE, allow_pickle=False)  # a plain array, nothing pickled
+    assert table.dtype == np.float16
     config = read_json(tiny_model_dir / CONFIG_FILE)
     assert config["format_version"] == FORMAT_VERSION and config["normalization_version"] == NORMALIZATION_VERSION
     assert config["tags"] == list(TAGS) and config["char_kernels"] == [2, 3]
     vocab = read_json(tiny_model_dir / VOCAB_FILE)
     assert vocab["words"][:2] == ["<pad>", "<unk>"] and "محمد" in vocab["words"]
+    assert table.shape == (len(vocab["words"]), config["word_dim"])
+    # The graph stores the trained layers (the word table is the .npy file), nothing else.
+    assert set(read_weights(tiny_model_dir)) == {"char_embedding", "char_cnn_2", "char_cnn_3", "bilstm", "scores",
+                                                 "tag_scores"}
 
 
-def test_saved_weights_hold_no_optimizer_state(tiny_model_dir):
-    """Training compiles the network; the saved file must still hold only the model's weights."""
-    import h5py
-
-    with h5py.File(tiny_model_dir / WEIGHTS_FILE, "r") as f:
-        assert not [k for k in f.keys() if k.startswith("optimizer")]
-
-
-def test_save_load_round_trip(scrambled_tagger, tmp_path):
-    scrambled_tagger.save(tmp_path / "copy")
+def test_save_load_round_trip(scrambled_tagger, scrambled_model_dir, tmp_path):
+    scrambled_tagger.write(tmp_path / "copy")
     loaded = Tagger.load(tmp_path / "copy")
     assert loaded.config == scrambled_tagger.config and loaded.meta == scrambled_tagger.meta
     assert loaded.vocab.words == scrambled_tagger.vocab.words and loaded.vocab.chars == scrambled_tagger.vocab.chars
-    for a, b in zip(loaded.network.get_weights(), scrambled_tagger.network.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    assert loaded.scorer.graph == scrambled_tagger.scorer.graph
+    assert_same_weights(read_weights(tmp_path / "copy"), read_weights(scrambled_model_dir))
+    np.testing.assert_array_equal(loaded.vectors.table, scrambled_tagger.vectors.table)
     rng = random.Random(6)
     seqs = [random_words(rng, n) for n in (1, 4, 31, 32, 33, 100, 700)]
     assert loaded.predict(seqs) == scrambled_tagger.predict(seqs)
-    assert {p.name for p in (tmp_path / "copy").iterdir()} == {CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, META_FILE}
+    assert {p.name for p in (tmp_path / "copy").iterdir()} == {CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE,
+                                                                META_FILE}
+
+
+def test_a_loaded_model_is_written_from_memory(scrambled_model_dir, model_copy, tmp_path):
+    """The graph is kept in memory: a model whose files are gone can still be written (and predicts)."""
+    import shutil
+
+    model = model_copy(scrambled_model_dir)
+    tagger = Tagger.load(model)
+    seqs = [random_words(random.Random(2), 20)]
+    before = tagger.predict(seqs)
+    table = np.array(tagger.vectors.table)
+    (model / GRAPH_FILE).unlink()
+    tagger.write(tmp_path / "again")
+    again = Tagger.load(tmp_path / "again")
+    np.testing.assert_array_equal(again.vectors.table, table)
+    assert again.predict(seqs) == before == tagger.predict(seqs)
+    shutil.rmtree(model)
 
 
 def _truncate(path: Path) -> None:
@@ -95,7 +123,9 @@ CORRUPTIONS = {
         d / CONFIG_FILE, lambda c: c.update(normalization_version=NORMALIZATION_VERSION + 1))),
     "config_unknown_key": (CONFIG_FILE, lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(colour="red"))),
     "config_removed_output_field": (CONFIG_FILE, lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(output="crf"))),
-    "config_fewer_tags": (WEIGHTS_FILE, lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(tags=["O", "B-PERS"]))),
+    # The graph's tag scores have nine tags.
+    "config_fewer_tags": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(
+        d / CONFIG_FILE, lambda c: c.update(tags=["O", "B-PERS"]))),
     "missing_vocab": (VOCAB_FILE, lambda d: (d / VOCAB_FILE).unlink()),
     "vocab_without_words": (VOCAB_FILE, lambda d: edit_json(d / VOCAB_FILE, lambda v: v.pop("words"))),
     "vocab_not_json": (VOCAB_FILE, lambda d: (d / VOCAB_FILE).write_text("", encoding="utf-8")),
@@ -103,27 +133,39 @@ CORRUPTIONS = {
     "vocab_max_word_chars_not_int": (VOCAB_FILE, lambda d: edit_json(
         d / VOCAB_FILE, lambda v: v.update(max_word_chars="many"))),
     "meta_not_json": (META_FILE, lambda d: (d / META_FILE).write_text("{", encoding="utf-8")),
-    "missing_weights": (WEIGHTS_FILE, lambda d: (d / WEIGHTS_FILE).unlink()),
-    "weights_truncated": (WEIGHTS_FILE, lambda d: _truncate(d / WEIGHTS_FILE)),
-    "weights_random_bytes": (WEIGHTS_FILE, lambda d: (d / WEIGHTS_FILE).write_bytes(
-        np.random.default_rng(0).bytes((d / WEIGHTS_FILE).stat().st_size))),
-    "weights_empty": (WEIGHTS_FILE, lambda d: (d / WEIGHTS_FILE).write_bytes(b"")),
-    "weights_a_directory": (WEIGHTS_FILE, lambda d: _replace_with_directory(d / WEIGHTS_FILE)),
-    # The embedding matrices no longer fit the weights file.
-    "vocab_extra_words": ((WEIGHTS_FILE, VOCAB_FILE), lambda d: edit_json(
+    **{f"{kind}_{name.split('.')[0]}": (name, (lambda f, n: lambda d: f(d / n))(corrupt, name))
+       for name in (GRAPH_FILE, VECTORS_FILE) for kind, corrupt in {
+           "missing": lambda p: p.unlink(),
+           "truncated": lambda p: _truncate(p),
+           "random_bytes": lambda p: p.write_bytes(np.random.default_rng(0).bytes(p.stat().st_size)),
+           "empty": lambda p: p.write_bytes(b""),
+           "a_directory": lambda p: _replace_with_directory(p)}.items()},
+    "vectors_float32": (VECTORS_FILE, lambda d: np.save(d / VECTORS_FILE, np.load(d / VECTORS_FILE).astype("float32"))),
+    "vectors_pickled_objects": (VECTORS_FILE, lambda d: np.save(d / VECTORS_FILE, np.array([{"a": 1}], dtype=object),
+                                                                allow_pickle=True)),
+    # The stored arrays no longer fit the vocabulary or the configuration.
+    "vocab_extra_words": ((VECTORS_FILE, VOCAB_FILE), lambda d: edit_json(
         d / VOCAB_FILE, lambda v: v["words"].extend(f"word{i}" for i in range(7)))),
-    "vocab_extra_chars": ((WEIGHTS_FILE, VOCAB_FILE), lambda d: edit_json(
+    "vocab_extra_chars": ((GRAPH_FILE, VOCAB_FILE), lambda d: edit_json(
         d / VOCAB_FILE, lambda v: v["chars"].extend(["X", "Y"]))),
-    "lstm_units_changed": ((WEIGHTS_FILE, CONFIG_FILE), lambda d: edit_json(
+    "word_dim_changed": ((VECTORS_FILE, CONFIG_FILE), lambda d: edit_json(
+        d / CONFIG_FILE, lambda c: c.update(word_dim=50))),
+    "max_word_chars_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: [edit_json(
+        d / name, lambda c: c.update(max_word_chars=7)) for name in (CONFIG_FILE, VOCAB_FILE)]),
+    "lstm_units_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(
         d / CONFIG_FILE, lambda c: c.update(lstm_units=c["lstm_units"] + 8))),
-    "char_kernels_changed": ((WEIGHTS_FILE, CONFIG_FILE), lambda d: edit_json(
+    "char_kernels_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(
         d / CONFIG_FILE, lambda c: c.update(char_kernels=[2, 4]))),
-    "members_changed": ((WEIGHTS_FILE, CONFIG_FILE), lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(members=2))),
+    "char_filters_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(
+        d / CONFIG_FILE, lambda c: c.update(char_filters=c["char_filters"] + 1))),
+    "lstm_layers_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(
+        d / CONFIG_FILE, lambda c: c.update(lstm_layers=2))),
+    "members_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(members=2))),
+    "word_vector_bits_changed": (VECTORS_FILE, lambda d: edit_json(
+        d / CONFIG_FILE, lambda c: c.update(word_vector_bits=8, trainable_embeddings=False))),
 }
 
 
-# Keras warns before it fails on a weights file of another shape; the ModelLoadError is what counts.
-@pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")
 @pytest.mark.parametrize("case", sorted(CORRUPTIONS))
 def test_corrupt_model_dir_raises_model_load_error_naming_the_file(case, tiny_model_dir, model_copy):
     names, corrupt = CORRUPTIONS[case]
@@ -135,6 +177,15 @@ def test_corrupt_model_dir_raises_model_load_error_naming_the_file(case, tiny_mo
     message = str(info.value)
     assert any(name in message for name in names), message
     assert str(model) in message, message
+
+
+def test_a_graph_of_another_model_is_refused(tiny_model_dir, vector_model_dir, model_copy):
+    """Each file is valid on its own; together they are not one model (ONNX Runtime alone would
+    only fail on the first call)."""
+    model = model_copy(tiny_model_dir)
+    (model / GRAPH_FILE).write_bytes((vector_model_dir / GRAPH_FILE).read_bytes())
+    with pytest.raises(ModelLoadError, match=rf"{model / GRAPH_FILE}: .*{CONFIG_FILE}"):
+        Tagger.load(model)
 
 
 def test_missing_model_dir(tmp_path):
@@ -168,22 +219,29 @@ def test_a_model_without_meta_loads_with_empty_meta(tiny_model_dir, model_copy):
 def test_frozen_word_vectors_are_stored_in_half_precision(vector_model_dir, tmp_path):
     tagger = Tagger.load(vector_model_dir)
     assert not tagger.config.trainable_embeddings and tagger.config.word_vector_bits == 16
-    table = tagger.network.get_layer("word_embedding").get_weights()[0]
-    dtypes = h5_datasets(vector_model_dir / WEIGHTS_FILE)
-    halves = [name for name, (_, dtype) in dtypes.items() if dtype == np.float16]
-    assert len(halves) == 1 and dtypes[halves[0]][0] == table.shape  # the word table, nothing else
-    assert sum(dtype == np.float32 for _, dtype in dtypes.values()) == len(dtypes) - 1
+    table = tagger.vectors.table
+    assert isinstance(table, np.memmap) and table.dtype == np.float16 and tagger.vectors.scale is None
+    assert table.shape == (len(tagger.vocab.words), tagger.config.word_dim) == (len(tagger.vocab.words), 8)
+    assert not (vector_model_dir / VECTOR_SCALE_FILE).exists()
+    assert stored_dtypes(vector_model_dir) == {np.dtype(np.float16)}  # the graph's weights too
+    rows = tagger.vectors.rows(np.array([0, 2, 3]))
+    assert rows.dtype == np.float32 and not rows[0].any()  # the padding row
+    np.testing.assert_array_equal(rows[1:], table[[2, 3]].astype(np.float32))
     # Saving the loaded model again is lossless, and its scores survive the round trip.
     seqs = [random_words(random.Random(3), 9)]
     before = tagger.unary_scores(seqs, 16)
-    tagger.save(tmp_path / "again")
+    tagger.write(tmp_path / "again")
     again = Tagger.load(tmp_path / "again")
-    np.testing.assert_array_equal(again.network.get_layer("word_embedding").get_weights()[0], table)
+    np.testing.assert_array_equal(again.vectors.table, table)
+    assert_same_weights(read_weights(tmp_path / "again"), read_weights(vector_model_dir))
     np.testing.assert_allclose(again.unary_scores(seqs, 16), before, rtol=1e-5, atol=1e-5)
 
 
-def test_learnt_word_vectors_stay_float32(tiny_model_dir):
-    assert {dtype for _, dtype in h5_datasets(tiny_model_dir / WEIGHTS_FILE).values()} == {np.dtype("float32")}
+def test_learnt_word_vectors_are_stored_in_half_precision_too(tiny_model_dir):
+    tagger = Tagger.load(tiny_model_dir)
+    assert tagger.config.trainable_embeddings and tagger.config.word_vector_bits == 16
+    assert tagger.vectors.table.dtype == np.float16 and tagger.vectors.scale is None
+    assert stored_dtypes(tiny_model_dir) == {np.dtype(np.float16)}
 
 
 @pytest.fixture(scope="module")
@@ -192,96 +250,58 @@ def eight_bit_model(vector_model_dir, tmp_path_factory):
     tagger = Tagger.load(vector_model_dir)
     config = ModelConfig(**{**asdict(tagger.config), "word_vector_bits": 8})
     out = tmp_path_factory.mktemp("eight_bit") / "model"
-    Tagger(config, tagger.vocab, tagger.network, tagger.meta).save(out)
+    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
+    save_model(out, config, tagger.vocab, read_weights(vector_model_dir), table, tagger.meta)
     return out
 
 
 def test_word_vectors_in_8_bits_round_trip(vector_model_dir, eight_bit_model, tmp_path):
     half, quarter = Tagger.load(vector_model_dir), Tagger.load(eight_bit_model)
     assert read_json(eight_bit_model / CONFIG_FILE)["word_vector_bits"] == 8 and quarter.config.word_vector_bits == 8
-    dtypes = h5_datasets(eight_bit_model / WEIGHTS_FILE)
-    assert [d for _, d in dtypes.values()].count(np.int8) == 1
-    assert dtypes[SCALE_DATASET] == ((len(quarter.vocab.words),), np.float32)
+    assert quarter.vectors.table.dtype == np.int8 and quarter.vectors.table.shape == half.vectors.table.shape
+    scale = np.load(eight_bit_model / VECTOR_SCALE_FILE, allow_pickle=False)
+    assert scale.shape == (len(quarter.vocab.words),) and scale.dtype == np.float32
+    assert_same_weights(read_weights(eight_bit_model), read_weights(vector_model_dir))  # only the table differs
     # Within half a step of each row's scale of the 16-bit table; not the same numbers.
-    a = half.network.get_layer("word_embedding").get_weights()[0]
-    b = quarter.network.get_layer("word_embedding").get_weights()[0]
+    everything = np.arange(len(half.vocab.words))
+    a, b = half.vectors.rows(everything), quarter.vectors.rows(everything)
     step = np.abs(a).max(axis=1, keepdims=True) / 127
     assert np.all(np.abs(a - b) <= step * 0.5 + 1e-3) and not np.array_equal(a, b)
-    # Saving again re-quantises to the same integers.
-    quarter.save(tmp_path / "again")
+    # Saving again keeps the same integers and scales.
+    quarter.write(tmp_path / "again")
     again = Tagger.load(tmp_path / "again")
-    np.testing.assert_array_equal(again.network.get_layer("word_embedding").get_weights()[0], b)
+    np.testing.assert_array_equal(again.vectors.table, quarter.vectors.table)
+    np.testing.assert_array_equal(again.vectors.scale, quarter.vectors.scale)
+    np.testing.assert_array_equal(again.vectors.rows(everything), b)
     seqs = [random_words(random.Random(5), 11)]
     assert len(quarter.predict(seqs)[0]) == 11
+    # Written as 16 bits again, the scale file goes.
+    Tagger(half.config, half.vocab, half.scorer, half.vectors, half.meta).write(tmp_path / "again")
+    assert not (tmp_path / "again" / VECTOR_SCALE_FILE).exists()
+    assert Tagger.load(tmp_path / "again").vectors.scale is None
 
 
 def test_8_bit_vectors_without_their_scales_are_refused(eight_bit_model, model_copy):
-    import h5py
-
     model = model_copy(eight_bit_model)
-    with h5py.File(model / WEIGHTS_FILE, "a") as f:
-        del f[SCALE_DATASET]
-    with pytest.raises(ModelLoadError, match=f"{model / WEIGHTS_FILE}: 8-bit word vectors without their scales"):
+    (model / VECTOR_SCALE_FILE).unlink()
+    with pytest.raises(ModelLoadError, match=f"missing model file: {model / VECTOR_SCALE_FILE}"):
         Tagger.load(model)
 
 
 def test_8_bit_vectors_with_too_few_scales_are_refused(eight_bit_model, model_copy):
-    import h5py
-
     model = model_copy(eight_bit_model)
-    with h5py.File(model / WEIGHTS_FILE, "a") as f:
-        scale = f[SCALE_DATASET][()]
-        del f[SCALE_DATASET]
-        f[SCALE_DATASET] = scale[:-1]
-    with pytest.raises(ModelLoadError, match="word-vector scales for"):
+    np.save(model / VECTOR_SCALE_FILE, np.load(model / VECTOR_SCALE_FILE)[:-1])
+    with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}: .* scales for"):
         Tagger.load(model)
-
-
-def test_large_weight_arrays_are_stored_compressed_without_loss(tmp_path):
-    import h5py
-
-    rng = np.random.default_rng(0)
-    table = rng.normal(size=(3000, 100)).astype("float32")
-    kernel = rng.normal(size=(356, 512)).astype("float32")
-    bias = rng.normal(size=(512,)).astype("float32")
-    path = tmp_path / "w.h5"
-    with h5py.File(path, "w") as f:
-        f["layers/embedding/vars/0"] = table
-        f["layers/lstm/vars/0"] = kernel
-        f["layers/lstm/vars/1"] = bias
-        f["layers/lstm"].attrs["note"] = "kept"
-    store_word_vectors_compactly(path, table, bits=8)
-    with h5py.File(path, "r") as f:
-        assert f["layers/lstm"].attrs["note"] == "kept"
-        np.testing.assert_array_equal(f["layers/lstm/vars/0"][()], kernel)
-        np.testing.assert_array_equal(f["layers/lstm/vars/1"][()], bias)
-        assert f["layers/lstm/vars/0"].compression == "gzip" and f["layers/lstm/vars/0"].shuffle
-        assert f["layers/lstm/vars/1"].compression is None  # small: not worth a chunked layout
-        stored, scale = f["layers/embedding/vars/0"], f[SCALE_DATASET][()]
-        assert stored.dtype == np.int8 and stored.compression == "gzip"
-        np.testing.assert_allclose(stored[()] * scale[:, None], table, atol=float(scale.max()) / 2 + 1e-7)
-    assert not list(tmp_path.glob("*.tmp"))
-
-
-def test_a_table_not_found_once_is_kept_in_16_bits_and_refused_in_8(tmp_path):
-    import h5py
-
-    table = np.ones((4, 3), dtype="float32")
-    path = tmp_path / "w.h5"
-    with h5py.File(path, "w") as f:
-        f["a"] = table
-        f["b"] = table  # twice: ambiguous
-    before = path.read_bytes()
-    store_word_vectors_compactly(path, table, bits=16)
-    assert path.read_bytes() == before  # Keras's file kept as it is
-    with pytest.raises(ValueError, match="not found once"):
-        store_word_vectors_compactly(path, table, bits=8)
-    assert sorted(os.listdir(tmp_path)) == ["w.h5"]
+    (model / VECTOR_SCALE_FILE).write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}"):
+        Tagger.load(model)
 
 
 def test_meta_is_written_as_utf8_json(tiny_model_dir, tmp_path):
     tagger = Tagger.load(tiny_model_dir)
-    tagger.save(tmp_path / "m", meta={"name": "aner_lstm", "note": "محمد"})
-    assert tagger.meta == {"name": "aner_lstm", "note": "محمد"}
+    tagger.meta = {"name": "aner_lstm", "note": "محمد"}
+    tagger.write(tmp_path / "m")
+    assert Tagger.load(tmp_path / "m").meta == {"name": "aner_lstm", "note": "محمد"}
     assert json.loads((tmp_path / "m" / META_FILE).read_text(encoding="utf-8"))["note"] == "محمد"
     assert "محمد" in (tmp_path / "m" / META_FILE).read_text(encoding="utf-8")  # not \u-escaped

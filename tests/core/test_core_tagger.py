@@ -125,17 +125,17 @@ def test_batches_share_a_padded_length_and_stay_under_the_token_cap(scrambled_ta
     import spacy_aner.core.tagger as tagger_module
 
     monkeypatch.setattr(tagger_module, "MAX_BATCH_TOKENS", 256)
-    real = scrambled_tagger.scores_fn()
+    real = scrambled_tagger.scorer.scores
     shapes = []
 
-    def recording(inputs):
-        shapes.append(inputs["words"].shape)
-        return real(inputs)
+    def recording(feeds):
+        shapes.append(feeds["index"].shape)
+        return real(feeds)
 
     rng = random.Random(4)
     seqs = [random_words(rng, rng.randint(1, 70)) for _ in range(60)]
     expected = [scrambled_tagger.predict([s])[0] for s in seqs]
-    monkeypatch.setattr(scrambled_tagger, "scores_fn", lambda: recording)
+    monkeypatch.setattr(scrambled_tagger.scorer, "scores", recording)
     assert scrambled_tagger.predict(seqs, batch_size=8) == expected
     cfg = scrambled_tagger.config
     assert sum(n for n, _ in shapes) == sum(len(make_windows(len(s), cfg.window, cfg.context)) for s in seqs)
@@ -154,12 +154,12 @@ def test_batches_group_windows_by_padded_length(tiny_tagger):
 
 def test_predict_reads_the_crf_once_per_call(scrambled_tagger, monkeypatch):
     calls = []
-    real = scrambled_tagger.crf_params
+    real = scrambled_tagger.scorer.crf
 
     def counting():
         calls.append(1)
         return real()
 
-    monkeypatch.setattr(scrambled_tagger, "crf_params", counting)
+    monkeypatch.setattr(scrambled_tagger.scorer, "crf", counting)
     scrambled_tagger.predict([WORDS] * 3 + [WORDS * 20], batch_size=2)
     assert len(calls) == 1

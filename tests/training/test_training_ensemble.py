@@ -7,24 +7,39 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import asdict
 
 import numpy as np
 import pytest
-from aner_support import random_words, read_json, scramble_output
+from aner_support import random_words, read_json, scramble_model
 
-from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE
+from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE, VECTOR_SCALE_FILE, ModelConfig
 from spacy_aner.core.crf import viterbi_decode
+from spacy_aner.core.storage import WordVectors
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.training.embeddings import load_vectors
 from spacy_aner.training.ensemble import (
     add_vectors,
     add_word_vectors,
     ensemble,
+    member_files,
     merge_members,
     provenance_differences,
 )
+from spacy_aner.training.export import read_weights, save_model
 
 OUTPUT_LAYERS = ("scores", "tag_scores")  # scrambled so members disagree and tag; the word table stays shared
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for name in a:
+        for x, y in zip(a[name], b[name], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def all_rows(tagger: Tagger) -> np.ndarray:
+    return tagger.vectors.rows(np.arange(len(tagger.vectors)))
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +48,15 @@ def member_dirs(vector_model_dir, refit_run):
 
 
 @pytest.fixture(scope="module")
-def members(member_dirs):
-    return [scramble_output(Tagger.load(d), seed, OUTPUT_LAYERS) for seed, d in enumerate(member_dirs)]
+def scrambled_dirs(member_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("members")
+    return [scramble_model(d, out / f"m{seed}", seed, OUTPUT_LAYERS) for seed, d in enumerate(member_dirs)]
+
+
+@pytest.fixture
+def members(scrambled_dirs):
+    """Each scrambled member's tagger and stored weights (fresh: tests may edit them)."""
+    return member_files(scrambled_dirs)
 
 
 def test_members_of_one_recipe_have_the_same_provenance(member_dirs):
@@ -43,61 +65,66 @@ def test_members_of_one_recipe_have_the_same_provenance(member_dirs):
     assert provenance_differences(a, b) == []
 
 
-def test_ensemble_decodes_the_averaged_scores_of_its_members(members, tmp_path):
-    merged = merge_members(members)
-    assert merged.config.members == 2 and merged.vocab is members[0].vocab
+def test_ensemble_decodes_the_averaged_scores_of_its_members(members, scrambled_dirs, tmp_path):
+    config, vocab, weights, table = merge_members(members)
+    taggers = [t for t, _ in members]
+    assert config.members == 2 and vocab is taggers[0].vocab
+    np.testing.assert_array_equal(table, all_rows(taggers[0]))
+    save_model(tmp_path / "ens", config, vocab, weights, table, {"name": "aner_lstm"})
+    merged = Tagger.load(tmp_path / "ens")
+    assert merged.config.members == 2 and merged.vocab.words == vocab.words
     seqs = [random_words(random.Random(i), n) for i, n in enumerate([1, 5, 12, 31])]
-    words, chars = merged.vocab.encode(seqs, 32)
-    x = {"words": words, "chars": chars}
-    member_scores = [m.network(x, training=False).numpy() for m in members]
+    member_scores = [t.unary_scores(seqs, 32) for t in taggers]
     mean = np.mean(member_scores, 0)
-    np.testing.assert_allclose(merged.network(x, training=False).numpy(), mean, rtol=1e-5, atol=1e-5)
-    fast = merged.unary_scores(seqs, 32)  # spacy_aner.core.scores over both members
-    for k, s in enumerate(seqs):
-        np.testing.assert_allclose(fast[k, : len(s)], mean[k, : len(s)], rtol=1e-4, atol=1e-4)
-    params = [m.crf_params() for m in members]
+    scores = merged.unary_scores(seqs, 32)
+    for k, s in enumerate(seqs):  # padding positions are never read
+        np.testing.assert_allclose(scores[k, : len(s)], mean[k, : len(s)], rtol=1e-4, atol=1e-4)
+    params = [t.scorer.crf() for t in taggers]
     crf = [np.mean([p[j] for p in params], 0) for j in range(3)]
-    for mine, want in zip(merged.crf_params(), crf):
-        np.testing.assert_allclose(mine, want, rtol=1e-6)
+    for mine, want in zip(merged.scorer.crf(), crf):
+        np.testing.assert_allclose(mine, want, rtol=1e-6, atol=1e-6)
     tags = merged.config.tags
-    expected = [[tags[i] for i in viterbi_decode(mean[k, : len(s)], *crf)] for k, s in enumerate(seqs)]
+    expected = [[tags[i] for i in viterbi_decode(scores[k, : len(s)], *crf)] for k, s in enumerate(seqs)]
     predicted = merged.predict(seqs)
     assert predicted == expected
-    assert predicted != members[0].predict(seqs) or predicted != members[1].predict(seqs)
+    assert predicted != taggers[0].predict(seqs) or predicted != taggers[1].predict(seqs)
     assert any(t != "O" for p in predicted for t in p)
-    # Saved and loaded like any model; the shared word vectors are stored once.
-    merged.save(tmp_path / "ens", meta={"name": "aner_lstm"})
-    loaded = Tagger.load(tmp_path / "ens")
-    assert loaded.config.members == 2
-    for a, b in zip(loaded.network.get_weights(), merged.network.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert sum("word_embedding" in w.path for w in loaded.network.weights) == 1
+    # Each member's layers are stored under its prefix; the shared word vectors once, as the table file.
+    stored = read_weights(tmp_path / "ens")
+    assert_same_weights(stored, {**read_weights(scrambled_dirs[0]),
+                                 **{"m1_" + k: v for k, v in read_weights(scrambled_dirs[1]).items()}})
+    assert not [name for name in stored if "word_embedding" in name]
+    np.testing.assert_array_equal(merged.vectors.table, taggers[0].vectors.table)
 
 
 def test_an_ensemble_of_8_bit_members_keeps_their_table(member_dirs, tmp_path):
-    eight = []
     for k, d in enumerate(member_dirs):
         tagger = Tagger.load(d)
-        bigger, added = add_word_vectors(tagger, load_vectors(read_json(d / META_FILE)["config"]["paths"]["vectors"]),
-                                         max_vocab=len(tagger.vocab.words), word_vector_bits=8)
-        assert added == 0 and bigger.config.word_vector_bits == 8
-        bigger.save(tmp_path / f"m{k}")
-        eight.append(Tagger.load(tmp_path / f"m{k}"))
-    table = eight[0].network.get_layer("word_embedding").get_weights()[0]
-    np.testing.assert_array_equal(eight[1].network.get_layer("word_embedding").get_weights()[0], table)
-    merged = merge_members(eight)
-    merged.save(tmp_path / "ens")
+        vocab, table, added = add_word_vectors(tagger, load_vectors(read_json(d / META_FILE)["config"]["paths"]["vectors"]),
+                                               max_vocab=len(tagger.vocab.words))
+        assert added == 0 and vocab.words == tagger.vocab.words
+        config = ModelConfig(**{**asdict(tagger.config), "word_vector_bits": 8})
+        save_model(tmp_path / f"m{k}", config, vocab, read_weights(d), table, tagger.meta)
+    eight = member_files([tmp_path / "m0", tmp_path / "m1"])
+    first, second = (t for t, _ in eight)
+    assert first.config.word_vector_bits == 8 and first.vectors.table.dtype == np.int8
+    np.testing.assert_array_equal(second.vectors.table, first.vectors.table)
+    np.testing.assert_array_equal(second.vectors.scale, first.vectors.scale)
+    config, vocab, weights, table = merge_members(eight)
+    assert config.word_vector_bits == 8
+    save_model(tmp_path / "ens", config, vocab, weights, table, {})
     ens = Tagger.load(tmp_path / "ens")
     assert ens.config.word_vector_bits == 8 and ens.config.members == 2
-    np.testing.assert_array_equal(ens.network.get_layer("word_embedding").get_weights()[0], table)
-    for a, b in zip(ens.network.get_weights(), merged.network.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ens.vectors.table, first.vectors.table)  # re-quantised to the same integers
+    np.testing.assert_array_equal(np.load(tmp_path / "ens" / VECTOR_SCALE_FILE), first.vectors.scale)
+    assert_same_weights(read_weights(tmp_path / "ens"), weights)
 
 
-def _with_meta(tagger: Tagger, edit) -> Tagger:
+def _with_meta(member, edit):
+    tagger, weights = member
     tagger.meta = copy.deepcopy(tagger.meta)
     edit(tagger.meta)
-    return tagger
+    return tagger, weights
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -108,9 +135,9 @@ def _with_meta(tagger: Tagger, edit) -> Tagger:
     (lambda m: m["config"]["model"].update(dropout=0.2), "other recipe"),
 ])
 def test_ensemble_refuses_members_of_other_provenance(member_dirs, edit, message):
-    a = Tagger.load(member_dirs[0])
+    a, b = member_files(member_dirs)
     with pytest.raises(ValueError, match=message):
-        merge_members([a, _with_meta(Tagger.load(member_dirs[1]), edit)])
+        merge_members([a, _with_meta(b, edit)])
 
 
 def test_provenance_ignores_paths_member_settings_and_unknowns():
@@ -126,26 +153,27 @@ def test_provenance_ignores_paths_member_settings_and_unknowns():
     assert [what for what, _, _ in provenance_differences(meta, other)] == ["recipe"]
 
 
-def test_ensemble_refuses_members_that_cannot_share_a_table(member_dirs, tiny_model_dir):
-    a = Tagger.load(member_dirs[0])
+def test_ensemble_refuses_members_that_cannot_share_a_table(member_dirs, tiny_model_dir, tmp_path):
+    a, b = member_files(member_dirs)
     with pytest.raises(ValueError, match="at least two"):
         merge_members([a])
-    no_meta = lambda t: _with_meta(t, lambda m: m.clear())  # noqa: E731  (skip provenance, reach the checks)
+    no_meta = lambda m: _with_meta(m, lambda meta: meta.clear())  # noqa: E731  (skip provenance, reach the checks)
+    tiny = lambda: member_files([tiny_model_dir])[0]  # noqa: E731
     with pytest.raises(ValueError, match="model 2 has a different configuration from model 1"):
-        merge_members([no_meta(Tagger.load(member_dirs[0])), no_meta(Tagger.load(tiny_model_dir))])
+        merge_members([no_meta(member_files(member_dirs[:1])[0]), no_meta(tiny())])
     with pytest.raises(ValueError, match="frozen word vectors"):
-        merge_members([no_meta(Tagger.load(tiny_model_dir)), no_meta(Tagger.load(tiny_model_dir))])
+        merge_members([no_meta(tiny()), no_meta(tiny())])
+    save_model(tmp_path / "ens", *merge_members([a, b]), {})
     with pytest.raises(ValueError, match="already an ensemble"):
-        merge_members([merge_members([a, Tagger.load(member_dirs[1])]), a])
-    c = Tagger.load(member_dirs[1])
-    c.vocab.words[-1] = "كلمة"
+        merge_members([member_files([tmp_path / "ens"])[0], a])
+    c = member_files(member_dirs[1:])[0]
+    c[0].vocab.words[-1] = "كلمة"
     with pytest.raises(ValueError, match="model 2 has a different vocabulary"):
         merge_members([a, c])
-    b = Tagger.load(member_dirs[1])
-    layer = b.network.get_layer("word_embedding")
-    layer.set_weights([layer.get_weights()[0] + 1.0])
+    d = member_files(member_dirs[1:])[0]
+    d[0].vectors = WordVectors(all_rows(d[0]) + 1.0)
     with pytest.raises(ValueError, match="model 2 has different word vectors"):
-        merge_members([a, b])
+        merge_members([a, d])
 
 
 def test_ensemble_writes_members_and_their_curves(member_dirs, tmp_path):
@@ -178,27 +206,27 @@ def vectors(tiny_vectors_kv):
     return load_vectors(tiny_vectors_kv)
 
 
-def test_added_rows_leave_every_trained_weight_alone(vector_model_dir, vectors):
+def test_added_rows_leave_every_trained_weight_alone(vector_model_dir, vectors, tmp_path):
     tagger = Tagger.load(vector_model_dir)
     assert "دمشق" not in tagger.vocab.words  # trained with max_vocab 1: training words only
-    bigger, added = add_word_vectors(tagger, vectors)
-    assert added == 1 and bigger.vocab.words == tagger.vocab.words + ["دمشق"]
-    assert bigger.vocab.chars == tagger.vocab.chars and bigger.meta == tagger.meta
-    for layer in tagger.network.layers:
-        if layer.weights and layer.name != "word_embedding":
-            for a, b in zip(layer.get_weights(), bigger.network.get_layer(layer.name).get_weights()):
-                np.testing.assert_array_equal(a, b)
-    old = tagger.network.get_layer("word_embedding").get_weights()[0]
-    new = bigger.network.get_layer("word_embedding").get_weights()[0]
-    np.testing.assert_array_equal(new[: len(old)], old)
-    np.testing.assert_array_equal(new[-1], vectors["دمشق"])
+    vocab, table, added = add_word_vectors(tagger, vectors)
+    assert added == 1 and vocab.words == tagger.vocab.words + ["دمشق"] and vocab.chars == tagger.vocab.chars
+    old = all_rows(tagger)
+    np.testing.assert_array_equal(table[: len(old)], old)
+    np.testing.assert_array_equal(table[-1], vectors["دمشق"])
+    save_model(tmp_path / "bigger", tagger.config, vocab, read_weights(vector_model_dir), table, tagger.meta)
+    bigger = Tagger.load(tmp_path / "bigger")
+    assert bigger.meta == tagger.meta and bigger.vocab.words == vocab.words
+    assert_same_weights(read_weights(tmp_path / "bigger"), read_weights(vector_model_dir))
+    np.testing.assert_array_equal(bigger.vectors.table[: len(old)], tagger.vectors.table)
+    np.testing.assert_allclose(bigger.vectors.rows(np.array([len(old)]))[0], vectors["دمشق"], atol=2e-3)
     # Sentences without the new word are scored as before; a proclitic form of it now backs off to its row.
     seqs = [random_words(random.Random(1), 9)]
     np.testing.assert_allclose(bigger.unary_scores(seqs, 16), tagger.unary_scores(seqs, 16), rtol=1e-6, atol=1e-6)
     joined = [["ودمشق"]]
     assert bigger.vocab.encode(joined, 1)[0][0, 0] == bigger.vocab.word_index["دمشق"]
     assert tagger.vocab.encode(joined, 1)[0][0, 0] == 1  # unknown before
-    assert add_word_vectors(tagger, vectors, max_vocab=len(tagger.vocab.words))[1] == 0
+    assert add_word_vectors(tagger, vectors, max_vocab=len(tagger.vocab.words))[2] == 0
 
 
 def test_add_word_vectors_refuses_vectors_the_model_was_not_trained_with(vector_model_dir, tiny_model_dir, vectors):
@@ -231,8 +259,13 @@ def test_add_vectors_writes_a_model_whose_old_scores_move_aside(vector_model_dir
     assert meta["vectors"]["kept_rows"] == before["vectors"]["kept_rows"] + 1
     assert meta["vectors"]["rows_with_vectors"] == before["vectors"]["rows_with_vectors"] + 1
     assert (tmp_path / "out" / TRAINING_LOG_FILE).read_text() == (vector_model_dir / TRAINING_LOG_FILE).read_text()
-    loaded = Tagger.load(tmp_path / "out")
-    assert loaded.config.word_vector_bits == 8 and "دمشق" in loaded.vocab.words
+    loaded, source = Tagger.load(tmp_path / "out"), Tagger.load(vector_model_dir)
+    assert loaded.config.word_vector_bits == 8 and loaded.vocab.words == source.vocab.words + ["دمشق"]
+    assert_same_weights(read_weights(tmp_path / "out"), read_weights(vector_model_dir))
+    assert loaded.vectors.table.dtype == np.int8 and len(loaded.vectors) == len(source.vectors) + 1
+    old = all_rows(source)
+    step = np.abs(old).max(axis=1, keepdims=True) / 254 + 1e-3  # half an 8-bit step
+    assert (np.abs(loaded.vectors.rows(np.arange(len(old))) - old) <= step).all()
 
 
 @pytest.mark.slow
@@ -255,10 +288,11 @@ def test_added_rows_equal_training_with_them(tiny_conll_file, tiny_vectors_kv, t
     few, full = Tagger.load(tmp_path / "few"), Tagger.load(tmp_path / "all")
     extra = [w for w in full.vocab.words if w not in set(few.vocab.words)]
     assert extra == ["دمشق"]  # the vector file's word that the training file lacks
-    for a, b in zip(few.network.layers, full.network.layers):
-        if a.weights and a.name != "word_embedding":
-            for x, y in zip(a.get_weights(), b.get_weights()):
-                np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    few_weights, full_weights = read_weights(tmp_path / "few"), read_weights(tmp_path / "all")
+    assert set(few_weights) == set(full_weights)
+    for name in few_weights:
+        for x, y in zip(few_weights[name], full_weights[name], strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-6)  # float16 storage of nearly equal arrays
     meta = add_vectors(tmp_path / "few", tiny_vectors_kv, tmp_path / "added", command="test")
     added = Tagger.load(tmp_path / "added")
     assert meta["added_vectors"]["rows_added"] == 1 and added.vocab.words == full.vocab.words

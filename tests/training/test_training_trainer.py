@@ -61,7 +61,8 @@ def test_vector_run_meta(vector_run, tiny_conll_file, tiny_dev_file, tiny_vector
     from gensim.models import KeyedVectors
 
     kv = KeyedVectors.load(str(tiny_vectors_kv))
-    table = tagger.network.get_layer("word_embedding").get_weights()[0]
+    assert tagger.vectors.table.dtype == np.float16
+    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
     for word in VECTOR_WORDS[:-1]:
         np.testing.assert_allclose(table[tagger.vocab.word_index[normalize_word(word)]], kv[word], atol=2e-3)
 

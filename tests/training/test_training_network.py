@@ -1,22 +1,12 @@
-"""spacy_aner.core.network: the Keras network's shape and names, the CRF loss, fork safety."""
+"""spacy_aner.training.network: the Keras network's shape and names, the CRF loss, the Keras scorer."""
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
 
 from spacy_aner.core.config import ModelConfig
-from spacy_aner.core.network import (
-    ForkedTensorFlowError,
-    build_network,
-    char_cnn_widths,
-    check_not_forked,
-    copy_trained_layers,
-    crf_loss,
-    member_prefix,
-    padded_length,
-)
+from spacy_aner.core.tagger import padded_length
+from spacy_aner.training.network import build_network, char_cnn_widths, crf_loss, layer_weights, member_prefix, set_layer_weights
 
 SMALL = dict(lstm_units=4, char_filters=3, char_dim=5, word_dim=6, char_kernels=[2, 3, 5], max_word_chars=10)
 
@@ -59,23 +49,21 @@ def test_frozen_or_trainable_word_table():
     assert build_network(ModelConfig(trainable_embeddings=True, **SMALL), 12, 7).get_layer("word_embedding").trainable
 
 
-def test_copy_trained_layers_into_a_member():
-    config = ModelConfig(**SMALL)
-    source = build_network(config, 12, 7)
+def test_layer_weights_round_trip_by_layer_name():
+    source = build_network(ModelConfig(members=2, **SMALL), 12, 7)
     target = build_network(ModelConfig(members=2, **SMALL), 12, 7)
-    table = target.get_layer("word_embedding").get_weights()[0]
-    copy_trained_layers(source, target, member_prefix(1))
-    for layer in source.layers:
-        if layer.weights and layer.name != "word_embedding":
-            for a, b in zip(layer.get_weights(), target.get_layer("m1_" + layer.name).get_weights()):
-                np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(target.get_layer("word_embedding").get_weights()[0], table)  # left alone
+    weights = layer_weights(source)
+    assert {"word_embedding", "m1_bilstm", "tag_scores", "m1_tag_scores"} <= set(weights)
+    set_layer_weights(target, weights)
+    for name, arrays in layer_weights(target).items():
+        for a, b in zip(arrays, weights[name]):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_crf_loss_reads_the_networks_transitions():
     import tensorflow as tf
 
-    from spacy_aner.core.network import crf_nll
+    from spacy_aner.training.network import crf_nll
 
     network = build_network(ModelConfig(**SMALL), 12, 7)
     layer = network.get_layer("tag_scores")
@@ -88,29 +76,11 @@ def test_crf_loss_reads_the_networks_transitions():
                                crf_nll(y, scores, layer.transitions, layer.start, layer.end).numpy())
 
 
-def test_a_forked_child_fails_clearly_instead_of_hanging(tiny_tagger):
-    """TensorFlow has run here (the tagger predicted); in a forked child it would deadlock."""
-    tiny_tagger.predict([["محمد", "في"]])
-    check_not_forked()  # the parent is fine
-    pid = os.fork()
-    if pid == 0:  # the child touches no TensorFlow: the check comes first
-        code = 1
-        try:
-            tiny_tagger.predict([["محمد"]])
-        except ForkedTensorFlowError as err:
-            code = 7 if "forkserver" in str(err) else 2
-        except BaseException:
-            code = 3
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 7
-
-
 @pytest.mark.parametrize("n_tags", [1, 9])
 def test_tag_scores_layer_passes_scores_through(n_tags):
     import tensorflow as tf
 
-    from spacy_aner.core.network import crf_layer_class
+    from spacy_aner.training.network import crf_layer_class
 
     layer = crf_layer_class()(n_tags, name="tag_scores")
     x = tf.constant(np.random.default_rng(1).normal(size=(2, 3, n_tags)).astype("float32"))
