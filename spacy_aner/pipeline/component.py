@@ -202,11 +202,11 @@ class AnerLSTM(Pipe):
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
         files = srsly.msgpack_loads(data)
         tmp = Path(tempfile.mkdtemp(prefix="aner_lstm_"))
-        for name, content in files.items():
-            if "/" in name or "\\" in name or name.startswith("."):
-                raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
-            (tmp / name).write_bytes(content)
-        try:
+        try:  # a refused name, like a broken model, must not leave the directory behind
+            for name, content in files.items():
+                if "/" in name or "\\" in name or name.startswith("."):
+                    raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
+                (tmp / name).write_bytes(content)
             self.from_disk(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
