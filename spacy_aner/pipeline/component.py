@@ -208,9 +208,9 @@ class AnerLSTM(Pipe):
             if "/" in name or "\\" in name or name.startswith("."):
                 raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
         tmp = Path(tempfile.mkdtemp(prefix="aner_lstm_"))
-        for name, content in files.items():
-            (tmp / name).write_bytes(content)
-        try:
+        try:  # a failed write, like a broken model, must not leave the directory behind
+            for name, content in files.items():
+                (tmp / name).write_bytes(content)
             self.from_disk(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
