@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from .config import CONFIG_FILE, GRAPH_FILE, VOCAB_FILE, ModelConfig, ModelLoadE
 GRAPH_INPUTS = ("row_vectors", "char_rows", "index", "lengths")
 #: Graph metadata written by the export: the model configuration (JSON) and the character count.
 CONFIG_KEY, CHARS_KEY = "spacy_aner.config", "spacy_aner.chars"
+#: Sessions inherited through fork, kept alive on purpose (see :meth:`OnnxScorer.session`).
+INHERITED_SESSIONS: List = []
 CRF_OUTPUTS = ("transitions", "start", "end")
 
 
@@ -47,6 +49,12 @@ class OnnxScorer:
     def session(self):
         if self._session is None or self._pid != os.getpid():
             import onnxruntime as ort
+
+            if self._session is not None:  # inherited through fork
+                # Never freed: its destructor would wait on the parent's thread pool, whose
+                # threads do not exist in this process, and hang.
+                INHERITED_SESSIONS.append(self._session)
+                self._session = None
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
@@ -93,3 +101,4 @@ class OnnxScorer:
                      "index": np.zeros((1, 1), np.int64), "lengths": np.ones(1, np.int32)}
             self._crf = tuple(self.session().run(list(CRF_OUTPUTS), feeds))
         return self._crf
+
