@@ -172,10 +172,10 @@ def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int
 
     A missing, truncated or incompatible model raises
     :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is
-    read. With ``n_process > 1`` each worker's network runs on one thread. ``nlp.max_length``
+    read. Each process's network runs on one thread. ``nlp.max_length``
     is raised to ``max_length``: the pipeline is linear in the length of a document.
     """
-    nlp = load(model, threads=1 if n_process > 1 else 0)
+    nlp = load(model, threads=1)
     nlp.max_length = max(nlp.max_length, max_length)
     nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp

@@ -32,7 +32,7 @@ CRF_OUTPUTS = ("transitions", "start", "end")
 class OnnxScorer:
     """Unary scores and CRF parameters of a model directory's ``tagger.onnx``."""
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
         self.path = Path(path) / GRAPH_FILE
         if not self.path.is_file():
             raise ModelLoadError(f"missing model file: {self.path}")

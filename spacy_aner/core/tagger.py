@@ -62,7 +62,7 @@ class Tagger:
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, path: Path | str, threads: int = 0) -> "Tagger":
+    def load(cls, path: Path | str, threads: int = 1) -> "Tagger":
         """Load a model directory; every problem raises :class:`ModelLoadError` naming the file.
 
         ``threads``: ONNX Runtime's threads per call (0: one per core)."""

@@ -242,14 +242,14 @@ def test_two_processes_give_the_records_of_one(nlp):
             assert_offsets(rec, text)
 
 
-def test_load_pipeline_with_processes_runs_one_thread_per_worker(scrambled_model_dir):
+def test_load_pipeline_runs_one_thread_per_process(scrambled_model_dir):
     nlp = load_pipeline(scrambled_model_dir, n_process=2)
     comp = nlp.get_pipe("aner_lstm")
     assert comp.threads == 1 and nlp.config["components"]["aner_lstm"]["threads"] == 1
     assert comp._tagger is not None and comp.tagger.scorer.threads == 1
     assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 1
     one = load_pipeline(scrambled_model_dir).get_pipe("aner_lstm")
-    assert one.threads == 0 and one.tagger.scorer.threads == 0  # one process: one thread per core
+    assert one.threads == 1 and one.tagger.scorer.threads == 1
 
 
 @pytest.mark.parametrize("name", [GRAPH_FILE, VECTORS_FILE])

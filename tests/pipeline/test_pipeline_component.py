@@ -611,7 +611,7 @@ def test_threads_is_validated():
     with pytest.raises(ValueError, match="threads"):
         spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "threads": -1})
     comp = spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent"})
-    assert comp.threads == 0  # the default: one per core
+    assert comp.threads == 1  # the default
 
 
 def test_threads_reaches_the_onnx_runtime_session(scrambled_model_dir, tmp_path):
