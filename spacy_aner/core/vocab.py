@@ -10,11 +10,6 @@ import numpy as np
 from .config import UNK
 from .normalize import normalize_word
 
-#: Words of at most this many characters (most distinct words of running text) are
-#: grouped first so that the char CNNs skip their padding positions (see :mod:`.scores`).
-SHORT_WORD_CHARS = 7
-
-
 def clitic_candidates(key: str) -> List[str]:
     """Forms of a normalised word without its proclitics, most specific first.
 
@@ -94,32 +89,22 @@ class Vocabulary:
         return word_ids, char_ids
 
     def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
-        """One row per distinct look-up key of ``sequences`` (row 0: padding): its word id
-        ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars), short keys first
-        (``short_rows`` of them, padding included), ``long_width`` the longest key; and each
-        sequence's rows, word by word.
+        """One row per distinct look-up key of ``sequences`` (row 0: padding), in order of first
+        use: its word id ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars); and
+        each sequence's rows, word by word.
 
-        Everything the network reads about a word depends on its key alone, and most tokens
-        repeat a key (see :mod:`.scores`). Short keys first lets the char CNNs
-        run over the first SHORT_WORD_CHARS + k - 1 positions of those rows only.
+        Everything the network reads about a word depends on its key alone and most tokens
+        repeat a key, so the char CNNs run once per row.
         """
-        keys: Dict[str, int] = {}  # key -> row before ordering (from 1)
-        firsts = [[keys.setdefault(normalize_word(w) or w, len(keys) + 1) for w in words] for words in sequences]
-        ids = [()] + [self._char_ids(key) for key in keys]
-        lengths = np.fromiter(map(len, ids), dtype="int32", count=len(ids))
-        order = np.argsort(lengths > SHORT_WORD_CHARS, kind="stable")
-        position = np.empty_like(order)
-        position[order] = np.arange(len(order), dtype=order.dtype)
-        row_words = np.zeros(len(ids), dtype="int32")
-        char_rows = np.zeros((len(ids), self.max_word_chars), dtype="int32")
-        for key, first in keys.items():
-            r = position[first]
+        keys: Dict[str, int] = {}  # key -> row (from 1)
+        rows = [[keys.setdefault(normalize_word(w) or w, len(keys) + 1) for w in words] for words in sequences]
+        row_words = np.zeros(len(keys) + 1, dtype="int32")
+        char_rows = np.zeros((len(keys) + 1, self.max_word_chars), dtype="int32")
+        for key, r in keys.items():
             row_words[r] = self._word_id(key)
-            char_rows[r, : lengths[first]] = ids[first]
-        table = {"row_words": row_words, "char_rows": char_rows,
-                 "short_rows": np.int32(np.count_nonzero(lengths <= SHORT_WORD_CHARS)),
-                 "long_width": np.int32(lengths.max(initial=0))}
-        return table, [position[np.asarray(f, dtype="int64")].astype("int32") for f in firsts]
+            ids = self._char_ids(key)
+            char_rows[r, : len(ids)] = ids
+        return {"row_words": row_words, "char_rows": char_rows}, [np.asarray(r, dtype="int32") for r in rows]
 
     def to_json(self) -> dict:
         return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}

@@ -101,7 +101,7 @@ class AnerLSTM(Pipe):
     def __reduce__(self):
         # Pipe's Cython pickling would copy __dict__ as it is, network included.
         state = self.__dict__.copy()
-        state["_tagger"] = None  # a Keras network does not pickle; the copy reloads it
+        state["_tagger"] = None  # the copy loads its own (an ONNX Runtime session does not pickle)
         state["_cleanup"] = None  # the directory belongs to this object, not to its copies
         return (_unpickle_component, (type(self), state))
 
