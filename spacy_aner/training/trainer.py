@@ -52,9 +52,7 @@ def vocabulary_and_vectors(train_sents: Sequence[Sentence], vectors: Optional[st
     The word size comes from the vectors; without vectors the table is random and learnt.
     """
     if not vectors:
-        config = recipe.model_config(trainable_embeddings=True)
-        if config.word_vector_bits != 16:
-            raise ValueError("model.word_vector_bits applies to frozen vectors; without paths.vectors they are trained")
+        config = recipe.model_config(trainable_embeddings=True)  # refuses 8-bit vectors: they would be trained
         vocab = Vocabulary.build(select_vocabulary(train_sents, None, recipe.training.max_vocab),
                                  config.max_word_chars, clitic_backoff=config.clitic_backoff)
         return config, None, vocab, None, 0
