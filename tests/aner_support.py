@@ -104,7 +104,7 @@ def scramble_model(src: Path, dst: Path, seed: int,
 
     rng = np.random.default_rng(seed)
     tagger, weights = Tagger.load(src), read_weights(src)
-    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
+    table = tagger.vectors.as_float32()
     for name in names:
         if name == "word_embedding":
             table = rng.normal(0, scale, table.shape).astype("float32")

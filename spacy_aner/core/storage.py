@@ -117,6 +117,10 @@ class WordVectors:
             out *= self.scale[ids, None]
         return out
 
+    def as_float32(self) -> np.ndarray:
+        """The whole table as float32."""
+        return self.rows(np.arange(len(self.table)))
+
     def __len__(self) -> int:
         return len(self.table)
 

@@ -49,7 +49,7 @@ def merge_members(members: Sequence[Tuple[Tagger, Dict[str, List[np.ndarray]]]])
         raise ValueError("an ensemble needs at least two models")
     first, _ = members[0]
     base = {**asdict(first.config), "members": 1}
-    table = first.vectors.rows(np.arange(len(first.vectors)))
+    table = first.vectors.as_float32()
     for k, (t, _) in enumerate(members[1:], 2):
         for what, a, b in provenance_differences(first.meta, t.meta):
             raise ValueError(f"model {k} was trained with other {what} than model 1 ({b!r} vs {a!r})")
@@ -62,7 +62,7 @@ def merge_members(members: Sequence[Tuple[Tagger, Dict[str, List[np.ndarray]]]])
             raise ValueError("members must have frozen word vectors, which they share")
         if t.vocab.words != first.vocab.words or t.vocab.chars != first.vocab.chars:
             raise ValueError(f"model {k} has a different vocabulary from model 1 (train them on the same data and vectors)")
-        if not np.array_equal(t.vectors.rows(np.arange(len(t.vectors))), table):
+        if not np.array_equal(t.vectors.as_float32(), table):
             raise ValueError(f"model {k} has different word vectors from model 1")
     weights = {member_prefix(m) + layer: arrays for m, (_, w) in enumerate(members) for layer, arrays in w.items()}
     return ModelConfig(**{**base, "members": len(members)}), first.vocab, weights, table
@@ -84,7 +84,7 @@ def add_word_vectors(tagger: Tagger, kv, max_vocab: Optional[int] = None) -> Tup
         raise ValueError("the model fine-tuned its word vectors: rows from the vector file would not fit them")
     if kv.vector_size != config.word_dim:
         raise ValueError(f"the vectors have {kv.vector_size} dimensions, the model {config.word_dim}")
-    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
+    table = tagger.vectors.as_float32()
     key_index = vectors_by_key(kv)
     shared = [(i, key_index[w]) for i, w in enumerate(tagger.vocab.words) if i >= 2 and w in key_index]
     if not shared:

@@ -181,7 +181,7 @@ def keras_network(path: Path | str):
 
     tagger = Tagger.load(path)
     weights = read_weights(path)
-    weights["word_embedding"] = [tagger.vectors.rows(np.arange(len(tagger.vectors)))]
+    weights["word_embedding"] = [tagger.vectors.as_float32()]
     network = build_network(tagger.config, len(tagger.vocab.words), len(tagger.vocab.chars))
     set_layer_weights(network, weights)
     return network

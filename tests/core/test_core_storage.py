@@ -250,7 +250,7 @@ def eight_bit_model(vector_model_dir, tmp_path_factory):
     tagger = Tagger.load(vector_model_dir)
     config = ModelConfig(**{**asdict(tagger.config), "word_vector_bits": 8})
     out = tmp_path_factory.mktemp("eight_bit") / "model"
-    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
+    table = tagger.vectors.as_float32()
     save_model(out, config, tagger.vocab, read_weights(vector_model_dir), table, tagger.meta)
     return out
 

@@ -62,7 +62,7 @@ def test_vector_run_meta(vector_run, tiny_conll_file, tiny_dev_file, tiny_vector
 
     kv = KeyedVectors.load(str(tiny_vectors_kv))
     assert tagger.vectors.table.dtype == np.float16
-    table = tagger.vectors.rows(np.arange(len(tagger.vectors)))
+    table = tagger.vectors.as_float32()
     for word in VECTOR_WORDS[:-1]:
         np.testing.assert_allclose(table[tagger.vocab.word_index[normalize_word(word)]], kv[word], atol=2e-3)
 
