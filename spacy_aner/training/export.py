@@ -1,10 +1,11 @@
 """Writing a model directory: the trained weights as an ONNX graph, the word table as NumPy.
 
-The graph's initializers are the Keras layers' own arrays, stored in float16 under
-``LAYER/INDEX`` names; the nodes that turn them into ONNX's layouts (gate order, kernel
-axes, float32) depend on initializers alone, so ONNX Runtime folds them once when it
-loads the graph. Hence :func:`read_weights` gives back exactly the arrays that were saved,
-and an ensemble or a model with more vector rows is made from files without Keras.
+The graph's initializers are the Keras layers' arrays in float16, already in the layout
+ONNX's operators take (LSTM gates reordered and stacked, conv kernels transposed), so
+loading has only a Cast to float32 to fold: folding layout nodes at load would hold
+several copies of every weight at once. The layout changes are permutations, so
+:func:`read_weights` gives back exactly the arrays that were saved, and an ensemble or a
+model with more vector rows is made from files without Keras.
 """
 from __future__ import annotations
 
@@ -55,19 +56,21 @@ def gate_order(units: int) -> np.ndarray:
     return np.concatenate([np.arange(k * units, (k + 1) * units) for k in (0, 3, 1, 2)]).astype(np.int64)
 
 
-def lstm_inputs(g: GraphBuilder, name: str, arrays: List[np.ndarray], units: int):
-    """ONNX LSTM's W, R, B for a Keras Bidirectional layer's six arrays."""
-    order = g.const(f"{name}/gate_order", gate_order(units))
-    stacked = {"W": [], "R": [], "B": []}
-    for d, direction in enumerate(("forward", "backward")):
-        kernel, recurrent, bias = (g.weight(f"{name}/{3 * d + i}", arrays[3 * d + i]) for i in range(3))
-        for key, w in (("W", kernel), ("R", recurrent)):
-            w = g.node("Transpose", [g.node("Gather", [w, order], axis=1)], perm=[1, 0])
-            stacked[key].append(g.node("Unsqueeze", [w, g.const(f"{name}/{direction}/{key}_axis", np.array([0]))]))
-        b = g.node("Gather", [bias, order], axis=0)
-        b = g.node("Concat", [b, g.const(f"{name}/{direction}/zero_bias", np.zeros(4 * units, np.float32))], axis=0)
-        stacked["B"].append(g.node("Unsqueeze", [b, g.const(f"{name}/{direction}/B_axis", np.array([0]))]))
-    return [g.node("Concat", stacked[key], axis=0) for key in ("W", "R", "B")]
+def lstm_arrays(arrays: List[np.ndarray], units: int) -> Dict[str, np.ndarray]:
+    """ONNX LSTM's ``W`` (2, 4u, in), ``R`` (2, 4u, u) and ``B`` (2, 8u) from a Keras
+    Bidirectional layer's six arrays (kernel, recurrent kernel, bias per direction)."""
+    order = gate_order(units)
+    return {"W": np.stack([arrays[3 * d][:, order].T for d in (0, 1)]),
+            "R": np.stack([arrays[3 * d + 1][:, order].T for d in (0, 1)]),
+            "B": np.stack([np.concatenate([arrays[3 * d + 2][order], np.zeros(4 * units, np.float32)])
+                           for d in (0, 1)])}
+
+
+def keras_lstm_arrays(w: np.ndarray, r: np.ndarray, b: np.ndarray) -> List[np.ndarray]:
+    """The inverse of :func:`lstm_arrays`."""
+    units = r.shape[2]
+    back = np.argsort(gate_order(units))
+    return [a for d in (0, 1) for a in (w[d].T[:, back], r[d].T[:, back], b[d, :4 * units][back])]
 
 
 def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix: str) -> str:
@@ -78,8 +81,7 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
     for k in config.char_kernels:
         name = f"{prefix}char_cnn_{k}"
         kernel, bias = weights[name]
-        w = g.node("Transpose", [g.node("Squeeze", [g.weight(name + "/0", kernel), g.const(name + "/axis", np.array([0]))])],
-                   perm=[2, 1, 0])  # (1, k, dim, filters) -> (filters, dim, k)
+        w = g.weight(name + "/kernel", kernel[0].transpose(2, 1, 0))  # (1, k, dim, filters) -> (filters, dim, k)
         left = (k - 1) // 2  # Keras's "same" puts the odd zero on the right
         conv = g.node("Relu", [g.node("Conv", [chars, w, g.weight(name + "/1", bias)], pads=[left, k - 1 - left],
                                       kernel_shape=[k])])
@@ -88,7 +90,7 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
     x = g.node("Transpose", [x], perm=[1, 0, 2])
     for layer in range(config.lstm_layers):
         name = bilstm_layer_name(layer, prefix)
-        w, r, b = lstm_inputs(g, name, weights[name], config.lstm_units)
+        w, r, b = (g.weight(f"{name}/{key}", a) for key, a in lstm_arrays(weights[name], config.lstm_units).items())
         y = g.node("LSTM", [x, w, r, b, "lengths"], direction="bidirectional", hidden_size=config.lstm_units)
         y = g.node("Transpose", [y], perm=[0, 2, 1, 3])  # T, B, 2, units
         x = g.node("Reshape", [y, g.const(name + "/shape", np.array([0, 0, 2 * config.lstm_units]))])
@@ -130,7 +132,7 @@ def build_graph(weights: Weights, config: ModelConfig):
 
 
 def read_weights(path: Path | str) -> Weights:
-    """The trained layers' arrays stored in a model directory's graph, as float32."""
+    """The trained layers' arrays stored in a model directory's graph, as float32 in Keras's layout."""
     import onnx
     from onnx import numpy_helper
 
@@ -139,12 +141,20 @@ def read_weights(path: Path | str) -> Weights:
         model = onnx.load(str(path))
     except Exception as err:
         raise ModelLoadError(f"{path}: not a readable ONNX graph ({type(err).__name__})") from None
-    stored: Dict[str, Dict[int, np.ndarray]] = {}
+    stored: Dict[str, Dict[str, np.ndarray]] = {}
     for init in model.graph.initializer:
-        layer, _, index = init.name.rpartition("/")
-        if index.isdigit() and init.data_type == onnx.TensorProto.FLOAT16:
-            stored.setdefault(layer, {})[int(index)] = numpy_helper.to_array(init).astype(np.float32)
-    return {layer: [arrays[i] for i in sorted(arrays)] for layer, arrays in stored.items()}
+        layer, _, key = init.name.rpartition("/")
+        if init.data_type == onnx.TensorProto.FLOAT16:
+            stored.setdefault(layer, {})[key] = numpy_helper.to_array(init).astype(np.float32)
+    weights: Weights = {}
+    for layer, arrays in stored.items():
+        if "W" in arrays:  # a bidirectional LSTM
+            weights[layer] = keras_lstm_arrays(arrays["W"], arrays["R"], arrays["B"])
+        elif "kernel" in arrays:  # a char CNN
+            weights[layer] = [arrays["kernel"].transpose(2, 1, 0)[None], arrays["1"]]
+        else:
+            weights[layer] = [arrays[k] for k in sorted(arrays, key=int)]
+    return weights
 
 
 def store_table(table: np.ndarray, bits: int):
