@@ -8,7 +8,7 @@ from .normalize import NORMALIZATION_VERSION
 from .tags import TAGS
 
 #: 3: the network is an ONNX graph and the word table a NumPy file (2: Keras weights in HDF5).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 GRAPH_FILE = "tagger.onnx"

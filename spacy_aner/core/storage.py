@@ -1,7 +1,8 @@
 """Reading a model directory: plain files, nothing pickled.
 
 * ``config.json``  architecture, tag set, format and normalisation versions
-* ``vocab.json``   the word and character vocabularies (index = id)
+* ``vocab.json``   the word and character vocabularies (index = id; the words as one
+  string, sorted after ``<pad>`` and ``<unk>``, and the word table's rows in that order)
 * ``tagger.onnx``  the network (char CNNs, BiLSTMs, tag scores, CRF), weights included
 * ``word_vectors.npy``  the word table, float16 or int8 (``word_vector_scale.npy``: one
   scale per row); memory-mapped, so processes that load one model share its pages
@@ -23,7 +24,7 @@ import numpy as np
 from .config import (CONFIG_FILE, FORMAT_VERSION, GRAPH_FILE, META_FILE, VECTOR_SCALE_FILE, VECTORS_FILE,
                      VOCAB_FILE, ModelConfig, ModelLoadError)
 from .normalize import NORMALIZATION_VERSION
-from .vocab import Vocabulary
+from .vocab import RESERVED_ROWS, Vocabulary, WordList
 
 
 def read_json(path: Path):
@@ -69,7 +70,12 @@ def check_values(config: ModelConfig) -> None:
 def read_vocab(path: Path, config: ModelConfig) -> Vocabulary:
     data = read_json(path / VOCAB_FILE)
     try:
-        vocab = Vocabulary(data["words"], data["chars"], int(data["max_word_chars"]), config.clitic_backoff)
+        if not isinstance(data["words"], str):
+            raise TypeError("words must be one string, a word per line")
+        words = WordList(data["words"])
+        if words[:RESERVED_ROWS] != ["<pad>", "<unk>"]:
+            raise ValueError("the first two words must be <pad> and <unk>")
+        vocab = Vocabulary(words, data["chars"], int(data["max_word_chars"]), config.clitic_backoff)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelLoadError(f"{path / VOCAB_FILE}: invalid vocabulary ({err!r})") from None
     if vocab.max_word_chars != config.max_word_chars:
@@ -117,6 +123,10 @@ class WordVectors:
             out *= self.scale[ids, None]
         return out
 
+    def take(self, ids: np.ndarray) -> "WordVectors":
+        """The rows ``ids``, stored as they are (a copy, also of a memory-mapped table)."""
+        return WordVectors(np.asarray(self.table[ids]), None if self.scale is None else np.asarray(self.scale[ids]))
+
     def as_float32(self) -> np.ndarray:
         """The whole table as float32."""
         return self.rows(np.arange(len(self.table)))
@@ -128,6 +138,9 @@ class WordVectors:
 def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes, vectors: WordVectors,
                 meta: dict) -> None:
     """Write a model directory: its ONNX ``graph`` (bytes) and the rest of its files."""
+    stored_vocab, order = vocab.stored()
+    if order != list(range(len(order))):
+        vectors = vectors.take(np.asarray(order))
     path.mkdir(parents=True, exist_ok=True)
     (path / GRAPH_FILE).write_bytes(graph)
     _save_array(path / VECTORS_FILE, vectors.table)
@@ -136,7 +149,7 @@ def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes
     elif (path / VECTOR_SCALE_FILE).exists():
         (path / VECTOR_SCALE_FILE).unlink()
     (path / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
-    (path / VOCAB_FILE).write_text(json.dumps(vocab.to_json(), ensure_ascii=False, separators=(",", ":")),
+    (path / VOCAB_FILE).write_text(json.dumps(stored_vocab, ensure_ascii=False, separators=(",", ":")),
                                    encoding="utf-8")
     (path / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 

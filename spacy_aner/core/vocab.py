@@ -1,9 +1,11 @@
 """Word and character ids, keyed by the normalised look-up form of each word."""
 from __future__ import annotations
 
+import operator
+from array import array
 from collections import Counter
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -32,16 +34,81 @@ def clitic_candidates(key: str) -> List[str]:
     return list(dict.fromkeys(k for k in out if len(k) >= 2 and k != key))
 
 
+#: Rows 0 and 1, ``<pad>`` and ``<unk>``, come before the sorted words of a stored vocabulary.
+RESERVED_ROWS = UNK + 1
+
+
+class WordList(Sequence):
+    """A stored vocabulary's words as one string, one word per line: the reserved rows, then
+    the words in sorted order, so a word is found by binary search. Loading then makes no
+    Python object per word: a dict of 100k+ words would take more memory than the rest of
+    the tagger's Python state."""
+
+    def __init__(self, joined: str) -> None:
+        if joined and not joined.endswith("\n"):
+            raise ValueError("the word list must end with a line break")
+        self.joined = joined
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        # array.array, not NumPy: indexing it gives a Python int at once, which the search needs.
+        self.starts = array("q", np.concatenate([[0], np.flatnonzero(codes == ord("\n")) + 1]).astype(np.int64).tobytes())
+
+    @staticmethod
+    def storage_order(words: Sequence[str]) -> List[int]:
+        """Ids of ``words`` in the order a WordList keeps them."""
+        return list(range(min(RESERVED_ROWS, len(words)))) + sorted(range(RESERVED_ROWS, len(words)),
+                                                                     key=words.__getitem__)
+
+    @classmethod
+    def from_words(cls, words: Iterable[str]) -> "WordList":
+        """A WordList of ``words``, which must be in :meth:`storage_order` already."""
+        words = list(words)
+        if any("\n" in w for w in words) or len(set(words)) != len(words):
+            raise ValueError("vocabulary words must be distinct and hold no line break")
+        if WordList.storage_order(words) != list(range(len(words))):
+            raise ValueError("vocabulary words are not in storage order")
+        return cls("".join(w + "\n" for w in words))
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n, i = len(self), operator.index(i)
+        i = i + n if i < 0 else i
+        if not 0 <= i < n:
+            raise IndexError("word id out of range")
+        return self.joined[self.starts[i]: self.starts[i + 1] - 1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.joined.split("\n")[:-1])
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, WordList)) else NotImplemented
+
+    def get(self, key: str, default: Optional[int] = None) -> Optional[int]:
+        """The id of ``key`` among the sorted words, as ``dict.get`` would give it."""
+        joined, starts = self.joined, self.starts
+        lo, hi = RESERVED_ROWS, len(starts) - 1
+        while lo < hi:  # bisect_left, written out: a call per step would cost more than the step
+            mid = (lo + hi) // 2
+            if joined[starts[mid]: starts[mid + 1] - 1] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(starts) - 1 and joined[starts[lo]: starts[lo + 1] - 1] == key else default
+
+
 class Vocabulary:
     """Word ids keyed by :func:`normalize_word`, character ids over those keys."""
 
-    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int,
+    def __init__(self, words: Union[Sequence[str], WordList], chars: Sequence[str], max_word_chars: int,
                  clitic_backoff: bool = False) -> None:
-        self.words = list(words)
+        self.words = words if isinstance(words, WordList) else list(words)
         self.chars = list(chars)
         self.max_word_chars = max_word_chars
         self.clitic_backoff = clitic_backoff
-        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.word_index = self.words if isinstance(self.words, WordList) else {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
         self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
         self._word_id = lru_cache(maxsize=200_000)(self._word_id_uncached)
@@ -106,5 +173,9 @@ class Vocabulary:
             char_rows[r, : len(ids)] = ids
         return {"row_words": row_words, "char_rows": char_rows}, [np.asarray(r, dtype="int32") for r in rows]
 
-    def to_json(self) -> dict:
-        return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
+    def stored(self) -> Tuple[dict, List[int]]:
+        """What ``vocab.json`` holds (the words as a :class:`WordList` string), and the current
+        id of each stored word, by which the word table's rows are put in the same order."""
+        order = WordList.storage_order(self.words)
+        words = WordList.from_words(self.words[i] for i in order)
+        return {"words": words.joined, "chars": self.chars, "max_word_chars": self.max_word_chars}, order

@@ -99,7 +99,7 @@ def add_word_vectors(tagger: Tagger, kv, max_vocab: Optional[int] = None) -> Tup
     have = set(tagger.vocab.words)
     limit = max_vocab if max_vocab is not None else len(have) + len(key_index)
     new = [k for k in key_index if k not in have][: max(0, limit - len(tagger.vocab.words))]
-    vocab = Vocabulary(tagger.vocab.words + new, tagger.vocab.chars, tagger.vocab.max_word_chars,
+    vocab = Vocabulary(list(tagger.vocab.words) + new, tagger.vocab.chars, tagger.vocab.max_word_chars,
                        tagger.vocab.clitic_backoff)
     if new:
         table = np.concatenate([table, kv.vectors[[key_index[k] for k in new]].astype("float32")])

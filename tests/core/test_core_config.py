@@ -31,7 +31,7 @@ def test_defaults_are_the_shipped_architecture():
     assert (config.lstm_units, config.lstm_layers, config.window, config.context) == (128, 2, 128, 16)
     assert config.members == 1 and config.word_vector_bits == 16 and config.clitic_backoff is True
     assert config.tags == list(TAGS)
-    assert config.format_version == FORMAT_VERSION == 3 and config.normalization_version == NORMALIZATION_VERSION
+    assert config.format_version == FORMAT_VERSION == 4 and config.normalization_version == NORMALIZATION_VERSION
 
 
 def test_removed_fields_are_gone():

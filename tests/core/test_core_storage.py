@@ -63,8 +63,10 @@ def test_model_dir_holds_plain_files(tiny_model_dir):
     assert config["format_version"] == FORMAT_VERSION and config["normalization_version"] == NORMALIZATION_VERSION
     assert config["tags"] == list(TAGS) and config["char_kernels"] == [2, 3]
     vocab = read_json(tiny_model_dir / VOCAB_FILE)
-    assert vocab["words"][:2] == ["<pad>", "<unk>"] and "محمد" in vocab["words"]
-    assert table.shape == (len(vocab["words"]), config["word_dim"])
+    words = vocab["words"].split("\n")  # one string, a word per line: no object per word at load
+    assert words[:2] == ["<pad>", "<unk>"] and "محمد" in words and words[-1] == ""
+    assert words[2:-1] == sorted(words[2:-1])  # sorted, so a word is found by binary search
+    assert table.shape == (len(words) - 1, config["word_dim"])
     # The graph stores the trained layers (the word table is the .npy file), nothing else.
     assert set(read_weights(tiny_model_dir)) == {"char_embedding", "char_cnn_2", "char_cnn_3", "bilstm", "scores",
                                                  "tag_scores"}
@@ -145,7 +147,7 @@ CORRUPTIONS = {
                                                                 allow_pickle=True)),
     # The stored arrays no longer fit the vocabulary or the configuration.
     "vocab_extra_words": ((VECTORS_FILE, VOCAB_FILE), lambda d: edit_json(
-        d / VOCAB_FILE, lambda v: v["words"].extend(f"word{i}" for i in range(7)))),
+        d / VOCAB_FILE, lambda v: v.update(words=v["words"] + "".join(f"word{i}\n" for i in range(7))))),
     "vocab_extra_chars": ((GRAPH_FILE, VOCAB_FILE), lambda d: edit_json(
         d / VOCAB_FILE, lambda v: v["chars"].extend(["X", "Y"]))),
     "word_dim_changed": ((VECTORS_FILE, CONFIG_FILE), lambda d: edit_json(

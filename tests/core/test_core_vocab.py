@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from spacy_aner.core.config import PAD, UNK
 from spacy_aner.core.normalize import normalize_word
-from spacy_aner.core.vocab import Vocabulary, clitic_candidates
+from spacy_aner.core.vocab import Vocabulary, WordList, clitic_candidates
 
 
 def test_encode_ids_padding_and_shapes():
@@ -109,9 +109,33 @@ def test_distinct_rows_one_row_per_key_in_order_of_first_use():
         np.testing.assert_array_equal(table["char_rows"][r], chars[i, : len(r)])
 
 
-def test_to_json_round_trip():
-    vocab = Vocabulary.build(["محمد", "في"] * 2, max_word_chars=12, clitic_backoff=True)
-    data = vocab.to_json()
-    again = Vocabulary(data["words"], data["chars"], data["max_word_chars"], clitic_backoff=True)
-    assert again.words == vocab.words and again.chars == vocab.chars
-    assert again.encode([["وفي", "محمد"]], 2)[0].tolist() == vocab.encode([["وفي", "محمد"]], 2)[0].tolist()
+def test_stored_round_trip_sorts_words_and_keeps_their_lookups():
+    vocab = Vocabulary.build(["محمد", "في", "الرباط", "محمد"], max_word_chars=12, clitic_backoff=True)
+    data, order = vocab.stored()
+    again = Vocabulary(WordList(data["words"]), data["chars"], data["max_word_chars"], clitic_backoff=True)
+    assert list(again.words) == [vocab.words[i] for i in order] == ["<pad>", "<unk>", "الرباط", "في", "محمد"]
+    assert again.chars == vocab.chars
+    # Ids change with the order; the words they stand for do not.
+    ids, again_ids = (v.encode([["وفي", "محمد", "مجهول"]], 3)[0][0] for v in (vocab, again))
+    assert [vocab.words[i] for i in ids] == [again.words[i] for i in again_ids] == ["في", "محمد", "<unk>"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sets(st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+                       min_size=1, max_size=6), max_size=40))
+def test_word_list_finds_exactly_the_words_it_holds(words):
+    words = ["<pad>", "<unk>"] + sorted(set(words) - {"<pad>", "<unk>"})
+    stored = WordList.from_words(words)
+    assert len(stored) == len(words) and list(stored) == words and stored[-1] == words[-1]
+    assert all(stored.get(w) == i for i, w in enumerate(words) if i >= 2)
+    assert stored.get("<pad>") is None and stored.get("not there at all") is None
+
+
+def test_word_list_refuses_unsorted_repeated_or_multiline_words():
+    for bad in (["<pad>", "<unk>", "ب", "ا"], ["<pad>", "<unk>", "ا", "ا"], ["<pad>", "<unk>", "ا\nب"]):
+        with pytest.raises(ValueError):
+            WordList.from_words(bad)
+    with pytest.raises(ValueError, match="line break"):
+        WordList("<pad>\n<unk>")
+    with pytest.raises(IndexError):
+        WordList.from_words(["<pad>", "<unk>"])[2]

@@ -64,7 +64,7 @@ def test_vector_run_meta(vector_run, tiny_conll_file, tiny_dev_file, tiny_vector
     assert tagger.vectors.table.dtype == np.float16
     table = tagger.vectors.as_float32()
     for word in VECTOR_WORDS[:-1]:
-        np.testing.assert_allclose(table[tagger.vocab.word_index[normalize_word(word)]], kv[word], atol=2e-3)
+        np.testing.assert_allclose(table[tagger.vocab.word_index.get(normalize_word(word))], kv[word], atol=2e-3)
 
 
 def test_refit_run_replays_the_dev_runs_schedule(vector_run, refit_run):
