@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -12,24 +12,14 @@ from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .runtime import OnnxScorer
 from .storage import WordVectors, read_config, read_meta, read_vocab, write_model
-from .tags import bio_to_spans
+from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
 
 #: Most padded tokens per network call in ``Tagger.predict`` (bounds peak memory).
 MAX_BATCH_TOKENS = 8192
 
-#: An entity with its probability: word start, word end (exclusive), label, probability.
-ScoredSpan = Tuple[int, int, str, float]
 #: A window of a sequence: sequence index, start, end, core start, core end.
 Piece = Tuple[int, int, int, int, int]
-
-
-class Tagging(NamedTuple):
-    """One word sequence's BIO tags, and its entities (:func:`~.tags.bio_to_spans` of the tags,
-    in order) each with its probability (:meth:`Tagger.tag`)."""
-
-    tags: List[str]
-    entities: List[ScoredSpan]
 
 
 class Scorer(Protocol):
@@ -64,6 +54,7 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
         out.append((start, end, core_start, core_end))
         core_start = core_end
     return out
+
 
 
 class Tagger:

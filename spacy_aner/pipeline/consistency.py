@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..core.tags import LABELS, bio_to_spans
+from ..core.tags import LABELS, ScoredSpan, Tagging, bio_to_spans
 
 
 def _has_letter(words: Sequence[str]) -> bool:
@@ -159,3 +159,15 @@ def propagate_over_sentences(sentences: Sequence[Sequence[str]], tags: Sequence[
         out.append(flat[k:k + len(s)])
         k += len(s)
     return out
+
+
+def with_recurrences(words: Sequence[str], tagging: Tagging, window: int) -> List[ScoredSpan]:
+    """``tagging``'s entities and their recurrences (:func:`find_recurrences`), in order.
+
+    A recurrence takes the score of the mention it copies: the same words, tagged with
+    the same label, nearest to it in the window.
+    """
+    score = {(a, b, label): p for a, b, label, p in tagging.entities}
+    added = [(r.start, r.end, r.label, score[(r.source, r.source + r.end - r.start, r.label)])
+             for r in find_recurrences(words, tagging.tags, window)]
+    return sorted(tagging.entities + added) if added else list(tagging.entities)
