@@ -140,7 +140,7 @@ class Tagger:
 
     def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
         """BIO tags for each word sequence, of any length (long ones are windowed)."""
-        return self.run(sequences, batch_size)[0]
+        return self.tag_windows(sequences, batch_size)[0]
 
     def tag(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[Tagging]:
         """:meth:`predict`'s tags and each decoded entity with its probability, from the same network calls.
@@ -151,14 +151,14 @@ class Tagger:
         scored in the window whose core holds its first word; one running past that window's
         end (longer than its context) is scored over its part in the window.
         """
-        tags, pieces, kept = self.run(sequences, batch_size, keep=True)
+        tags, pieces, kept = self.tag_windows(sequences, batch_size, keep=True)
         entities = [bio_to_spans(t) for t in tags]
         probs = self.entity_probabilities(entities, pieces, kept, batch_size)
         return [Tagging(t, [(a, b, lab, p) for (a, b, lab), p in zip(ents, ps)])
                 for t, ents, ps in zip(tags, entities, probs)]
 
-    def run(self, sequences: Sequence[Sequence[str]], batch_size: int,
-            keep: bool = False) -> Tuple[List[List[str]], List[Piece], Dict[int, np.ndarray]]:
+    def tag_windows(self, sequences: Sequence[Sequence[str]], batch_size: int,
+                    keep: bool = False) -> Tuple[List[List[str]], List[Piece], Dict[int, np.ndarray]]:
         """Tags of each sequence, its windows (``pieces``) and, with ``keep``, the unary scores
         of each window that tags something in its core (by piece index), for scoring entities."""
         pieces: List[Piece] = []
@@ -185,7 +185,7 @@ class Tagger:
     def entity_probabilities(self, entities: Sequence[Sequence[Tuple[int, int, str]]], pieces: Sequence[Piece],
                              kept: Dict[int, np.ndarray], batch_size: int) -> List[List[float]]:
         """The probability of each entity (word spans per sequence) in the window holding its
-        first word, from the unary scores :meth:`run` kept; windows batched as for the network."""
+        first word, from the unary scores :meth:`tag_windows` kept; windows batched as for the network."""
         probs: List[List[float]] = [[0.0] * len(e) for e in entities]
         windows: Dict[int, List[int]] = {}  # sequence -> its pieces, in order
         for k, (i, *_) in enumerate(pieces):
