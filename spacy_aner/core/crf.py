@@ -95,29 +95,27 @@ def span_probabilities(scores: np.ndarray, lengths: Sequence[int], forward: Tupl
     ``I-L`` (or the sequence ends). ``forward`` is :func:`forward_backward_batch`'s result
     for the same batch. Exact, and linear in the entity's length.
     """
-    out = np.zeros(len(spans))
     if not len(spans):
-        return out
+        return np.zeros(0)
     alpha, beta, log_z = forward
     scores = np.asarray(scores, dtype="float64")
     trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
     row, first, stop, begin, inside = (np.asarray(c, dtype="int64") for c in zip(*spans))
     lengths = np.asarray(lengths, dtype="int64")[row]
-    k = trans.shape[0]
-    tags = np.arange(k)
+    last = scores.shape[1] - 1  # indices past a row's end are clipped here; their values are masked out
+    tags = np.arange(trans.shape[0])
     both = np.stack([begin, inside], 1)  # (E, 2): the entity's two tags
     # Opening at `first`: B-L after anything, or I-L after a tag outside the entity's label.
     outside = (tags != begin[:, None]) & (tags != inside[:, None])  # (E, K)
     prev = alpha[row, np.maximum(first - 1, 0)] + trans[:, inside].T  # (E, K): previous tag -> I-L
     open_inside = np.where(first > 0, np.logaddexp.reduce(np.where(outside, prev, -np.inf), axis=1), start[inside])
-    v = np.stack([alpha[row, first, begin], open_inside + scores[row, first, inside]], 1)  # log weight of (B-L, I-L)
+    v = np.stack([alpha[row, first, begin], open_inside + scores[row, first, inside]], 1)  # log weights of B-L, I-L
     for step in range(1, int((stop - first).max())):
-        t = first + step
-        moving = t < stop
-        cont = np.logaddexp.reduce(v + trans[both, inside[:, None]], axis=1) + scores[row, np.minimum(t, scores.shape[1] - 1), inside]
-        v = np.where(moving[:, None], np.stack([np.full(len(row), -np.inf), cont], 1), v)
+        t = np.minimum(first + step, last)
+        cont = np.logaddexp.reduce(v + trans[both, inside[:, None]], axis=1) + scores[row, t, inside]
+        v = np.where((first + step < stop)[:, None], np.stack([np.full(len(row), -np.inf), cont], 1), v)
     # Closing after `stop - 1`: the end scores, or any next tag but I-L and the rest of the path.
-    after = np.minimum(stop, scores.shape[1] - 1)
+    after = np.minimum(stop, last)
     nxt = trans[both] + (scores[row, after] + beta[row, after])[:, None, :]  # (E, 2, K)
     nxt = np.where((tags != inside[:, None])[:, None, :], nxt, -np.inf)
     close = np.where((stop < lengths)[:, None], np.logaddexp.reduce(nxt, axis=2), end[both])
