@@ -82,6 +82,13 @@ def check_ents(doc, text: str) -> None:
         assert not doc[ent.start].is_space and not doc[ent.end - 1].is_space
 
 
+def tagging(tags: Sequence[str], score: float = 0.5):
+    """A hand-written :class:`~spacy_aner.core.tags.Tagging`: ``tags`` and their entities, each scored ``score``."""
+    from spacy_aner.core.tags import Tagging, bio_to_spans
+
+    return Tagging(list(tags), [(a, b, label, score) for a, b, label in bio_to_spans(tags)])
+
+
 def load_script(path: Path, name: str):
     """Import a stand-alone script (an example) as a module, to call its ``main()``."""
     spec = importlib.util.spec_from_file_location(name, path)

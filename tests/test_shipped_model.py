@@ -133,7 +133,7 @@ def test_evaluate_reproduces_the_recorded_test_scores(shipped_model_dir, meta, a
 def test_component_predictions_on_gold_words_are_the_taggers(shipped_model_dir, anercorp_dir):
     """Through the component (consistency off, no sentence split) the test split's tags are exactly
     Tagger.predict's; with the defaults, each sentence piece is tagged as the tagger tags it alone."""
-    from spacy_aner.core.tags import repair_bio
+    from spacy_aner.core.tags import bio_to_spans, repair_bio
     from spacy_aner.pipeline.sentences import sentence_bounds
     from spacy_aner.training.corpus import CorpusWarning, read_conll
     from spacy_aner.training.evaluation import gold_words_doc, predict_gold_words
@@ -149,4 +149,10 @@ def test_component_predictions_on_gold_words_are_the_taggers(shipped_model_dir, 
     pieces = [w[a:b] for w in words for a, b in sentence_bounds(w)]
     assert len(pieces) > len(words)  # some test sentences hold several end marks
     tagged = iter(tagger.predict(pieces))
-    assert component.predict(docs) == [[t for _ in sentence_bounds(w) for t in next(tagged)] for w in words]
+    for w, got in zip(words, component.predict(docs)):
+        want, offset = [], 0
+        for a, b in sentence_bounds(w):
+            want.extend((s + offset, e + offset, label) for s, e, label in bio_to_spans(next(tagged)))
+            offset += b - a
+        assert [e[:3] for e in got.entities] == want == bio_to_spans(got.tags)  # no entity spans two sentences
+        assert all(0.0 <= e[3] <= 1.0 for e in got.entities)

@@ -10,8 +10,9 @@ Output records, one per input line, in input order:
 
 * ``{"text": TEXT, "entities": [...]}`` for plain text; for JSONL the input's own text
   key, or ``{ID_KEY: ID, "entities": ...}`` with an id key;
-* each entity is ``{"start", "end", "label", "text"}``, offsets in Unicode code points
-  (Python ``str`` indices), so ``text[start:end] == entity["text"]``;
+* each entity is ``{"start", "end", "label", "text", "score"}``, offsets in Unicode code
+  points (Python ``str`` indices), so ``text[start:end] == entity["text"]``, and ``score``
+  the entity's probability (:func:`~.runner.entity_records`);
 * ``{"line": N, ["ID_KEY": ID,] "error": PROBLEM, "entities": []}`` for a line whose
   document could not be annotated.
 """

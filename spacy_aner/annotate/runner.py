@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
-from ..pipeline.loading import load
+from ..pipeline.entities import span_scores
+from ..pipeline.loading import MAX_DOC_CHARS, load
 from .records import STDIN, InputRecord, read_records, resolve_text_key, source_name, write_jsonl
 
 #: Default number of documents per ``nlp.pipe`` batch.
@@ -38,14 +39,21 @@ DEFAULT_BATCH_SIZE = 256
 ZONE_CHARS = 2_000_000
 #: Characters per worker process in one multi-process chunk (new workers for every chunk).
 PROCESS_CHUNK_CHARS = 25_000_000
-#: ``nlp.max_length`` set by :func:`annotate_file`: the pipeline is linear in the length
-#: (the tagger works in windows), about 100 MB of memory per million characters.
-MAX_DOC_CHARS = 5_000_000
+#: Decimal places of an entity's score in the output: enough to threshold, short lines.
+SCORE_DIGITS = 4
 
 
-def entity_records(doc) -> List[Dict[str, Any]]:
-    """``doc.ents`` as ``{"start", "end", "label", "text"}`` (character offsets into ``doc.text``)."""
-    return [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+def entity_records(doc, key: str = "aner_lstm") -> List[Dict[str, Any]]:
+    """``doc.ents`` as ``{"start", "end", "label", "text", "score"}`` (character offsets into
+    ``doc.text``); the score is the entity's probability from ``doc.spans[key]``, the
+    ``aner_lstm`` component's span group (``None`` for an entity another component set)."""
+    scores = span_scores(doc, key)
+    out = []
+    for e in doc.ents:
+        score = scores.get((e.start, e.end, e.label_))
+        out.append({"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text,
+                    "score": None if score is None else round(score, SCORE_DIGITS)})
+    return out
 
 
 def text_problem(text: Any, max_length: Optional[int] = None) -> Optional[str]:
@@ -167,16 +175,17 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
 
 
 def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
-                  max_length: int = MAX_DOC_CHARS):
+                  max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None):
     """``spacy_aner.load(model)`` with its model loaded now, for batch annotation.
 
     A missing, truncated or incompatible model raises
     :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is
-    read. Each process's network runs on one thread. ``nlp.max_length``
-    is raised to ``max_length``: the pipeline is linear in the length of a document.
+    read; a bad label map (the component's ``labels``) raises ``ValueError``. Each
+    process's network runs on one thread. ``nlp.max_length`` is ``max_length``: the
+    pipeline is linear in the length of a document.
     """
-    nlp = load(model, threads=1)
-    nlp.max_length = max(nlp.max_length, max_length)
+    nlp = load(model, threads=1, labels=dict(labels or {}))
+    nlp.max_length = max_length
     nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp
 

@@ -133,14 +133,16 @@ def annotate(
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
+    label: list[str] = typer.Option(None, "--label", metavar="LABEL=NAME", help="Rename a label (PERS=PERSON), or drop it with an empty name (MISC=); repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
 ) -> None:
     """Tag a corpus, streaming: one JSONL record per input line, in input order.
 
-    A record is {"text": ..., "entities": [{"start", "end", "label", "text"}]}
+    A record is {"text": ..., "entities": [{"start", "end", "label", "text", "score"}]}
     (the id instead of the text with --id-key). start and end are character
-    (code point) offsets into the original text; an empty line gives a record
-    with no entities. A line that is not UTF-8 (in JSONL: not an object with
+    (code point) offsets into the original text; score is the entity's
+    probability under the model's CRF; an empty line gives a record with no
+    entities. A line that is not UTF-8 (in JSONL: not an object with
     the text key) stops the run, naming the line, unless --skip-invalid. A
     document that cannot be tokenised (a lone surrogate from a JSON escape, or
     over 5,000,000 characters) becomes {line, error, entities} with a warning.
@@ -155,8 +157,8 @@ def annotate(
     if output != STDIN and Path(output).is_dir():
         fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
     try:
-        nlp = load_pipeline(model, n_process=n_process)
-    except ModelLoadError as err:
+        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []))
+    except ValueError as err:  # a broken model (ModelLoadError) or label map
         fail(str(err))
     try:
         stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
@@ -173,3 +175,14 @@ def annotate(
     if not quiet:
         typer.echo(f"{stats.records:,} records ({stats.errors:,} errors), {stats.entities:,} entities in "
                    f"{stats.seconds:.1f} s ({stats.docs_per_second:,.0f} docs/s) -> {output}", err=True)
+
+
+def label_map(options: list[str]) -> Dict[str, str]:
+    """``--label`` options (``PERS=PERSON``, ``MISC=`` to drop) as the component's ``labels``."""
+    out: Dict[str, str] = {}
+    for option in options:
+        source, sep, target = option.partition("=")
+        if not sep or not source.strip():
+            fail(f"--label {option!r}: give LABEL=NAME, e.g. PERS=PERSON, or MISC= to drop MISC")
+        out[source.strip()] = target.strip()
+    return out

@@ -1,7 +1,7 @@
-"""Linear-chain CRF decoding (Viterbi) in NumPy."""
+"""Linear-chain CRF in NumPy: Viterbi decoding, and the probability of a decoded entity (forward-backward)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -49,3 +49,75 @@ def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions
         if t:
             best = np.where(active, back[rows, t, best], best)
     return path
+
+
+def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitions: np.ndarray,
+                           start: np.ndarray, end: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-space forward and backward scores of a padded batch ``(B, T, K)``, as in
+    :func:`viterbi_decode_batch` with log-sum-exp for max.
+
+    ``alpha[b, t, k]``: log of the summed scores of every path over tokens ``0..t`` that
+    ends in tag ``k`` (start and unary scores included); ``beta[b, t, k]``: the same for
+    the rest of the sequence after ``t`` given tag ``k`` at ``t`` (end score included);
+    ``log_z[b]``: the log partition function. Values beyond a sequence's length are not
+    meaningful. Float64 throughout: probabilities come from differences of large sums.
+    """
+    scores = np.asarray(scores, dtype="float64")
+    trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
+    b, t_max, k = scores.shape
+    lengths = np.asarray(lengths, dtype="int64")
+    alpha = np.zeros((b, t_max, k))
+    beta = np.zeros((b, t_max, k))
+    if t_max == 0:
+        return alpha, beta, np.zeros(b)
+    alpha[:, 0] = start + scores[:, 0]
+    for t in range(1, t_max):
+        alpha[:, t] = np.logaddexp.reduce(alpha[:, t - 1, :, None] + trans, axis=1) + scores[:, t]
+    beta[:, t_max - 1] = end
+    for t in range(t_max - 2, -1, -1):
+        inner = np.logaddexp.reduce(trans + (scores[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+        beta[:, t] = np.where((t < lengths - 1)[:, None], inner, end)  # a sequence's last token: the end scores
+    last = np.clip(lengths - 1, 0, None)
+    log_z = np.logaddexp.reduce(alpha[np.arange(b), last] + end, axis=1)
+    return alpha, beta, np.where(lengths > 0, log_z, 0.0)
+
+
+def span_probabilities(scores: np.ndarray, lengths: Sequence[int], forward: Tuple[np.ndarray, ...],
+                       transitions: np.ndarray, start: np.ndarray, end: np.ndarray,
+                       spans: Sequence[Tuple[int, int, int, int, int]]) -> np.ndarray:
+    """The probability under the CRF of each entity span, as :func:`~.tags.bio_to_spans` reads tags.
+
+    ``spans`` are ``(row, first, stop, begin, inside)``: tokens ``first..stop-1`` of batch
+    row ``row`` with ``begin``/``inside`` the tag indices of ``B-L``/``I-L``. The
+    probability is that of every tag path in which exactly this entity is decoded: token
+    ``first`` is ``B-L``, or ``I-L`` after a tag other than ``B-L``/``I-L`` (a stray ``I-``
+    opens an entity); the tokens up to ``stop - 1`` are ``I-L``; and token ``stop`` is not
+    ``I-L`` (or the sequence ends). ``forward`` is :func:`forward_backward_batch`'s result
+    for the same batch. Exact, and linear in the entity's length.
+    """
+    if not len(spans):
+        return np.zeros(0)
+    alpha, beta, log_z = forward
+    scores = np.asarray(scores, dtype="float64")
+    trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
+    row, first, stop, begin, inside = (np.asarray(c, dtype="int64") for c in zip(*spans))
+    lengths = np.asarray(lengths, dtype="int64")[row]
+    last = scores.shape[1] - 1  # indices past a row's end are clipped here; their values are masked out
+    tags = np.arange(trans.shape[0])
+    both = np.stack([begin, inside], 1)  # (E, 2): the entity's two tags
+    # Opening at `first`: B-L after anything, or I-L after a tag outside the entity's label.
+    outside = (tags != begin[:, None]) & (tags != inside[:, None])  # (E, K)
+    prev = alpha[row, np.maximum(first - 1, 0)] + trans[:, inside].T  # (E, K): previous tag -> I-L
+    open_inside = np.where(first > 0, np.logaddexp.reduce(np.where(outside, prev, -np.inf), axis=1), start[inside])
+    v = np.stack([alpha[row, first, begin], open_inside + scores[row, first, inside]], 1)  # log weights of B-L, I-L
+    for step in range(1, int((stop - first).max())):
+        t = np.minimum(first + step, last)
+        cont = np.logaddexp.reduce(v + trans[both, inside[:, None]], axis=1) + scores[row, t, inside]
+        v = np.where((first + step < stop)[:, None], np.stack([np.full(len(row), -np.inf), cont], 1), v)
+    # Closing after `stop - 1`: the end scores, or any next tag but I-L and the rest of the path.
+    after = np.minimum(stop, last)
+    nxt = trans[both] + (scores[row, after] + beta[row, after])[:, None, :]  # (E, 2, K)
+    nxt = np.where((tags != inside[:, None])[:, None, :], nxt, -np.inf)
+    close = np.where((stop < lengths)[:, None], np.logaddexp.reduce(nxt, axis=2), end[both])
+    log_p = np.logaddexp.reduce(v + close, axis=1) - log_z[row]
+    return np.clip(np.exp(log_p), 0.0, 1.0)

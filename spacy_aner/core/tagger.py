@@ -1,19 +1,25 @@
-"""The tagger: BIO tags for word sequences of any length, from a model directory."""
+"""The tagger: BIO tags for word sequences of any length, from a model directory, and each
+entity's probability under the CRF."""
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from .config import ModelConfig, ModelLoadError
-from .crf import viterbi_decode_batch
+from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .runtime import OnnxScorer
 from .storage import WordVectors, read_config, read_meta, read_vocab, write_model
+from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
 
 #: Most padded tokens per network call in ``Tagger.predict`` (bounds peak memory).
 MAX_BATCH_TOKENS = 8192
+
+#: A window of a sequence: sequence index, start, end, core start, core end.
+Piece = Tuple[int, int, int, int, int]
 
 
 class Scorer(Protocol):
@@ -48,6 +54,7 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
         out.append((start, end, core_start, core_end))
         core_start = core_end
     return out
+
 
 
 class Tagger:
@@ -133,19 +140,78 @@ class Tagger:
 
     def predict(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[List[str]]:
         """BIO tags for each word sequence, of any length (long ones are windowed)."""
-        pieces: List[Tuple[int, int, int, int, int]] = []  # seq, start, end, core_start, core_end
+        return self.tag_windows(sequences, batch_size)[0]
+
+    def tag(self, sequences: Sequence[Sequence[str]], batch_size: int = 256) -> List[Tagging]:
+        """:meth:`predict`'s tags and each decoded entity with its probability, from the same network calls.
+
+        The probability is that of exactly this entity under the CRF (the averaged scores an
+        ensemble's Viterbi decodes), from forward-backward (:func:`~.crf.span_probabilities`):
+        the sum over every tag path that decodes it. In a windowed sequence an entity is
+        scored in the window whose core holds its first word; one running past that window's
+        end (longer than its context) is scored over its part in the window.
+        """
+        tags, pieces, kept = self.tag_windows(sequences, batch_size, keep=True)
+        entities = [bio_to_spans(t) for t in tags]
+        probs = self.entity_probabilities(entities, pieces, kept, batch_size)
+        return [Tagging(t, [(a, b, lab, p) for (a, b, lab), p in zip(ents, ps)])
+                for t, ents, ps in zip(tags, entities, probs)]
+
+    def tag_windows(self, sequences: Sequence[Sequence[str]], batch_size: int,
+                    keep: bool = False) -> Tuple[List[List[str]], List[Piece], Dict[int, np.ndarray]]:
+        """Tags of each sequence, its windows (``pieces``) and, with ``keep``, the unary scores
+        of each window that tags something in its core (by piece index), for scoring entities."""
+        pieces: List[Piece] = []
         for i, words in enumerate(sequences):
             if words:
                 pieces.extend((i, *w) for w in make_windows(len(words), self.config.window, self.config.context))
         out: List[List[str]] = [["O"] * len(words) for words in sequences]
+        kept: Dict[int, np.ndarray] = {}
         if not pieces:
-            return out
+            return out, pieces, kept
         table, rows = self.rows(sequences)  # each distinct word looked up once per call
         crf = self.scorer.crf()
         for length, *ks in self.batches(pieces, batch_size):
             batch = [pieces[k] for k in ks]
             lengths = [e - s for _, s, e, _, _ in batch]
             scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in batch], length))
-            for (i, s, _, cs, ce), tags in zip(batch, self.decode(scores, lengths, crf)):
-                out[i][cs:ce] = tags[cs - s: ce - s]
-        return out
+            for k, n, (i, s, _, cs, ce), tags, unary in zip(ks, lengths, batch, self.decode(scores, lengths, crf),
+                                                            scores):
+                out[i][cs:ce] = core = tags[cs - s: ce - s]
+                if keep and any(t != "O" for t in core):
+                    kept[k] = unary[:n]
+        return out, pieces, kept
+
+    def entity_probabilities(self, entities: Sequence[Sequence[Tuple[int, int, str]]], pieces: Sequence[Piece],
+                             kept: Dict[int, np.ndarray], batch_size: int) -> List[List[float]]:
+        """The probability of each entity (word spans per sequence) in the window holding its
+        first word, from the unary scores :meth:`tag_windows` kept; windows batched as for the network."""
+        probs: List[List[float]] = [[0.0] * len(e) for e in entities]
+        windows: Dict[int, List[int]] = {}  # sequence -> its pieces, in order
+        for k, (i, *_) in enumerate(pieces):
+            windows.setdefault(i, []).append(k)
+        queries: Dict[int, List[Tuple[int, int, int, int, int, int]]] = {}  # piece -> (seq, entity, first, stop, B, I)
+        names = self.config.tags
+        for i, ents in enumerate(entities):
+            if not ents:
+                continue
+            core_starts = [pieces[k][3] for k in windows[i]]
+            for j, (a, b, label) in enumerate(ents):
+                k = windows[i][bisect_right(core_starts, a) - 1]
+                _, s, e, _, _ = pieces[k]
+                queries.setdefault(k, []).append((i, j, a - s, min(b, e) - s, names.index(f"B-{label}"),
+                                                   names.index(f"I-{label}")))
+        with_entities = sorted(queries)
+        trans, start, end = self.scorer.crf()
+        for length, *ks in self.batches([pieces[k] for k in with_entities], batch_size):
+            ks = [with_entities[k] for k in ks]
+            scores = np.zeros((len(ks), length, len(names)), dtype="float64")
+            for row, k in enumerate(ks):
+                scores[row, : len(kept[k])] = kept[k]
+            lengths = [len(kept[k]) for k in ks]
+            spans = [(row, *q[2:]) for row, k in enumerate(ks) for q in queries[k]]
+            forward = forward_backward_batch(scores, lengths, trans, start, end)
+            got = span_probabilities(scores, lengths, forward, trans, start, end, spans)
+            for p, (i, j, *_) in zip(got, (q for k in ks for q in queries[k])):
+                probs[i][j] = float(p)
+        return probs

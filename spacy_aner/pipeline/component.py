@@ -5,20 +5,21 @@ import shutil
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
 from ..core.config import MODEL_FILES, REQUIRED_FILES, ModelLoadError
 from ..core.tagger import Tagger
-from ..core.tags import LABELS, bio_to_spans
-from .consistency import propagate_labels
+from ..core.tags import Tagging, join_taggings
+from .consistency import with_recurrences
+from .entities import check_label_map, check_threshold, doc_spans, output_labels, relabel_references, set_entities
 from .sentences import doc_sentence_bounds, word_positions
 
 #: The model trained by this project, shipped inside the package.
@@ -34,14 +35,16 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
         "consistency_window": 250,
         "split_sentences": True,
         "threads": 1,
+        "threshold": 0.0,
+        "labels": {},
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
                    overwrite_ents: bool, consistency_window: int, split_sentences: bool, threads: int,
-                   scorer: Optional[Callable]) -> "AnerLSTM":
+                   threshold: float, labels: Dict[str, str], scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
@@ -58,20 +61,26 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
     threads: ONNX Runtime threads per network call; 0 is one per core. One is the default:
         more did not make batches faster on two cores and made single documents slower.
+    threshold: entities whose probability (``doc.spans[name].attrs["scores"]``) is below it
+        are not set; 0 keeps every entity.
+    labels: the model's labels renamed (``{"PERS": "PERSON"}``), ``""`` to drop one
+        (``{"MISC": ""}``); applied to ``doc.ents``, ``doc.spans``, ``labels`` and ``score()``.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
                     overwrite_ents=overwrite_ents, consistency_window=consistency_window,
-                    split_sentences=split_sentences, threads=threads, scorer=scorer)
+                    split_sentences=split_sentences, threads=threads, threshold=threshold, labels=labels,
+                    scorer=scorer)
 
 
 class AnerLSTM(Pipe):
-    """Sets ``doc.ents`` from the tagger's BIO predictions.
+    """Sets ``doc.ents`` from the tagger's BIO predictions, and ``doc.spans[name]`` with each
+    entity's probability (:mod:`.entities`).
 
     The network is loaded on first use, or at once by ``from_disk``/``from_bytes`` (so
     ``spacy.load`` reports a broken model when the pipeline loads). The factory only
     records the path: a pipeline saved with ``nlp.to_disk`` carries its own copy of the
-    model and never needs the original path again. ``batch_size``, ``overwrite_ents``,
-    ``consistency_window`` and ``split_sentences`` live in the pipeline's config only, so ``spacy.load(path, config=...)`` overrides work.
+    model and never needs the original path again. The settings live in the pipeline's
+    config only, so ``spacy.load(path, config=...)`` overrides work.
 
     Pickling (``spawn``/``forkserver`` workers) leaves the network behind; the copy loads
     its own from ``model_path`` on first use.
@@ -79,7 +88,8 @@ class AnerLSTM(Pipe):
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
-                 split_sentences: bool = True, threads: int = 1, scorer: Optional[Callable] = None) -> None:
+                 split_sentences: bool = True, threads: int = 1, threshold: float = 0.0,
+                 labels: Optional[Dict[str, str]] = None, scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if consistency_window < 0:
@@ -94,6 +104,8 @@ class AnerLSTM(Pipe):
         if threads < 0:
             raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
         self.threads = threads
+        self.threshold = check_threshold(threshold)
+        self.label_map = check_label_map(labels)
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
         self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
@@ -113,8 +125,9 @@ class AnerLSTM(Pipe):
         return self._tagger
 
     @property
-    def labels(self):
-        return LABELS
+    def labels(self) -> Tuple[str, ...]:
+        """The labels this component sets: the model's, renamed by the label map, dropped ones left out."""
+        return output_labels(self.label_map)
 
     @property
     def meta(self) -> dict:
@@ -134,39 +147,38 @@ class AnerLSTM(Pipe):
             except Exception as e:
                 error_handler(self.name, self, docs, e)
 
-    def predict(self, docs: List[Doc]) -> List[List[str]]:
-        """BIO tags for the words of each doc (:func:`~.sentences.word_positions`)."""
+    def predict(self, docs: List[Doc]) -> List[Tagging]:
+        """Tags and scored entities over the words of each doc (:func:`~.sentences.word_positions`)."""
         positions = [word_positions(doc) for doc in docs]
         words = [[doc[i].text for i in pos] for doc, pos in zip(docs, positions)]
         if not self.split_sentences:
-            return self.tagger.predict(words, batch_size=self.batch_size)
+            return self.tagger.tag(words, batch_size=self.batch_size)
         # Every sentence of every doc in one call, so batching across docs is kept.
         bounds = [doc_sentence_bounds(doc, pos, w) for doc, pos, w in zip(docs, positions, words)]
         pieces = [w[a:b] for w, doc_bounds in zip(words, bounds) for a, b in doc_bounds]
-        tagged = iter(self.tagger.predict(pieces, batch_size=self.batch_size))
-        return [[t for _ in doc_bounds for t in next(tagged)] for doc_bounds in bounds]
+        tagged = iter(self.tagger.tag(pieces, batch_size=self.batch_size))
+        return [join_taggings([next(tagged) for _ in doc_bounds]) for doc_bounds in bounds]
 
-    def set_annotations(self, docs: List[Doc], tags: List[List[str]]) -> None:
-        for doc, doc_tags in zip(docs, tags):
+    def set_annotations(self, docs: List[Doc], taggings: List[Tagging]) -> None:
+        for doc, tagging in zip(docs, taggings):
             positions = word_positions(doc)
+            entities = tagging.entities
             if self.consistency_window:
-                doc_tags = propagate_labels([doc[i].text for i in positions], doc_tags, self.consistency_window)
-            spans = []
-            for start, end, label in bio_to_spans(doc_tags):
-                # Map back from word positions to token positions, trimming the span to its
-                # words so that an entity never begins or ends on whitespace.
-                spans.append(Span(doc, positions[start], positions[end - 1] + 1, label=label))
-            if self.overwrite_ents:
-                doc.ents = spans
-            else:
-                # Existing entities always win: add only predictions that touch none of them.
-                taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
-                doc.ents = list(doc.ents) + [s for s in spans if taken.isdisjoint(range(s.start, s.end))]
+                entities = with_recurrences([doc[i].text for i in positions], tagging, self.consistency_window)
+            scored = doc_spans(doc, positions, entities, self.label_map, self.threshold)
+            set_entities(doc, scored, self.name, self.overwrite_ents)
         return None
 
     # ------------------------------------------------------------------ scoring
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
-        """Entity P/R/F with ``spacy.scorer.get_ner_prf`` (spaCy's exact-match convention)."""
+        """Entity P/R/F with ``spacy.scorer.get_ner_prf`` (spaCy's exact-match convention).
+
+        With a label map the reference entities are read through it too
+        (:func:`~.entities.relabel_references`): gold in the model's labels scores in the new
+        names, and a dropped label counts neither as missed nor as found.
+        """
+        if self.label_map:
+            examples = relabel_references(examples, self.label_map)
         if self.scorer is None:
             from spacy.scorer import get_ner_prf
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..core.tags import LABELS, bio_to_spans
+from ..core.tags import LABELS, ScoredSpan, Tagging, bio_to_spans
 
 
 def _has_letter(words: Sequence[str]) -> bool:
@@ -27,34 +27,44 @@ def _has_letter(words: Sequence[str]) -> bool:
 PROCLITICS = ("وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
 
 
+class Recurrence(NamedTuple):
+    """An untagged recurrence of a predicted mention: words ``start..end-1`` get ``label``,
+    copied from the mention of the same words that starts at ``source`` (the nearest one in
+    reach with that label)."""
+
+    start: int
+    end: int
+    label: str
+    source: int
+
+
 def mention_index(words: Sequence[str], tags: Sequence[str]):
-    """The predicted mentions of a text, indexed for :func:`propagate_labels`: ``(index, counts, lengths)``.
+    """The predicted mentions of a text, indexed for :func:`find_recurrences`: ``(index, starts, lengths)``.
 
     ``index``: (first word, length) -> starts, the cheap "anything in reach?" test before a
-    key is built; ``counts``: words -> (starts, prefix counts per label), so the votes in a
-    window cost a bisect, not a pass over every mention in reach; ``lengths``: first word ->
-    mention lengths, longest first. Starts are ascending (spans come in order).
+    key is built; ``starts``: words -> label -> starts, so the votes in a window and the
+    nearest mention cost a bisect, not a pass over every mention in reach; ``lengths``:
+    first word -> mention lengths, longest first. Starts are ascending (spans come in order).
     """
     index: Dict[Tuple[str, int], List[int]] = {}
-    by_key: Dict[Tuple[str, ...], Tuple[List[int], List[str]]] = {}
+    starts: Dict[Tuple[str, ...], Dict[str, List[int]]] = {}
     for start, end, label in bio_to_spans(tags):
         key = tuple(words[start:end])
         if _has_letter(key):  # a number or a punctuation mark is not a name to spread
             index.setdefault((key[0], len(key)), []).append(start)
-            starts, labels = by_key.setdefault(key, ([], []))
-            starts.append(start)
-            labels.append(label)
-    counts: Dict[Tuple[str, ...], Tuple[List[int], Dict[str, List[int]]]] = {}
-    for key, (starts, labels) in by_key.items():
-        prefix = {lab: [0] for lab in set(labels)}
-        for lab in labels:
-            for other, acc in prefix.items():
-                acc.append(acc[-1] + (other == lab))
-        counts[key] = (starts, prefix)
+            starts.setdefault(key, {}).setdefault(label, []).append(start)
     lengths: Dict[str, List[int]] = defaultdict(list)
     for first, n in sorted(index, key=lambda fn: -fn[1]):
         lengths[first].append(n)
-    return index, counts, lengths
+    return index, starts, lengths
+
+
+def nearest(starts: Sequence[int], i: int, lo: int, hi: int) -> int:
+    """The element of ``starts[lo:hi]`` (ascending, not empty) nearest to ``i``; the earlier on a tie."""
+    k = bisect_left(starts, i, lo, hi)
+    if k == hi or (k > lo and i - starts[k - 1] <= starts[k] - i):
+        return starts[k - 1]
+    return starts[k]
 
 
 def free_runs(tags: Sequence[str]) -> List[int]:
@@ -66,47 +76,43 @@ def free_runs(tags: Sequence[str]) -> List[int]:
     return free
 
 
-def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
-                     segments: Optional[Sequence[int]] = None, clitics: bool = True) -> List[str]:
-    """Tags with every untagged recurrence of a nearby predicted entity tagged too.
+def find_recurrences(words: Sequence[str], tags: Sequence[str], window: int,
+                     segments: Optional[Sequence[int]] = None, clitics: bool = True) -> List[Recurrence]:
+    """Every untagged recurrence of a nearby predicted entity, in order; they never overlap.
 
     ``words``/``tags`` are one running text (a document, or consecutive sentences joined).
     An all-``O`` word sequence identical to a predicted entity that starts within
     ``window`` words of it gets that entity's label; when several labels were predicted
     for the same words within reach, the most frequent wins (ties: ``LABELS`` order).
-    Longest matches are taken first, left to right, and never overlap. ``segments``
-    (one id per word, e.g. the sentence number) keeps a match inside one segment.
-    With ``clitics``, a recurrence whose first word carries a joined proclitic
-    (:data:`PROCLITICS`) matches too, where no exact one does. ``window`` 0 returns the
-    tags unchanged.
+    Longest matches are taken first, left to right. ``segments`` (one id per word, e.g.
+    the sentence number) keeps a match inside one segment. With ``clitics``, a recurrence
+    whose first word carries a joined proclitic (:data:`PROCLITICS`) matches too, where no
+    exact one does. ``window`` 0 finds none.
     """
     if len(words) != len(tags):
         raise ValueError(f"{len(words)} words but {len(tags)} tags")
-    out = list(tags)
+    found: List[Recurrence] = []
     if window <= 0 or not words:
-        return out
-    index, counts, lengths = mention_index(words, tags)
+        return found
+    index, starts_of, lengths = mention_index(words, tags)
     free = free_runs(tags)
 
     def match(i: int, first: str) -> int:
-        """Fill the longest free recurrence at ``i``, its first word read as ``first``; its length or 0."""
+        """Record the longest free recurrence at ``i``, its first word read as ``first``; its length or 0."""
         for n in lengths.get(first, ()):
             if n > free[i] or (segments is not None and segments[i] != segments[i + n - 1]):
                 continue
             starts = index[(first, n)]
             if bisect_left(starts, i - window) == bisect_right(starts, i + window):
                 continue  # nothing of this shape in reach: no key built, long docs stay linear
-            key = (first, *words[i + 1:i + n])
-            if key not in counts:
+            by_label = starts_of.get((first, *words[i + 1:i + n]))
+            if by_label is None:
                 continue
-            starts, prefix = counts[key]
-            lo, hi = bisect_left(starts, i - window), bisect_right(starts, i + window)
-            votes = Counter({lab: acc[hi] - acc[lo] for lab, acc in prefix.items() if acc[hi] > acc[lo]})
+            reach = {lab: (bisect_left(st, i - window), bisect_right(st, i + window)) for lab, st in by_label.items()}
+            votes = Counter({lab: hi - lo for lab, (lo, hi) in reach.items() if hi > lo})
             if votes:
                 label = max(votes, key=lambda lab: (votes[lab], -LABELS.index(lab)))
-                out[i:i + n] = [f"B-{label}"] + [f"I-{label}"] * (n - 1)
-                if i + n < len(out) and out[i + n] == f"I-{label}":
-                    out[i + n] = f"B-{label}"  # a stray I- after it stays its own entity
+                found.append(Recurrence(i, i + n, label, nearest(by_label[label], i, *reach[label])))
                 return n
         return 0
 
@@ -123,6 +129,21 @@ def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
                         if n:
                             break
         i += max(n, 1)
+    return found
+
+
+def propagate_labels(words: Sequence[str], tags: Sequence[str], window: int,
+                     segments: Optional[Sequence[int]] = None, clitics: bool = True) -> List[str]:
+    """Tags with every recurrence :func:`find_recurrences` finds tagged too (same arguments).
+
+    Predicted entities keep their spans: a stray ``I-`` right after a filled recurrence of
+    its label becomes ``B-``, so it stays its own entity.
+    """
+    out = list(tags)
+    for start, end, label, _ in find_recurrences(words, tags, window, segments, clitics):
+        out[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        if end < len(out) and out[end] == f"I-{label}":
+            out[end] = f"B-{label}"
     return out
 
 
@@ -138,3 +159,15 @@ def propagate_over_sentences(sentences: Sequence[Sequence[str]], tags: Sequence[
         out.append(flat[k:k + len(s)])
         k += len(s)
     return out
+
+
+def with_recurrences(words: Sequence[str], tagging: Tagging, window: int) -> List[ScoredSpan]:
+    """``tagging``'s entities and their recurrences (:func:`find_recurrences`), in order.
+
+    A recurrence takes the score of the mention it copies: the same words, tagged with
+    the same label, nearest to it in the window.
+    """
+    score = {(a, b, label): p for a, b, label, p in tagging.entities}
+    added = [(r.start, r.end, r.label, score[(r.source, r.source + r.end - r.start, r.label)])
+             for r in find_recurrences(words, tagging.tags, window)]
+    return sorted(tagging.entities + added) if added else list(tagging.entities)

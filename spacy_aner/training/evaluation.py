@@ -225,9 +225,9 @@ def predict_doc_context(nlp, sentences: Sequence[Sequence[str]], batch_size: int
     with tqdm(total=len(sentences), desc="predicting", unit=" sentences", disable=not progress) as bar:
         for batch in minibatch(sentences, size=batch_size):
             docs = [gold_words_doc(nlp.vocab, w) for w in batch]
-            for doc, tags in zip(docs, component.predict(docs)):
+            for doc, tagging in zip(docs, component.predict(docs)):
                 token_tags = ["O"] * len(doc)
-                for i, tag in zip(word_positions(doc), tags):
+                for i, tag in zip(word_positions(doc), tagging.tags):
                     token_tags[i] = tag
                 plain.append(repair_bio(token_tags))  # as doc.ents would hold them
             bar.update(len(batch))

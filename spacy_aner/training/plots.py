@@ -125,3 +125,35 @@ def training_curves(log: Dict, path: Path | str, member_names: Optional[Sequence
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def reliability_diagram(result: Dict, path: Path | str, title: str) -> None:
+    """Share of predicted entities exactly right against their mean score, per score bin
+    (:func:`~.calibration.reliability`), with the diagonal of perfect calibration and the
+    number of entities per bin below."""
+    plt = _pyplot()
+    bins = [b for b in result["bins"] if b["count"]]
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    ax.plot([b["mean_score"] for b in bins], [b["share_correct"] for b in bins], "o-", color="#4C72B0",
+            label=f"aner_lstm (ECE {result['ece']:.3f})")
+    for b in result["bins"]:
+        if b["count"]:
+            ax.bar((b["low"] + b["high"]) / 2, b["share_correct"], b["high"] - b["low"], color="#4C72B0",
+                   alpha=0.15, edgecolor="#4C72B0", lw=0.5)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of predicted entities exactly right")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    mids = [(b["low"] + b["high"]) / 2 for b in result["bins"]]
+    hist.bar(mids, [b["count"] for b in result["bins"]], [b["high"] - b["low"] for b in result["bins"]],
+             color="#DD8452", edgecolor="white")
+    hist.set_yscale("log")
+    hist.set_ylabel("entities")
+    hist.set_xlabel("entity score (probability under the CRF)")
+    hist.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)

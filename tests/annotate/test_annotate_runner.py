@@ -48,9 +48,27 @@ def test_entity_records_are_character_offsets(nlp):
     text = "قال محمد علي في الرباط"
     doc = nlp(text)
     records = entity_records(doc)
-    assert records == [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
-    assert records
+    scores = doc.spans["aner_lstm"].attrs["scores"]
+    assert records == [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text,
+                        "score": round(p, 4)} for e, p in zip(doc.ents, scores)]
+    assert records and all(0 <= r["score"] <= 1 for r in records)
     assert_offsets({"entities": records}, text)
+
+
+def test_entity_records_of_entities_another_component_set(nlp):
+    """With overwrite_ents False an entity_ruler's entity has no score: null in the record."""
+    import spacy
+
+    pipeline = spacy.blank("ar", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_aner.CamelTokenizer.v1"}}})
+    pipeline.add_pipe("entity_ruler").add_patterns([{"label": "CITY", "pattern": "الرباط"}])
+    model = str(nlp.get_pipe("aner_lstm").model_path)
+    pipeline.add_pipe("aner_lstm", config={"model": model, "overwrite_ents": False})
+    doc = pipeline("قال محمد علي في الرباط")
+    records = entity_records(doc)
+    assert {"start": 16, "end": 22, "label": "CITY", "text": "الرباط", "score": None} in records
+    assert len(records) == len(doc.ents) > 1
+    assert all(r["score"] is not None for r in records if r["label"] != "CITY")
+    assert entity_records(doc, key="elsewhere") == [{**r, "score": None} for r in records]
 
 
 def test_text_problem():

@@ -127,7 +127,7 @@ def test_annotate_help_lists_its_options():
     result = runner.invoke(app, ["annotate", "--help"])
     assert result.exit_code == 0
     for option in ("--output", "--model", "--text-key", "--id-key", "--batch-size", "--n-process",
-                   "--skip-invalid", "--quiet"):
+                   "--skip-invalid", "--label", "--quiet"):
         assert option in result.output
 
 
@@ -142,6 +142,40 @@ def test_annotate_stdin_to_stdout(scrambled_model_dir):
         assert_offsets(rec, rec["text"])
     assert sum(len(r["entities"]) for r in records) > 0
     assert result.stderr == ""  # --quiet: no summary
+
+
+def test_annotate_writes_scores_and_applies_label_maps(scrambled_model_dir, scrambled_nlp):
+    texts = [" ".join(random.Random(i).choice(WORDS) for _ in range(20)) for i in range(8)]
+    args = ["annotate", "-", "--model", str(scrambled_model_dir), "--quiet"]
+    plain = runner.invoke(app, args, input="\n".join(texts).encode("utf-8"))
+    assert plain.exit_code == 0, plain.stderr
+    records = [json.loads(line) for line in plain.stdout_bytes.decode("utf-8").splitlines()]
+    for rec, doc in zip(records, scrambled_nlp.pipe(texts)):
+        scores = doc.spans["aner_lstm"].attrs["scores"]
+        assert [(e["label"], e["score"]) for e in rec["entities"]] == [(e.label_, round(p, 4)) for e, p in
+                                                                        zip(doc.ents, scores)]
+    labels = {e["label"] for r in records for e in r["entities"]}
+    assert {"PERS", "MISC"} <= labels
+    mapped = runner.invoke(app, args + ["--label", "PERS=PERSON", "--label", "MISC="],
+                           input="\n".join(texts).encode("utf-8"))
+    assert mapped.exit_code == 0, mapped.stderr
+    renamed = [json.loads(line) for line in mapped.stdout_bytes.decode("utf-8").splitlines()]
+    want = [[{**e, "label": "PERSON" if e["label"] == "PERS" else e["label"]} for e in r["entities"]
+             if e["label"] != "MISC"] for r in records]
+    assert [r["entities"] for r in renamed] == want
+
+
+@pytest.mark.parametrize("option,message", [
+    ("PERSON=PER", "'PERSON' is not a label of this component; it predicts PERS, LOC, ORG, MISC"),
+    ("PERS", "--label 'PERS': give LABEL=NAME"),
+    ("=PERSON", "--label '=PERSON': give LABEL=NAME"),
+])
+def test_annotate_refuses_a_bad_label_option(option, message, scrambled_model_dir, tmp_path):
+    (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
+                                 "--model", str(scrambled_model_dir), "--label", option])
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_annotate_a_jsonl_file_to_a_file(scrambled_model_dir, tmp_path):

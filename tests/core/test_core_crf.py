@@ -1,4 +1,5 @@
-"""spacy_aner.core.crf (Viterbi in NumPy) and the CRF loss of spacy_aner.training.network, against brute force."""
+"""spacy_aner.core.crf (Viterbi, forward-backward and entity probabilities in NumPy) and the CRF loss of
+spacy_aner.training.network, against brute force."""
 from __future__ import annotations
 
 import itertools
@@ -6,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from spacy_aner.core.crf import viterbi_decode, viterbi_decode_batch
-from spacy_aner.core.tags import TAGS
+from spacy_aner.core.crf import forward_backward_batch, span_probabilities, viterbi_decode, viterbi_decode_batch
+from spacy_aner.core.tags import TAGS, bio_to_spans
 
 
 def path_score(path, scores, transitions, start, end):
@@ -96,3 +97,94 @@ def test_crf_probabilities_of_all_paths_sum_to_one():
     transitions, start, end = (tf.constant(rng.normal(size=s).astype("float32")) for s in [(K, K), (K,), (K,)])
     nll = crf_nll(tf.constant(paths), tf.constant(scores), transitions, start, end).numpy()
     assert np.exp(-nll.astype("float64")).sum() == pytest.approx(1.0, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- entity probabilities
+
+#: Two labels are enough for every case (another label's tags around an entity) and keep 5^T paths small.
+SMALL_TAGS = ("O", "B-A", "I-A", "B-B", "I-B")
+
+
+def brute_span_probabilities(scores, transitions, start, end, tags=SMALL_TAGS):
+    """{(first, stop, label): probability} summed over every tag path, each read by bio_to_spans."""
+    n, k = scores.shape
+    paths = list(itertools.product(range(k), repeat=n))
+    log_w = np.array([path_score(p, scores, transitions, start, end) for p in paths])
+    prob = np.exp(log_w - np.logaddexp.reduce(log_w))
+    out = {}
+    for p, w in zip(paths, prob):
+        for span in bio_to_spans([tags[i] for i in p]):
+            out[span] = out.get(span, 0.0) + w
+    return out, np.logaddexp.reduce(log_w)
+
+
+def random_crf(rng, k, scale=1.5):
+    return rng.normal(0, scale, size=(k, k)), rng.normal(0, scale, size=k), rng.normal(0, scale, size=k)
+
+
+def all_spans(n, tags=SMALL_TAGS):
+    labels = sorted({t[2:] for t in tags if t != "O"})
+    return [(a, b, lab) for a in range(n) for b in range(a + 1, n + 1) for lab in labels]
+
+
+def test_span_probabilities_equal_brute_force_on_small_random_crfs():
+    """Every possible span of a padded batch of random CRFs, including spans no path but a
+    stray ``I-`` opens, spans touching either end, and padding filled with noise."""
+    rng = np.random.default_rng(3)
+    k = len(SMALL_TAGS)
+    index = {t: i for i, t in enumerate(SMALL_TAGS)}
+    for _ in range(25):
+        lengths = [int(n) for n in rng.integers(1, 6, size=4)]
+        scores = rng.normal(0, 2, size=(len(lengths), max(lengths) + 2, k))  # padded past the longest
+        transitions, start, end = random_crf(rng, k)
+        forward = forward_backward_batch(scores, lengths, transitions, start, end)
+        queries, want = [], []
+        for row, n in enumerate(lengths):
+            brute, log_z = brute_span_probabilities(scores[row, :n], transitions, start, end)
+            assert forward[2][row] == pytest.approx(log_z, abs=1e-9)
+            for a, b, lab in all_spans(n):
+                queries.append((row, a, b, index[f"B-{lab}"], index[f"I-{lab}"]))
+                want.append(brute.get((a, b, lab), 0.0))
+        got = span_probabilities(scores, lengths, forward, transitions, start, end, queries)
+        np.testing.assert_allclose(got, want, atol=1e-9)
+        assert ((got >= 0) & (got <= 1)).all()
+
+
+def test_span_probabilities_of_a_peaked_crf_are_near_one_for_the_viterbi_entities():
+    rng = np.random.default_rng(4)
+    k = len(TAGS)
+    scores = rng.normal(0, 1, size=(1, 12, k))
+    path = [0, 1, 2, 0, 3, 0, 0, 5, 6, 6, 0, 7]  # O B-PERS I-PERS O B-LOC O O B-ORG I-ORG I-ORG O B-MISC
+    scores[0, np.arange(12), path] += 40.0
+    transitions, start, end = (np.zeros(s) for s in [(k, k), k, k])
+    assert viterbi_decode(scores[0], transitions, start, end).tolist() == path
+    spans = bio_to_spans([TAGS[i] for i in path])
+    forward = forward_backward_batch(scores, [12], transitions, start, end)
+    queries = [(0, a, b, TAGS.index(f"B-{lab}"), TAGS.index(f"I-{lab}")) for a, b, lab in spans]
+    got = span_probabilities(scores, [12], forward, transitions, start, end, queries)
+    assert len(got) == 4 and (got > 0.999).all() and (got <= 1).all()
+    # a span one token shorter is almost never decoded: its next token is I- on nearly every path
+    short = span_probabilities(scores, [12], forward, transitions, start, end, [(0, 7, 9, 5, 6)])
+    assert short[0] < 1e-10
+
+
+def test_forward_backward_marginals_sum_to_one_and_match_one_sequence_at_a_time():
+    rng = np.random.default_rng(5)
+    k = len(TAGS)
+    lengths = [7, 1, 0, 30, 12]
+    scores = rng.normal(0, 3, size=(len(lengths), 33, k)).astype("float32")  # float32, as the network gives
+    transitions, start, end = random_crf(rng, k)
+    alpha, beta, log_z = forward_backward_batch(scores, lengths, transitions, start, end)
+    assert log_z[2] == 0.0
+    for row, n in enumerate(lengths):
+        if not n:
+            continue
+        marginals = np.exp(alpha[row, :n] + beta[row, :n] - log_z[row])
+        np.testing.assert_allclose(marginals.sum(1), 1.0, atol=1e-9)
+        a1, b1, z1 = forward_backward_batch(scores[row:row + 1, :n], [n], transitions, start, end)
+        np.testing.assert_allclose(a1[0], alpha[row, :n])
+        np.testing.assert_allclose(b1[0], beta[row, :n])
+        assert z1[0] == pytest.approx(log_z[row])
+    empty = forward_backward_batch(np.zeros((2, 0, k)), [0, 0], transitions, start, end)
+    assert empty[2].tolist() == [0.0, 0.0]
+    assert span_probabilities(scores, lengths, (alpha, beta, log_z), transitions, start, end, []).shape == (0,)

@@ -1,15 +1,18 @@
-"""spacy_aner.core.tagger: windows over long sequences, batching, and predict() on the tiny models."""
+"""spacy_aner.core.tagger: windows over long sequences, batching, predict() and tag() (entity probabilities)
+on the tiny models."""
 from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from aner_support import WORDS, random_words
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spacy_aner.core.crf import forward_backward_batch, span_probabilities
 from spacy_aner.core.tagger import make_windows
-from spacy_aner.core.tags import TAGS
+from spacy_aner.core.tags import TAGS, bio_to_spans
 
 # --------------------------------------------------------------------------- make_windows
 
@@ -163,3 +166,64 @@ def test_predict_reads_the_crf_once_per_call(scrambled_tagger, monkeypatch):
     monkeypatch.setattr(scrambled_tagger.scorer, "crf", counting)
     scrambled_tagger.predict([WORDS] * 3 + [WORDS * 20], batch_size=2)
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- tag: entity probabilities
+
+
+def direct_probability(tagger, words, first, stop, label):
+    """The probability of one entity over ``words`` as a sequence of its own, from the network's scores."""
+    scores = tagger.unary_scores([words], len(words))
+    trans, start, end = tagger.scorer.crf()
+    forward = forward_backward_batch(scores, [len(words)], trans, start, end)
+    query = (0, first, stop, TAGS.index(f"B-{label}"), TAGS.index(f"I-{label}"))
+    return float(span_probabilities(scores, [len(words)], forward, trans, start, end, [query])[0])
+
+
+def test_tag_gives_predicts_tags_and_each_entity_its_probability(scrambled_tagger):
+    rng = random.Random(6)
+    seqs = [random_words(rng, n) for n in (0, 1, 3, 7, 12, 20, 31)] + [[]]
+    tagged = scrambled_tagger.tag(seqs, batch_size=3)
+    assert [t.tags for t in tagged] == scrambled_tagger.predict(seqs)
+    n_entities = 0
+    for words, t in zip(seqs, tagged):
+        assert [e[:3] for e in t.entities] == bio_to_spans(t.tags)
+        for a, b, label, p in t.entities:
+            assert isinstance(p, float) and 0.0 <= p <= 1.0
+            assert p == pytest.approx(direct_probability(scrambled_tagger, words, a, b, label), abs=1e-6)
+            n_entities += 1
+    assert n_entities > 20
+    assert scrambled_tagger.tag([]) == [] and scrambled_tagger.tag([[]]) == [([], [])]
+
+
+def test_entities_of_a_long_sequence_are_scored_in_the_window_holding_their_start(scrambled_tagger):
+    cfg = scrambled_tagger.config
+    seq = random_words(random.Random(7), 5 * cfg.window + 9)
+    (tagged,) = scrambled_tagger.tag([seq])
+    assert tagged.tags == scrambled_tagger.predict([seq])[0]
+    windows = make_windows(len(seq), cfg.window, cfg.context)
+    assert len(windows) > 5 and len(tagged.entities) > 30
+    for a, b, label, p in tagged.entities:
+        s, e, _, _ = next(w for w in windows if w[2] <= a < w[3])
+        want = direct_probability(scrambled_tagger, seq[s:e], a - s, min(b, e) - s, label)
+        assert p == pytest.approx(want, abs=1e-6)
+
+
+def test_tag_is_independent_of_batching_and_reads_the_network_once(scrambled_tagger, monkeypatch):
+    rng = random.Random(8)
+    seqs = [random_words(rng, rng.randint(1, 90)) for _ in range(40)]
+    alone = [scrambled_tagger.tag([s])[0] for s in seqs]
+    calls = []
+    real = scrambled_tagger.scorer.scores
+
+    def counting(feeds):
+        calls.append(feeds["index"].shape[0])
+        return real(feeds)
+
+    monkeypatch.setattr(scrambled_tagger.scorer, "scores", counting)
+    together = scrambled_tagger.tag(seqs, batch_size=5)
+    assert [t.tags for t in together] == [t.tags for t in alone]
+    for x, y in zip(together, alone):
+        np.testing.assert_allclose([e[3] for e in x.entities], [e[3] for e in y.entities], atol=1e-6)
+    cfg = scrambled_tagger.config
+    assert sum(calls) == sum(len(make_windows(len(s), cfg.window, cfg.context)) for s in seqs)

@@ -1,11 +1,11 @@
-"""spacy_aner.core.tags: BIO (IOB2) decoding and encoding."""
+"""spacy_aner.core.tags: BIO (IOB2) decoding and encoding, and joined taggings."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_aner.core.tags import LABELS, TAGS, bio_to_spans, repair_bio, spans_to_bio, split_tag
+from spacy_aner.core.tags import LABELS, TAGS, Tagging, bio_to_spans, join_taggings, repair_bio, spans_to_bio, split_tag
 
 
 def test_tag_set():
@@ -123,3 +123,24 @@ def test_property_round_trip(tags):
         if tag.startswith("I-"):
             assert prev in ("B-" + tag[2:], tag)
 
+
+
+def scored(tags, p=0.5):
+    return Tagging(list(tags), [(a, b, lab, p) for a, b, lab in bio_to_spans(tags)])
+
+
+def test_join_taggings_keeps_each_parts_entities():
+    parts = [scored(["B-PERS", "I-PERS"], 0.9), scored(["I-PERS", "O"], 0.4), scored([]), scored(["I-LOC"], 0.7)]
+    joined = join_taggings(parts)
+    assert joined.tags == ["B-PERS", "I-PERS", "B-PERS", "O", "I-LOC"]
+    assert joined.entities == [(0, 2, "PERS", 0.9), (2, 3, "PERS", 0.4), (4, 5, "LOC", 0.7)]
+    assert join_taggings([]) == ([], [])
+    assert join_taggings([scored(["B-ORG"]), scored(["I-LOC"])]).tags == ["B-ORG", "I-LOC"]  # another label: as it was
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(TAGS), max_size=6), max_size=5))
+def test_joined_tags_decode_to_the_parts_entities(parts):
+    joined = join_taggings([scored(p) for p in parts])
+    assert [e[:3] for e in joined.entities] == bio_to_spans(joined.tags)
+    assert len(joined.tags) == sum(map(len, parts))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of
+from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of, tagging
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -147,7 +147,7 @@ def test_set_annotations_with_hand_written_tags(lazy_component, tags, expected):
     doc = nlp.make_doc(text)
     assert [t.text for t in doc] == ["محمد", " ", "يعيش", "\n\n", "في", "الرباط", "\n"]
     positions = [0, 2, 4, 5]  # token index of each non-space word
-    comp.set_annotations([doc], [tags])
+    comp.set_annotations([doc], [tagging(tags)])
     want = []
     for where, label in expected:
         first, last = (where, where) if isinstance(where, int) else where
@@ -163,11 +163,12 @@ def test_a_name_found_once_is_tagged_where_it_recurs_in_the_doc(lazy_component):
     text = "قال كريم إن كريم سافر"
     tags = ["O", "B-PERS", "O", "O", "O"]
     doc = nlp.make_doc(text)
-    comp.set_annotations([doc], [tags])
+    comp.set_annotations([doc], [tagging(tags, 0.75)])
     assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4), ("كريم", 12)]
+    assert doc.spans["aner_lstm"].attrs["scores"] == [0.75, 0.75]  # the copy takes its mention's score
     comp.consistency_window = 0
     doc = nlp.make_doc(text)
-    comp.set_annotations([doc], [tags])
+    comp.set_annotations([doc], [tagging(tags, 0.75)])
     assert [(e.text, e.start_char) for e in doc.ents] == [("كريم", 4)]
 
 
@@ -178,16 +179,22 @@ def test_split_sentences_tags_each_sentence_as_the_tagger_does_alone(blank_nlp):
     doc = blank_nlp.make_doc(" ".join(first + second))
     alone = comp.tagger.predict([first])[0] + comp.tagger.predict([second])[0]
     try:
-        assert comp.predict([doc]) == [alone]
+        assert [t.tags for t in comp.predict([doc])] == [alone]
         # sentence boundaries set by another component win over the punctuation rule
         doc = blank_nlp.make_doc(" ".join(first[:-1] + second))
         for token in doc:
             token.is_sent_start = token.i in (0, 2)
-        want = comp.tagger.predict([first[:2]])[0] + comp.tagger.predict([first[2:-1] + second])[0]
-        assert comp.predict([doc]) == [want]
-        assert comp.predict([blank_nlp.make_doc(""), blank_nlp.make_doc(" . ")]) == [[], comp.tagger.predict([["."]])[0]]
+        parts = comp.tagger.tag([first[:2], first[2:-1] + second])
+        (got,) = comp.predict([doc])
+        assert got.entities == parts[0].entities + [(a + 2, b + 2, lab, p) for a, b, lab, p in parts[1].entities]
+        # the scrambled model ends the first part inside a MISC entity and opens the second with I-MISC:
+        # the tags are the parts' with a B- there, so no entity runs across the boundary
+        assert parts[0].tags[-1] == "I-MISC" and parts[1].tags[0] == "I-MISC"
+        assert got.tags == parts[0].tags + ["B-MISC"] + parts[1].tags[1:]
+        assert [t.tags for t in comp.predict([blank_nlp.make_doc(""), blank_nlp.make_doc(" . ")])] == \
+            [[], comp.tagger.predict([["."]])[0]]
         comp.split_sentences = False  # the doc's words as one text
-        assert comp.predict([blank_nlp.make_doc(" ".join(first + second))]) == comp.tagger.predict([first + second])
+        assert comp.predict([blank_nlp.make_doc(" ".join(first + second))]) == comp.tagger.tag([first + second])
     finally:
         comp.split_sentences = True
 
@@ -198,8 +205,8 @@ def test_split_sentences_on_a_doc_with_partly_set_boundaries(blank_nlp):
     a, b, c = "زار أحمد القاهرة .".split(), "باريس هي عاصمة فرنسا .".split(), "قال محمد".split()
     doc = Doc.from_docs([blank_nlp.make_doc(" ".join(a + b)), blank_nlp.make_doc(" ".join(c))])
     assert doc.has_annotation("SENT_START") and doc[1].is_sent_start is None
-    assert comp.predict([doc]) == [comp.tagger.predict([a])[0] + comp.tagger.predict([b])[0]
-                                   + comp.tagger.predict([c])[0]]
+    assert [t.tags for t in comp.predict([doc])] == [comp.tagger.predict([a])[0] + comp.tagger.predict([b])[0]
+                                                     + comp.tagger.predict([c])[0]]
 
 
 def test_consistency_with_overwrite_ents_false_keeps_existing_entities(lazy_component):
@@ -208,8 +215,9 @@ def test_consistency_with_overwrite_ents_false_keeps_existing_entities(lazy_comp
     try:
         doc = nlp.make_doc("قال كريم إن كريم سافر")
         doc.ents = [Span(doc, 3, 4, label="MISC")]  # the second كريم, set by someone else
-        comp.set_annotations([doc], [["O", "B-PERS", "O", "O", "O"]])
+        comp.set_annotations([doc], [tagging(["O", "B-PERS", "O", "O", "O"])])
         assert [(e.start, e.label_) for e in doc.ents] == [(1, "PERS"), (3, "MISC")]
+        assert [(s.start, s.label_) for s in doc.spans["aner_lstm"]] == [(1, "PERS")]  # only what it added
     finally:
         comp.overwrite_ents = True
 
@@ -222,8 +230,9 @@ def test_negative_consistency_window_rejected():
 def test_set_annotations_on_empty_and_whitespace_docs(lazy_component):
     nlp, comp = lazy_component
     docs = [nlp.make_doc(t) for t in ("", "  \n\n ", "محمد")]
-    comp.set_annotations(docs, [[], [], ["I-PERS"]])
+    comp.set_annotations(docs, [tagging([]), tagging([]), tagging(["I-PERS"])])
     assert [ents_of(d) for d in docs[:2]] == [[], []]
+    assert [(list(d.spans["aner_lstm"]), d.spans["aner_lstm"].attrs["scores"]) for d in docs[:2]] == [([], [])] * 2
     assert [(e.text, e.label_) for e in docs[2].ents] == [("محمد", "PERS")]
 
 
@@ -231,7 +240,7 @@ def test_predict_ignores_whitespace_tokens(blank_nlp):
     comp = blank_nlp.get_pipe("aner_lstm")
     doc = blank_nlp.make_doc("محمد  يعيش\n\nفي الرباط\n")
     tags = comp.predict([doc])
-    assert len(tags) == 1 and len(tags[0]) == 4
+    assert len(tags) == 1 and len(tags[0].tags) == 4
 
 
 def test_overwrite_ents_false_keeps_existing_entities(scrambled_model_dir, nlp):

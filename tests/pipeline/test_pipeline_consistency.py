@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_aner.core.tags import LABELS, TAGS, bio_to_spans
-from spacy_aner.pipeline.consistency import PROCLITICS, propagate_labels, propagate_over_sentences
+from spacy_aner.pipeline.consistency import PROCLITICS, find_recurrences, propagate_labels, propagate_over_sentences
 
 
 def test_untagged_recurrence_gets_the_label():
@@ -129,6 +129,34 @@ def test_indexed_scan_equals_the_obvious_rule(rows, window, with_segments, cliti
     segments = sorted(s for _, _, s in rows) if with_segments else None
     assert (propagate_labels(words, tags, window, segments, clitics)
             == _reference_propagate(words, tags, window, segments, clitics))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["أب", "ب", "وأب", "وبأب", "1"]), st.sampled_from(TAGS),
+                          st.integers(0, 2)), max_size=50),
+       st.integers(0, 30), st.booleans(), st.booleans())
+def test_recurrences_are_what_propagation_adds_and_copy_the_nearest_mention(rows, window, with_segments, clitics):
+    words = [w for w, _, _ in rows]
+    tags = [t for _, t, _ in rows]
+    segments = sorted(s for _, _, s in rows) if with_segments else None
+    found = find_recurrences(words, tags, window, segments, clitics)
+    mentions = bio_to_spans(tags)
+    assert sorted(bio_to_spans(propagate_labels(words, tags, window, segments, clitics))) == \
+        sorted(mentions + [(r.start, r.end, r.label) for r in found])
+    for r in found:
+        n = r.end - r.start
+        assert (r.source, r.source + n, r.label) in mentions and abs(r.source - r.start) <= window
+        key = words[r.source:r.source + n]
+        assert words[r.start + 1:r.end] == key[1:] and words[r.start].endswith(key[0])
+        same = [s for s, e, lab in mentions if lab == r.label and words[s:e] == key]
+        assert min((abs(s - r.start), s) for s in same) == (abs(r.source - r.start), r.source)
+
+
+def test_a_recurrence_copies_the_nearest_mention_of_the_winning_label():
+    words = "أب ج أب ج ج ج أب ج ج أب".split()
+    tags = ["B-LOC", "O", "B-LOC", "O", "O", "O", "O", "O", "O", "B-PERS"]
+    assert find_recurrences(words, tags, 10) == [(6, 7, "LOC", 2)]  # PERS at 9 is nearer but outvoted
+    assert find_recurrences(words, tags, 0) == [] and find_recurrences([], [], 5) == []
 
 
 def test_a_recurrence_with_a_joined_proclitic_is_tagged_too():
