@@ -1,0 +1,45 @@
+"""The server's use of the pipeline: a batch of texts in, entity records with scores out."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..annotate.runner import entity_records
+
+#: The factory whose spans group (``doc.spans[NAME]``) carries the entity scores.
+FACTORY = "aner_lstm"
+
+
+def component_name(nlp) -> Optional[str]:
+    """The name of the pipeline's ``aner_lstm`` component (its spans key), or None if it has none."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == FACTORY:
+            return name
+    return None
+
+
+def doc_entities(doc, spans_key: Optional[str]) -> List[Dict[str, Any]]:
+    """``entity_records(doc)``, each with ``"score"``: the component's confidence, None where there is none.
+
+    The scores are read from ``doc.spans[spans_key].attrs["scores"]`` (one per span of the
+    group) for entities that are in that group; an entity set by another component, or
+    a pipeline whose component keeps no scores, gets None.
+    """
+    records = entity_records(doc)
+    group = doc.spans.get(spans_key) if spans_key is not None else None
+    scores = group.attrs.get("scores") if group is not None else None
+    by_span = {}
+    if scores is not None:
+        by_span = {(s.start_char, s.end_char, s.label_): float(score) for s, score in zip(group, scores)}
+    for record in records:
+        record.setdefault("score", by_span.get((record["start"], record["end"], record["label"])))
+    return records
+
+
+def annotate_batch(nlp, spans_key: Optional[str], texts: List[str]) -> List[List[Dict[str, Any]]]:
+    """Entity records of every text, from one ``nlp.pipe`` call with all texts in one batch.
+
+    The memory zone frees the strings spaCy interns for new words after each batch, so a
+    long-running server does not grow with every new word it sees.
+    """
+    with nlp.memory_zone():
+        return [doc_entities(doc, spans_key) for doc in nlp.pipe(texts, batch_size=max(1, len(texts)))]
