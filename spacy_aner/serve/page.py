@@ -45,9 +45,10 @@ const errorBox = document.getElementById("error");
 const result = document.getElementById("result");
 const table = document.getElementById("entities");
 
-function cell(row, value) {
+function cell(row, value, dir) {
   const td = row.insertCell();
   td.textContent = value;  // text, never markup
+  if (dir) td.dir = dir;
 }
 
 form.addEventListener("submit", async (event) => {
@@ -73,7 +74,7 @@ form.addEventListener("submit", async (event) => {
       const row = body.insertRow();
       cell(row, ent.text);
       cell(row, ent.label);
-      cell(row, ent.start + "–" + ent.end);
+      cell(row, ent.start + "–" + ent.end, "ltr");  // offsets read left to right: 11–21
       cell(row, ent.score === null || ent.score === undefined ? "–" : ent.score.toFixed(2));
     }
     table.hidden = data.entities.length === 0;
