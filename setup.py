@@ -33,8 +33,8 @@ setup(
     extras_require={
         "serve": ["starlette>=0.40", "uvicorn>=0.30"],  # spacy-aner serve
         "package": ["build>=1.0"],  # spacy-aner package: builds the wheel
-        # httpx: Starlette's test client and the load test; playwright: drives Debian's chromium
-        "test": ["pytest>=7", "hypothesis>=6", "httpx>=0.27", "playwright>=1.40"],
+        # httpx: Starlette's test client; playwright: drives Debian's chromium; aiohttp: the load test's clients
+        "test": ["pytest>=7", "hypothesis>=6", "httpx>=0.27", "playwright>=1.40", "aiohttp>=3.9"],
     },
     entry_points={
         "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
