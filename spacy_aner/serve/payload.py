@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, List, Optional, Tuple
 
+from starlette.requests import ClientDisconnect
+
 from ..annotate.runner import text_problem
 
 #: Bytes of request body at most (Arabic is two bytes a letter in UTF-8).
@@ -38,11 +40,14 @@ async def read_body(request, max_bytes: int) -> bytes:
         if int(declared) > max_bytes:
             raise RequestError(413, f"request body of {int(declared):,} bytes is over the limit of {max_bytes:,} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise RequestError(413, f"request body is over the limit of {max_bytes:,} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise RequestError(413, f"request body is over the limit of {max_bytes:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; a 400 keeps it out of the error log
+        raise RequestError(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 
@@ -57,9 +62,10 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
+        where = f"{err.msg.removesuffix(' at')} at line {err.lineno} column {err.colno}"
         hint = " (control characters inside a JSON string must be escaped, e.g. \\u0009)" \
             if err.msg.startswith("Invalid control character") else ""
-        raise RequestError(400, f"invalid JSON: {err.msg.removesuffix(' at')} at line {err.lineno} column {err.colno}{hint}") from None
+        raise RequestError(400, f"invalid JSON: {where}{hint}") from None
     except RecursionError:
         raise RequestError(400, "invalid JSON: nested too deeply") from None
 
@@ -86,7 +92,8 @@ def request_texts(obj: Any, *, max_texts: int = DEFAULT_MAX_TEXTS,
         raise RequestError(400, f"expected a JSON object, got {_a(json_type(obj))}: {USAGE}")
     unknown = sorted(set(obj) - {"text", "texts"})
     if unknown:
-        raise RequestError(400, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: {USAGE}")
+        keys = ", ".join(map(repr, unknown))
+        raise RequestError(400, f"unknown key{'s' if len(unknown) > 1 else ''} {keys}: {USAGE}")
     if ("text" in obj) == ("texts" in obj):
         raise RequestError(400, f"give exactly one of 'text' and 'texts': {USAGE}")
     single = "text" in obj

@@ -97,6 +97,16 @@ def test_an_oversized_body_is_refused_before_it_is_read(server):
     assert r.status_code == 413
 
 
+def test_a_client_that_hangs_up_mid_body_leaves_the_server_well(server):
+    """Half a body, then the connection closes: no traceback in the log (checked when the server stops)."""
+    port = int(server.rsplit(":", 1)[1])
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"POST /ner HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b'{"text": "')
+    time.sleep(0.5)
+    assert httpx.post(f"{server}/ner", json={"text": TEXT}).status_code == 200
+
+
 def test_concurrent_clients_share_batches(server):
     before = httpx.get(f"{server}/health").json()["batching"]
     n = 24
