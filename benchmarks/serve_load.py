@@ -34,6 +34,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -181,8 +182,8 @@ def run(args) -> Dict:
     texts, source = load_texts(args.texts, args.test_file)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = Path(args.output).with_suffix(".server.log")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = tempfile.TemporaryDirectory(prefix="serve_load_")
+    log_path = Path(log_dir.name) / "server.log"
     proc = start_server(args, port, log_path)
     try:
         wait_ready(url, proc, log_path)
@@ -209,6 +210,10 @@ def run(args) -> Dict:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        server_log = log_path.read_text(errors="replace")
+        log_dir.cleanup()
+    if out["errors"]:
+        log("server log (end):\n" + server_log[-3000:])
     lat = sorted(out["latencies"])
     n, elapsed = len(lat), out["elapsed"]
     batches = batching["batches"] - counted["batching"]["batches"]
