@@ -3,6 +3,7 @@ headless Chromium (Debian's package, driven by Playwright), with a screenshot ch
 """
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import shutil
@@ -82,11 +83,16 @@ def test_the_api_over_http(server):
 
 def test_an_oversized_body_is_refused_before_it_is_read(server):
     """A 50 MB body gets its 413 from the Content-Length alone; a chunked one once the limit is passed."""
-    with socket.create_connection(("127.0.0.1", int(server.rsplit(":", 1)[1])), timeout=30) as sock:
-        sock.sendall(b"POST /ner HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 50000000\r\n\r\n" + b"[" * 1000)
-        reply = sock.recv(4096)
-    assert reply.startswith(b"HTTP/1.1 413") and b"over the limit of 20,000 bytes" in reply
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.rsplit(":", 1)[1]), timeout=30)
+    try:
+        conn.putrequest("POST", "/ner")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", "50000000")
+        conn.endheaders(b"[" * 1000)  # the first kilobyte only: the answer must not wait for the rest
+        reply = conn.getresponse()
+        assert reply.status == 413 and b"over the limit of 20,000 bytes" in reply.read()
+    finally:
+        conn.close()
 
     def chunks():
         yield b'{"text": "'
