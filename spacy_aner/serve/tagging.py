@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ..annotate.runner import entity_records
+from ..annotate import entity_records
 
 #: The factory whose spans group (``doc.spans[NAME]``) carries the entity scores.
 FACTORY = "aner_lstm"

@@ -18,7 +18,7 @@ import pytest
 from aner_support import EXAMPLES, ROOT
 
 import spacy_aner
-from spacy_aner.annotate.runner import entity_records
+from spacy_aner.annotate import entity_records
 from spacy_aner.core.config import LICENSE_FILE
 from spacy_aner.pipeline.packaging import build_package, model_license
 

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from spacy_aner.annotate.runner import entity_records
+from spacy_aner.annotate import entity_records
 from spacy_aner.serve.batcher import Busy, MicroBatcher
 from spacy_aner.serve.tagging import annotate_batch
 
