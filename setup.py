@@ -30,7 +30,12 @@ setup(
         "onnx>=1.16",
         "onnxruntime>=1.18",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    extras_require={
+        "serve": ["starlette>=0.40", "uvicorn>=0.30"],  # spacy-aner serve
+        "package": ["build>=1.0"],  # spacy-aner package: builds the wheel
+        # httpx: Starlette's test client; playwright: drives Debian's chromium; aiohttp: the load test's clients
+        "test": ["pytest>=7", "hypothesis>=6", "httpx>=0.27", "playwright>=1.40", "aiohttp>=3.9"],
+    },
     entry_points={
         "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
         "spacy_factories": ["aner_lstm = spacy_aner.pipeline.component:make_aner_lstm"],

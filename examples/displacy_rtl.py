@@ -8,6 +8,7 @@ from pathlib import Path
 from spacy import displacy
 
 import spacy_aner
+from spacy_aner.pipeline.display import DISPLACY_OPTIONS
 
 TEXTS = [
     "محمد يعيش في الرباط",
@@ -16,15 +17,11 @@ TEXTS = [
 ]
 
 
-# displaCy colours spaCy's own labels (PERSON, GPE...); ANERCorp's need their own.
-COLORS = {"PERS": "#aa9cfc", "LOC": "#feca74", "ORG": "#7aecec", "MISC": "#e4e7d2"}
-
-
 def render(nlp, texts):
     docs = list(nlp.pipe(texts))
-    # direction=rtl lays the text out right to left; page=True wraps it in a full HTML page.
-    options = {"direction": "rtl", "colors": COLORS}
-    return displacy.render(docs, style="ent", page=True, options=options)
+    # The Arabic Doc makes displaCy lay the text out right to left; the options give
+    # ANERCorp's labels their colours and the right-to-left label template.
+    return displacy.render(docs, style="ent", page=True, options=DISPLACY_OPTIONS)
 
 
 def main(argv=None):

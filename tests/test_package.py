@@ -17,7 +17,7 @@ from aner_support import ROOT
 import spacy_aner
 
 #: Layers, left to right; a module may import its own layer and the ones to its left (docs/architecture.md).
-LAYERS = ("core", "pipeline", "annotate", "training", "cli")
+LAYERS = ("core", "pipeline", "annotate", "training", "serve", "cli")
 
 
 def imports_of(path: Path) -> list:

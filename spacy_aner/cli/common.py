@@ -9,7 +9,7 @@ import typer
 
 app = typer.Typer(
     name="spacy-aner",
-    help="Arabic named-entity recognition for spaCy: prepare ANERCorp, train, evaluate, annotate.",
+    help="Arabic named-entity recognition for spaCy: prepare ANERCorp, train, evaluate, annotate, package, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

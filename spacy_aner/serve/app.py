@@ -1,0 +1,118 @@
+"""The web service: a Starlette app around one loaded pipeline, run by uvicorn.
+
+Routes:
+
+* ``GET /``: the page (:mod:`.page`);
+* ``POST /ner``: ``{"text": str}`` -> ``{"entities": [...]}``; ``{"texts": [str, ...]}`` ->
+  ``{"results": [{"entities": [...]}, ...]}`` in order. Each entity is ``{"start", "end",
+  "label", "text", "score"}``, offsets in characters (code points) of the text;
+* ``POST /render``: ``{"text": str}`` -> ``{"html": displaCy's markup, "entities": [...]}``;
+* ``GET /health``: status, version, limits and batching counts.
+
+Every refused request gets a JSON ``{"error": message}``: 400 for a malformed body, 413
+over the limits, 503 when the queue is full, 404/405 for a wrong path or method.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Dict, Optional
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from ..about import __version__
+from ..pipeline.display import render_records
+from .batcher import DEFAULT_MAX_DOCS, DEFAULT_MAX_WAIT, Busy, MicroBatcher
+from .page import page
+from .payload import DEFAULT_MAX_BYTES, DEFAULT_MAX_TEXTS, RequestError, parse_json, read_body, request_texts
+from .tagging import annotate_batch, component_name
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFAULT_MAX_TEXTS,
+               max_batch: int = DEFAULT_MAX_DOCS, batch_wait: float = DEFAULT_MAX_WAIT,
+               model: Optional[str] = None) -> Starlette:
+    """The app for a loaded pipeline ``nlp``; ``model`` is what ``/health`` reports it as.
+
+    ``max_batch`` texts at most go through one ``nlp.pipe`` call, gathered from the
+    requests that arrive within ``batch_wait`` seconds of each other (see :mod:`.batcher`).
+    """
+    spans_key = component_name(nlp)
+    batcher = MicroBatcher(functools.partial(annotate_batch, nlp, spans_key), max_docs=max_batch,
+                           max_wait=batch_wait)
+    max_length = getattr(nlp, "max_length", None)
+    limits = {"max_bytes": max_bytes, "max_texts": max_texts, "max_batch": max_batch, "batch_wait_s": batch_wait}
+    html_page = page(__version__)
+
+    async def texts_of(request: Request):
+        body = await read_body(request, max_bytes)
+        return request_texts(parse_json(body), max_texts=max_texts, max_length=max_length)
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(html_page)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "spacy_aner": __version__, "pipeline": nlp.pipe_names,
+                             "model": model, "limits": limits, "batching": batcher.stats.as_dict()})
+
+    async def ner(request: Request) -> JSONResponse:
+        texts, single = await texts_of(request)
+        results = await batcher.submit(texts)
+        if single:
+            return JSONResponse({"entities": results[0]})
+        return JSONResponse({"results": [{"entities": entities} for entities in results]})
+
+    async def render(request: Request) -> JSONResponse:
+        texts, single = await texts_of(request)
+        if not single:
+            raise RequestError(400, '/render takes one text: {"text": "..."}')
+        entities = (await batcher.submit(texts))[0]
+        return JSONResponse({"html": render_records(texts[0], entities), "entities": entities})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = Starlette(
+        routes=[Route("/", index), Route("/health", health), Route("/ner", ner, methods=["POST"]),
+                Route("/render", render, methods=["POST"])],
+        exception_handlers={RequestError: refused, HTTPException: http_error, Busy: busy},
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+    return app
+
+
+def error(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def refused(request: Request, exc: Any) -> JSONResponse:
+    return error(exc.status, exc.message)
+
+
+async def http_error(request: Request, exc: Any) -> JSONResponse:
+    return error(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+
+async def busy(request: Request, exc: Any) -> JSONResponse:
+    return error(503, f"server busy: {exc}; try again shortly", {"Retry-After": "1"})
+
+
+def run(nlp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, access_log: bool = False,
+        **settings: Any) -> None:
+    """Serve ``nlp`` with uvicorn until interrupted; ``settings`` go to :func:`create_app`."""
+    import uvicorn
+
+    uvicorn.run(create_app(nlp, **settings), host=host, port=port, access_log=access_log,
+                timeout_graceful_shutdown=5)
