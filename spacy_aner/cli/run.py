@@ -134,6 +134,8 @@ def annotate(
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
+    spark: str = typer.Option(None, "--spark", metavar="MASTER_URL", help="Run on Apache Spark (e.g. spark://host:7077, local[4]); INPUT may then be text, JSONL or Parquet, a file, folder or glob, and OUTPUT is a folder of part files, Parquet if it ends in .parquet. See docs/spark.md."),
+    partitions: int = typer.Option(None, "--partitions", min=1, help="With --spark: partitions to annotate (default: one per 8 MB of input, at least two per core)."),
 ) -> None:
     """Tag a corpus, streaming: one JSONL record per input line, in input order.
 
@@ -148,6 +150,9 @@ def annotate(
     from ..annotate.records import STDIN, InvalidInputError, resolve_text_key
     from ..annotate.runner import annotate_file, load_pipeline
 
+    if spark is not None:
+        return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,
+                                 batch_size=batch_size, n_process=n_process, partitions=partitions, quiet=quiet)
     if id_key is not None and resolve_text_key(input_path, text_key) is None:
         fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
     if input_path != STDIN and not Path(input_path).is_file():
@@ -173,3 +178,42 @@ def annotate(
     if not quiet:
         typer.echo(f"{stats.records:,} records ({stats.errors:,} errors), {stats.entities:,} entities in "
                    f"{stats.seconds:.1f} s ({stats.docs_per_second:,.0f} docs/s) -> {output}", err=True)
+
+
+def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_key, id_key, batch_size: int,
+                      n_process: int, partitions, quiet: bool) -> None:
+    """``annotate --spark``: the same records, written as part files by a Spark job."""
+    import time
+
+    from ..annotate.records import STDIN
+    from ..annotate.runner import load_pipeline
+    from ..annotate.spark_files import PARQUET_SUFFIX, annotate_files, input_format, local_inputs_exist, spark_session
+
+    if n_process != 1:
+        fail("--n-process does not apply with --spark: Spark runs a Python worker per executor core")
+    if input_path == STDIN or not local_inputs_exist(input_path):
+        fail(f"file not found: {input_path}" + (" (--spark reads files, not stdin)" if input_path == STDIN else ""))
+    if output == STDIN:
+        fail("--spark writes a folder of part files: give -o DIR (DIR.parquet for Parquet)")
+    if local_inputs_exist(output) and "://" not in output:
+        fail(f"cannot write {output}: it exists")
+    if id_key is not None and input_format(input_path, text_key) == "text":
+        fail("--id-key needs JSONL or Parquet input: give --text-key (or a *.jsonl file)")
+    if model is not None:
+        try:
+            load_pipeline(model)  # a broken model fails here, before a cluster job starts
+        except ModelLoadError as err:
+            fail(str(err))
+    start = time.perf_counter()
+    session = spark_session(master)
+    try:
+        run = annotate_files(session, input_path, output, text_key=text_key, id_key=id_key, model=model,
+                             output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
+                             batch_size=batch_size, partitions=partitions)
+    except ValueError as err:
+        fail(str(err))
+    finally:
+        session.stop()
+    if not quiet:
+        typer.echo(f"{run.rows_out:,} records ({run.errors:,} errors) from {run.rows_in:,} input rows in "
+                   f"{run.partitions} partitions, {time.perf_counter() - start:.1f} s -> {output}", err=True)
