@@ -73,9 +73,12 @@ def entity_structs(entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def entities_spark_type():
-    from pyspark.sql.types import DataType
+    """The Spark type of the ``entities`` column, built from :data:`ENTITY_FIELDS`."""
+    from pyspark.sql import types
 
-    return DataType.fromDDL(ENTITIES_TYPE)
+    kinds = {"int": types.IntegerType, "long": types.LongType, "float": types.FloatType,
+             "double": types.DoubleType, "string": types.StringType}
+    return types.ArrayType(types.StructType([types.StructField(name, kinds[kind]()) for name, kind in ENTITY_FIELDS]))
 
 
 def decoded_texts(array) -> Iterator[Tuple[Optional[str], Optional[str]]]:
@@ -186,18 +189,14 @@ def input_records(batches: Iterable, spec: RecordSpec) -> Iterator[InputRecord]:
 
 
 def id_text(value: Any) -> Optional[str]:
-    """A JSONL id for a string column: a string as it is, any other JSON value as JSON text."""
-    if value is None or isinstance(value, str) and not _has_surrogate(value):
-        return value
-    return json.dumps(value, ensure_ascii=not isinstance(value, str) or _has_surrogate(value))
-
-
-def _has_surrogate(text: str) -> bool:
+    """A JSONL id for a string column: a string as it is, any other JSON value as JSON text;
+    as ASCII JSON if it holds a lone surrogate, which no UTF-8 string column can."""
+    text = value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     try:
-        text.encode("utf-8")
+        text is None or text.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return json.dumps(value)
+    return text
 
 
 def record_batches(batches: Iterable, *, spec: RecordSpec, schema, settings: WorkerSettings, counters=None):
