@@ -30,7 +30,8 @@ setup(
         "onnx>=1.16",
         "onnxruntime>=1.18",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    extras_require={"test": ["pytest>=7", "hypothesis>=6"],
+                    "spark": ["pyspark>=4.0", "pyarrow>=15"]},  # annotate --spark; needs a Java runtime
     entry_points={
         "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
         "spacy_factories": ["aner_lstm = spacy_aner.pipeline.component:make_aner_lstm"],

@@ -184,6 +184,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
                       n_process: int, partitions, quiet: bool) -> None:
     """``annotate --spark``: the same records, written as part files by a Spark job."""
     import time
+    import warnings
 
     from ..annotate.records import STDIN
     from ..annotate.runner import load_pipeline
@@ -204,6 +205,8 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
             load_pipeline(model)  # a broken model fails here, before a cluster job starts
         except ModelLoadError as err:
             fail(str(err))
+    # pyspark warns that pandas 3 is not supported yet: batches go through Arrow only, never pandas.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     start = time.perf_counter()
     session = spark_session(master)
     try:
