@@ -119,6 +119,9 @@ def read_input(spark, source: Union[str, Sequence[str]], fmt: str, text_key: Opt
         missing = [k for k in (text_key, id_key) if k is not None and k not in df.columns]
         if missing:
             raise ValueError(f"no column {missing[0]!r} in the Parquet input (columns: {', '.join(df.columns)})")
+        kind = df.schema[text_key].dataType.simpleString()
+        if kind not in ("string", "binary"):
+            raise ValueError(f"the text column {text_key!r} must be a string or binary column, not {kind}")
         return df.select(*[k for k in (text_key, id_key) if k is not None], "_metadata")
     # lineSep "\n": Spark's default also splits at a lone "\r", which records.py keeps in the line.
     df = spark.read.option("lineSep", "\n").text(paths)

@@ -186,6 +186,10 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
     import time
     import warnings
 
+    try:
+        from pyspark.errors import PySparkException
+    except ImportError:
+        fail("--spark needs pyspark and pyarrow: pip install 'spacy-aner[spark]' (and Java 17 or newer)")
     from ..annotate.records import STDIN
     from ..annotate.runner import load_pipeline
     from ..annotate.spark_files import PARQUET_SUFFIX, annotate_files, input_format, local_inputs_exist, spark_session
@@ -208,12 +212,15 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
     # pyspark warns that pandas 3 is not supported yet: batches go through Arrow only, never pandas.
     warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     start = time.perf_counter()
-    session = spark_session(master)
+    try:
+        session = spark_session(master)
+    except PySparkException as err:
+        fail(f"could not start Spark on {master} (is Java 17 or newer installed?): {err}")
     try:
         run = annotate_files(session, input_path, output, text_key=text_key, id_key=id_key, model=model,
                              output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
                              batch_size=batch_size, partitions=partitions)
-    except ValueError as err:
+    except (ValueError, PySparkException) as err:  # a missing column, an output that exists, a path not found
         fail(str(err))
     finally:
         session.stop()

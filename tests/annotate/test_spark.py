@@ -286,6 +286,7 @@ def test_many_files_read_in_many_splits_keep_the_input_order(spark, shipped_mode
     folder.mkdir()
     files = [write_lines(folder / f"part{k}.txt", corpus_lines(n, seed=k), bom=k == 0)
              for k, n in ((0, 1_500), (1, 300), (2, 2_000))]
+    (folder / "part1_empty.txt").write_bytes(b"")
     whole = tmp_path / "whole.txt"
     whole.write_bytes(b"".join(f.read_bytes() for f in files))  # what `cat corpus/*` gives
     spark.conf.set("spark.sql.files.maxPartitionBytes", "16k")
@@ -321,6 +322,11 @@ def test_parquet_input_with_null_empty_and_huge_texts(spark, shipped_model_dir, 
     assert [(r["line"], r["key"]) for r in rows] == [(i + 1, i) for i in range(len(texts))]
     assert [[e.asDict() for e in r["entities"]] for r in rows] == [r["entities"] for r in expected]
     assert [r["error"] for r in rows] == [r.get("error") for r in expected]
+
+    pq.write_table(pa.table({"text": pa.array([1, 2], pa.int64())}), tmp_path / "numbers.parquet")
+    with pytest.raises(ValueError, match="the text column 'text' must be a string or binary column, not bigint"):
+        annotate_files(spark, str(tmp_path / "numbers.parquet"), str(tmp_path / "never"), output_format="parquet")
+    assert not (tmp_path / "never").exists()
 
     annotate_files(spark, str(tmp_path / "in"), str(tmp_path / "out_jsonl"), id_key="key", output_format="jsonl")
     records = [json.loads(line) for p in part_files(tmp_path / "out_jsonl", ".txt") for line in p.read_text().splitlines()]
