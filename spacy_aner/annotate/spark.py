@@ -6,9 +6,9 @@ reuses its Python workers between tasks. Documents go through ``nlp.pipe`` in ba
 way of :func:`~.runner.annotate_texts` and :func:`~.runner.annotate_records`, so a row gets
 the entities, or the error record, that single-process annotation gives its document.
 
-Batches are exchanged with ``mapInArrow`` rather than ``mapInPandas``: Arrow's Python
-values keep a null a ``None`` and an integer id an ``int`` (pandas turns both into floats),
-and nothing is converted twice.
+Batches are exchanged with ``mapInArrow`` rather than ``mapInPandas``: through Arrow a
+null stays ``None`` and an integer id an ``int`` (pandas makes floats of both), and no
+batch is converted twice.
 
 pyspark and pyarrow are imported only inside the functions that need them, so the
 module imports without the ``spark`` extra.
