@@ -34,6 +34,7 @@ setup(
         "serve": ["starlette>=0.40", "uvicorn>=0.30"],  # spacy-aner serve
         "package": ["build>=1.0"],  # spacy-aner package: builds the wheel
         # httpx: Starlette's test client; playwright: drives Debian's chromium; aiohttp: the load test's clients
+        "spark": ["pyspark>=4.0", "pyarrow>=15"],  # annotate --spark; needs a Java runtime
         "test": ["pytest>=7", "hypothesis>=6", "httpx>=0.27", "playwright>=1.40", "aiohttp>=3.9"],
     },
     entry_points={

@@ -93,7 +93,7 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
                 raw = raw[len(_BOM):]
             if raw.endswith(b"\n"):
                 raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-            rec = _parse_line(raw, number, text_key, id_key)
+            rec = parse_line(raw, number, text_key, id_key)
             if rec.error is not None and not skip_invalid:
                 raise InvalidInputError(name, number, rec.error)
             yield rec
@@ -102,7 +102,9 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
             f.close()
 
 
-def _parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
+def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
+    """The record of one input line (its bytes without the line break): decoded, and parsed as JSONL
+    when ``text_key`` is given; ``error`` says why a line has no document."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:

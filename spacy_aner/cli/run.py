@@ -135,6 +135,8 @@ def annotate(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
     label: list[str] = typer.Option(None, "--label", metavar="LABEL=NAME", help="Rename a label (PERS=PERSON), or drop it with an empty name (MISC=); repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
+    spark: str = typer.Option(None, "--spark", metavar="MASTER_URL", help="Run on Apache Spark (e.g. spark://host:7077, local[4]); INPUT may then be text, JSONL or Parquet, a file, folder or glob, and OUTPUT is a folder of part files, Parquet if it ends in .parquet. See docs/spark.md."),
+    partitions: int = typer.Option(None, "--partitions", min=1, help="With --spark: partitions to annotate (default: one per 8 MB of input, at least two per core)."),
 ) -> None:
     """Tag a corpus, streaming: one JSONL record per input line, in input order.
 
@@ -150,6 +152,10 @@ def annotate(
     from ..annotate.records import STDIN, InvalidInputError, resolve_text_key
     from ..annotate.runner import annotate_file, load_pipeline
 
+    if spark is not None:
+        return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,
+                                 batch_size=batch_size, n_process=n_process, partitions=partitions, quiet=quiet,
+                                 labels=label_map(label or []))
     if id_key is not None and resolve_text_key(input_path, text_key) is None:
         fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
     if input_path != STDIN and not Path(input_path).is_file():
@@ -186,3 +192,52 @@ def label_map(options: list[str]) -> Dict[str, str]:
             fail(f"--label {option!r}: give LABEL=NAME, e.g. PERS=PERSON, or MISC= to drop MISC")
         out[source.strip()] = target.strip()
     return out
+
+
+def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_key, id_key, batch_size: int,
+                      n_process: int, partitions, quiet: bool, labels: Dict[str, str]) -> None:
+    """``annotate --spark``: the same records, written as part files by a Spark job."""
+    import time
+    import warnings
+
+    try:
+        from pyspark.errors import PySparkException
+    except ImportError:
+        fail("--spark needs pyspark and pyarrow: pip install 'spacy-aner[spark]' (and Java 17 or newer)")
+    from ..annotate.records import STDIN
+    from ..annotate.runner import load_pipeline
+    from ..annotate.spark_files import PARQUET_SUFFIX, annotate_files, input_format, local_inputs_exist, spark_session
+
+    if n_process != 1:
+        fail("--n-process does not apply with --spark: Spark runs a Python worker per executor core")
+    if input_path == STDIN or not local_inputs_exist(input_path):
+        fail(f"file not found: {input_path}" + (" (--spark reads files, not stdin)" if input_path == STDIN else ""))
+    if output == STDIN:
+        fail("--spark writes a folder of part files: give -o DIR (DIR.parquet for Parquet)")
+    if local_inputs_exist(output) and "://" not in output:
+        fail(f"cannot write {output}: it exists")
+    if id_key is not None and input_format(input_path, text_key) == "text":
+        fail("--id-key needs JSONL or Parquet input: give --text-key (or a *.jsonl file)")
+    if model is not None or labels:
+        try:
+            load_pipeline(model, labels=labels)  # a broken model or label map fails here, before a cluster job
+        except ValueError as err:  # ModelLoadError included
+            fail(str(err))
+    # pyspark warns that pandas 3 is not supported yet: batches go through Arrow only, never pandas.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    start = time.perf_counter()
+    try:
+        session = spark_session(master)
+    except PySparkException as err:
+        fail(f"could not start Spark on {master} (is Java 17 or newer installed?): {err}")
+    try:
+        run = annotate_files(session, input_path, output, text_key=text_key, id_key=id_key, model=model, labels=labels,
+                             output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
+                             batch_size=batch_size, partitions=partitions)
+    except (ValueError, PySparkException) as err:  # a missing column, an output that exists, a path not found
+        fail(str(err))
+    finally:
+        session.stop()
+    if not quiet:
+        typer.echo(f"{run.rows_out:,} records ({run.errors:,} errors) from {run.rows_in:,} input rows in "
+                   f"{run.partitions} partitions, {time.perf_counter() - start:.1f} s -> {output}", err=True)
