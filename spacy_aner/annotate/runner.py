@@ -43,10 +43,11 @@ PROCESS_CHUNK_CHARS = 25_000_000
 SCORE_DIGITS = 4
 
 
-def entity_records(doc, key: str = "aner_lstm") -> List[Dict[str, Any]]:
+def entity_records(doc, key: Optional[str] = "aner_lstm") -> List[Dict[str, Any]]:
     """``doc.ents`` as ``{"start", "end", "label", "text", "score"}`` (character offsets into
     ``doc.text``); the score is the entity's probability from ``doc.spans[key]``, the
-    ``aner_lstm`` component's span group (``None`` for an entity another component set)."""
+    ``aner_lstm`` component's span group (``None`` for an entity another component set, and
+    for every entity when ``key`` is None)."""
     scores = span_scores(doc, key)
     out = []
     for e in doc.ents:

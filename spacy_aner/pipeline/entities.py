@@ -72,9 +72,10 @@ def set_entities(doc: Doc, scored: Sequence[Tuple[Span, float]], key: str, overw
                                attrs={SCORES_ATTR: [score for _, score in kept]})
 
 
-def span_scores(doc: Doc, key: str) -> Dict[Tuple[int, int, str], float]:
-    """``(token start, token end, label) -> score`` of the spans ``doc.spans[key]`` holds (none if absent)."""
-    if key not in doc.spans:
+def span_scores(doc: Doc, key: Optional[str]) -> Dict[Tuple[int, int, str], float]:
+    """``(token start, token end, label) -> score`` of the spans ``doc.spans[key]`` holds (none if
+    absent, or if ``key`` is None: a pipeline without the component)."""
+    if key is None or key not in doc.spans:
         return {}
     group = doc.spans[key]
     return {(s.start, s.end, s.label_): score for s, score in zip(group, group.attrs.get(SCORES_ATTR, ()))}

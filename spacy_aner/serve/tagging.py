@@ -20,8 +20,7 @@ def component_name(nlp) -> Optional[str]:
 def doc_entities(doc, spans_key: Optional[str]) -> List[Dict[str, Any]]:
     """:func:`~spacy_aner.annotate.entity_records` of ``doc``, scores read from the span group
     ``spans_key`` (None: a pipeline without the component, so every score is None)."""
-    return entity_records(doc, spans_key) if spans_key is not None else [
-        {**record, "score": None} for record in entity_records(doc, "no component")]
+    return entity_records(doc, spans_key)
 
 
 def annotate_batch(nlp, spans_key: Optional[str], texts: List[str]) -> List[List[Dict[str, Any]]]:
