@@ -119,26 +119,28 @@ def _reference_propagate(words, tags, window, segments=None, clitics=True):
     return out
 
 
+#: Rows of (word, tag, segment) with few distinct words, so recurrences are common.
+ROWS = st.lists(st.tuples(st.sampled_from(["أب", "ب", "وأب", "وبأب", "1"]), st.sampled_from(TAGS),
+                          st.integers(0, 2)), max_size=50)
+
+
+def unpack(rows, with_segments):
+    """Words, tags and (sorted) segment ids of ``ROWS``' rows, or no segments."""
+    return [w for w, _, _ in rows], [t for _, t, _ in rows], sorted(s for _, _, s in rows) if with_segments else None
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["أب", "ب", "وأب", "وبأب", "1"]), st.sampled_from(TAGS),
-                          st.integers(0, 2)), max_size=50),
-       st.integers(0, 30), st.booleans(), st.booleans())
+@given(ROWS, st.integers(0, 30), st.booleans(), st.booleans())
 def test_indexed_scan_equals_the_obvious_rule(rows, window, with_segments, clitics):
-    words = [w for w, _, _ in rows]
-    tags = [t for _, t, _ in rows]
-    segments = sorted(s for _, _, s in rows) if with_segments else None
+    words, tags, segments = unpack(rows, with_segments)
     assert (propagate_labels(words, tags, window, segments, clitics)
             == _reference_propagate(words, tags, window, segments, clitics))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["أب", "ب", "وأب", "وبأب", "1"]), st.sampled_from(TAGS),
-                          st.integers(0, 2)), max_size=50),
-       st.integers(0, 30), st.booleans(), st.booleans())
+@given(ROWS, st.integers(0, 30), st.booleans(), st.booleans())
 def test_recurrences_are_what_propagation_adds_and_copy_the_nearest_mention(rows, window, with_segments, clitics):
-    words = [w for w, _, _ in rows]
-    tags = [t for _, t, _ in rows]
-    segments = sorted(s for _, _, s in rows) if with_segments else None
+    words, tags, segments = unpack(rows, with_segments)
     found = find_recurrences(words, tags, window, segments, clitics)
     mentions = bio_to_spans(tags)
     assert sorted(bio_to_spans(propagate_labels(words, tags, window, segments, clitics))) == \
