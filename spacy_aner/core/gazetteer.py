@@ -173,7 +173,7 @@ class Gazetteer:
             gazetteer = cls(data["labels"])
             names = data["names"]
             limit = PREFIX | ((1 << len(gazetteer.labels)) - 1)
-            if not all(isinstance(k, str) and type(v) is int and 0 < v <= limit for k, v in names.items()):
+            if not all(isinstance(k, str) and type(v) is int and v > 0 and not v & ~limit for k, v in names.items()):
                 raise ValueError("a name without valid label bits")
         except (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise GazetteerError(f"{path}: not a gazetteer file written by spacy-aner ({err})") from None
@@ -194,10 +194,10 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
     jsonl = path.suffix.lower() == ".jsonl"
     for n, raw in enumerate(data.split(b"\n"), 1):
         try:
-            line = raw.decode("utf-8").strip().lstrip("\ufeff")
+            line = raw.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
         except UnicodeDecodeError:
             raise GazetteerError(f"{path}:{n}: not UTF-8") from None
-        if not line or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         if jsonl:
             try:
@@ -213,3 +213,63 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
             raise GazetteerError(f"{path}:{n}: a name and a label must be non-empty text")
         names.append((text.strip(), label.strip()))
     return names
+
+
+#: Where a saved pipeline keeps the names its user lists gave (JSONL, ``text`` and ``label``).
+USER_NAMES_FILE = "user_names.jsonl"
+
+
+class UserNames:
+    """A user's names (``(text, label)``) for the model's gazetteer, and the lists they came from.
+
+    Lists are read when the component is made, so a malformed one fails at once; one not
+    found is an error when the model loads, unless the pipeline being loaded saved its
+    names (the list was read where the pipeline was made).
+    """
+
+    def __init__(self, names: Sequence[Tuple[str, str]] = (), missing: Sequence[Path] = ()) -> None:
+        self.names = list(dict.fromkeys(names))
+        self.missing = list(missing)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str | Path]) -> "UserNames":
+        if isinstance(paths, (str, Path)):
+            raise GazetteerError(f"gazetteers is a list of name-list files, got one string {str(paths)!r}")
+        names: List[Tuple[str, str]] = []
+        missing: List[Path] = []
+        for path in map(Path, paths):
+            if path.exists():
+                names.extend(read_name_list(path))
+            else:
+                missing.append(path)
+        return cls(names, missing)
+
+    @classmethod
+    def saved(cls, folder: Path, current: "UserNames") -> "UserNames":
+        """``current`` plus the names a pipeline saved in ``folder``, if it saved any."""
+        path = Path(folder) / USER_NAMES_FILE
+        if not path.is_file():
+            return current
+        return cls(read_name_list(path) + current.names)
+
+    def added_to(self, tagger):
+        """``tagger`` (a :class:`~.tagger.Tagger`) with these names in its gazetteer."""
+        if self.missing:
+            raise GazetteerError(f"name list not found: {self.missing[0]}")
+        if self.names:
+            labels = list(dict.fromkeys(label for _, label in self.names))
+            known = tagger.gazetteer.labels if tagger.gazetteer is not None else labels
+            unknown = [x for x in labels if x not in known]
+            if unknown:
+                raise GazetteerError(f"this model reads names labelled {', '.join(known)}; "
+                                     f"the gazetteers give {', '.join(unknown)}")
+            tagger.add_names(Gazetteer.from_names(self.names, known))
+        return tagger
+
+    def write(self, folder: Path) -> None:
+        path = Path(folder) / USER_NAMES_FILE
+        if self.names:
+            path.write_text("".join(json.dumps({"text": t, "label": x}, ensure_ascii=False) + "\n"
+                                    for t, x in self.names), encoding="utf-8")
+        elif path.exists():
+            path.unlink()

@@ -92,11 +92,12 @@ class Tagger:
         """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""
         write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta, self.gazetteer)
 
-    def add_names(self, names: Gazetteer) -> None:
+    def add_names(self, names: Gazetteer) -> "Tagger":
         """Add a user's names to the lists the network reads (no retraining)."""
         if self.gazetteer is None:
             raise GazetteerError("this model reads no gazetteer: it was trained without one")
         self.gazetteer = self.gazetteer.merged(names)
+        return self
 
     # ---- scores
     def rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
