@@ -61,10 +61,9 @@ def batches_class():
 
         def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
                      batch_size: int, seed: int, name_shortening: float = 0.0,
-                     gazetteers: Optional[Sequence[Gazetteer]] = None, gazetteer_dropout: float = 0.0):
-            """``gazetteers``: per sentence, the name lists it reads (None: no gazetteer input)."""
+                     gazetteer: Optional[Gazetteer] = None, gazetteer_dropout: float = 0.0):
             super().__init__()
-            self.gazetteers = gazetteers
+            self.gazetteer = gazetteer
             self.gazetteer_dropout = gazetteer_dropout
             self.gazetteer_rng = random.Random(seed + 3)
             self.name_shortening = name_shortening
@@ -88,7 +87,6 @@ def batches_class():
 
         def __getitem__(self, idx):
             sents = [self.sentences[i] for i in self.batches[idx]]
-            lists = [self.gazetteers[i] for i in self.batches[idx]] if self.gazetteers else None
             length = padded_length(max(len(s.words) for s in sents))
             if self.name_shortening > 0:  # drawn anew every epoch; only shortens, so the length holds
                 sents = [shorten_names(s, self.name_shortening, self.shorten_rng) for s in sents]
@@ -97,15 +95,15 @@ def batches_class():
             for i, s in enumerate(sents):
                 y[i, : len(s.tags)] = [self.tag_index[t] for t in s.tags]
             inputs = {"words": words, "chars": chars}
-            if lists is not None:
-                inputs["gazetteer"] = self.name_features(sents, lists, length)
+            if self.gazetteer is not None:
+                inputs["gazetteer"] = self.name_features(sents, length)
             return inputs, y
 
-        def name_features(self, sents: Sequence[Sentence], lists: Sequence[Gazetteer], length: int) -> np.ndarray:
+        def name_features(self, sents: Sequence[Sentence], length: int) -> np.ndarray:
             """Gazetteer features, each match hidden with chance ``gazetteer_dropout`` (anew every epoch)."""
-            rng, rate = self.gazetteer_rng, self.gazetteer_dropout
-            out = np.zeros((len(sents), length, 2 * len(lists[0].labels)), dtype="float32")
-            for i, (s, g) in enumerate(zip(sents, lists)):
+            g, rng, rate = self.gazetteer, self.gazetteer_rng, self.gazetteer_dropout
+            out = np.zeros((len(sents), length, 2 * len(g.labels)), dtype="float32")
+            for i, s in enumerate(sents):
                 kept = [m for m in g.matches(s.words) if rate <= 0 or rng.random() >= rate]
                 out[i, : len(s.words)] = g.features(len(s.words), kept)
             return out

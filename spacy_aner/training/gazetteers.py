@@ -12,11 +12,9 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 from ..core.gazetteer import Gazetteer, read_name_list
-from ..core.tags import bio_to_spans
-from .corpus import Sentence
 
 #: The labels the built-in lists give (ANERCorp's MISC has no list).
 LIST_LABELS = ("PERS", "LOC", "ORG")
@@ -103,22 +101,3 @@ def build_gazetteer(shared: Path | None, lists: List[Path], labels=LIST_LABELS) 
             if text and gazetteer.add(text, label):
                 kept[source] += 1
     return gazetteer, kept
-
-
-def with_train_names(gazetteer: Gazetteer, sentences: Sequence[Sentence],
-                     blocks: int) -> Tuple[Gazetteer, List[Gazetteer]]:
-    """``gazetteer`` with the entity names of ``sentences`` added (the lists a model ships), and
-    per sentence the lists it trains with: the same without the names of its own block of
-    ``blocks`` consecutive blocks, unless another block or a list has them too."""
-    def names(sents: Sequence[Sentence]) -> List[Name]:
-        return [(" ".join(s.words[start:end]), label) for s in sents
-                for start, end, label in bio_to_spans(s.tags) if label in gazetteer.labels]
-
-    shipped = gazetteer.merged(Gazetteer.from_names(names(sentences), gazetteer.labels))
-    size = -(-len(sentences) // blocks)
-    per_sentence: List[Gazetteer] = []
-    for start in range(0, len(sentences), size):
-        others = list(sentences[:start]) + list(sentences[start + size:])
-        block_lists = gazetteer.merged(Gazetteer.from_names(names(others), gazetteer.labels))
-        per_sentence += [block_lists] * len(sentences[start: start + size])
-    return shipped, per_sentence

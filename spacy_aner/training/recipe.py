@@ -49,11 +49,6 @@ class TrainingSettings:
     #: Chance that a gazetteer match is hidden from the network, anew every epoch, so that it
     #: learns how far to trust a list.
     gazetteer_dropout: float = 0.25
-    #: With a gazetteer: the train split's own entity names join the lists the model ships,
-    #: and each of this many consecutive blocks of the training sentences reads lists without
-    #: the names found only in its own block, so a hit on a name met in training is no more
-    #: reliable in training than on new text (0: the lists as given).
-    gazetteer_blocks: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dev_fraction < 1.0:
@@ -61,8 +56,6 @@ class TrainingSettings:
         for name in ("name_shortening", "gazetteer_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"training.{name} is a probability, got {getattr(self, name)}")
-        if self.gazetteer_blocks < 0 or self.gazetteer_blocks == 1:
-            raise ValueError(f"training.gazetteer_blocks is 0 or at least 2, got {self.gazetteer_blocks}")
         for name in ("epochs", "patience", "batch_size", "max_vocab"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")

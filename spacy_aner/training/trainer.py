@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from ..about import __version__
 from ..core.config import META_FILE, TRAINING_LOG_FILE
@@ -18,7 +18,6 @@ from .batches import batches_class, chunk_sentences, dev_f1_callback_class, epoc
 from .corpus import Sentence, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
 from .export import save_network
-from .gazetteers import with_train_names
 from .network import KerasScorer, build_network, crf_loss, keras_and_tf
 from .recipe import Recipe
 
@@ -126,16 +125,6 @@ def callbacks_for(recipe: Recipe, tagger: Tagger, dev_sents, log_path: Path, ver
     return callbacks
 
 
-def name_lists(recipe: Recipe, train_sents: Sequence[Sentence]) -> Tuple[Optional[Gazetteer], List]:
-    """The gazetteer the model ships (None without one) and, per training sentence, the one it trains with."""
-    if not recipe.paths.gazetteer:
-        return None, [None] * len(train_sents)
-    gazetteer = Gazetteer.read(recipe.paths.gazetteer)
-    if recipe.training.gazetteer_blocks:
-        return with_train_names(gazetteer, train_sents, recipe.training.gazetteer_blocks)
-    return gazetteer, [gazetteer] * len(train_sents)
-
-
 def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str = "") -> Dict:
     """Train a tagger as ``recipe`` says and save it to ``output``; returns the meta record.
 
@@ -152,15 +141,14 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
     output.mkdir(parents=True, exist_ok=True)
     train_sents, dev_sents = read_data(recipe)
     config, kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, recipe.paths.vectors, recipe)
-    gazetteer, lists = name_lists(recipe, train_sents)
+    gazetteer = Gazetteer.read(recipe.paths.gazetteer) if recipe.paths.gazetteer else None
     if gazetteer is not None:
         config = replace(config, gazetteer_labels=gazetteer.labels)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     network.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=crf_loss(network))
     tagger = Tagger(config, vocab, KerasScorer(network), gazetteer=gazetteer)
-    chunks = [(c, g) for s, g in zip(train_sents, lists) for c in chunk_sentences([s], config.window)]
-    data = batches_class()([c for c, _ in chunks], vocab, config.tags, t.batch_size, t.seed, t.name_shortening,
-                           [g for _, g in chunks] if gazetteer is not None else None, t.gazetteer_dropout)
+    data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, t.batch_size, t.seed,
+                           t.name_shortening, gazetteer, t.gazetteer_dropout)
     callbacks = callbacks_for(recipe, tagger, dev_sents, output / TRAINING_LOG_FILE, verbose)
     start = time.perf_counter()
     network.fit(data, epochs=t.epochs, callbacks=callbacks, verbose=verbose)
@@ -179,8 +167,7 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
                     "source_keys": len(kv) if kv is not None else 0,
                     "kept_rows": len(vocab.words), "rows_with_vectors": hits},
         "gazetteer": None if gazetteer is None else {"sha256": sha256_file(recipe.paths.gazetteer),
-                                                     "names": gazetteer.counts(),
-                                                     "train_name_blocks": t.gazetteer_blocks},
+                                                     "names": gazetteer.counts()},
         "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
         "refit": recipe.refit,
         "best_epoch": None if recipe.refit else max(history, key=lambda h: h["dev_f1"])["epoch"],

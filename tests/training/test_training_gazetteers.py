@@ -67,23 +67,3 @@ def test_build_command_refuses_a_label_without_a_list(tmp_path):
     names.write_text("العربية\tMISC\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["gazetteer", "build", "--names", str(names), "-o", str(tmp_path / "g.gz")])
     assert result.exit_code == 1 and "MISC" in result.output
-
-
-def test_with_train_names_hides_each_blocks_own_names():
-    from spacy_aner.training.corpus import Sentence
-    from spacy_aner.training.gazetteers import with_train_names
-
-    base = Gazetteer(["PERS", "LOC"])
-    base.add("القاهرة", "LOC")
-    sents = [Sentence(["زار", "سمير", "القاهرة"], ["O", "B-PERS", "B-LOC"], 1),
-             Sentence(["قال", "سمير"], ["O", "B-PERS"], 2),
-             Sentence(["جاء", "كريم", "أمس"], ["O", "B-PERS", "O"], 3),
-             Sentence(["معرض", "دبي"], ["B-MISC", "I-MISC"], 4)]
-    shipped, lists = with_train_names(base, sents, 2)
-    assert len(lists) == 4 and lists[0] is lists[1] and lists[2] is lists[3]
-    assert shipped.counts() == {"PERS": 2, "LOC": 1}  # MISC has no list here
-    # سمير is in block 0 only: block 0 trains without it, block 1 with it; كريم the other way round
-    assert lists[0].matches(["سمير", "كريم"]) == [(1, 2, "PERS")]
-    assert lists[2].matches(["سمير", "كريم"]) == [(0, 1, "PERS")]
-    assert (0, 1, "LOC") in lists[0].matches(["القاهرة"])  # the given lists stay whole
-    assert len(base) == 1  # and are not changed
