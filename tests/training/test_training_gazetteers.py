@@ -2,7 +2,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from aner_support import GAZETTEERS_DIR
+from aner_support import GAZETTEERS_DIR, read_json
 from spacy_aner.cli import app
 from spacy_aner.core.gazetteer import Gazetteer
 from spacy_aner.training.gazetteers import build_gazetteer, clean_name
@@ -40,6 +40,18 @@ def test_the_built_in_lists(built):
     assert (1, 3, "PERS") in found and (3, 4, "LOC") in found and (5, 6, "LOC") in found
     nationalities = gazetteer.matches(["الفرنسي", "الأمريكي"])  # adjectives are O in ANERCorp
     assert not [m for m in nationalities if m[2] == "LOC"]
+
+
+def test_the_shipped_model_reads_the_lists_as_built_today(built, shipped_model_dir, tmp_path):
+    """The model card's `gazetteer build --shared` gives the shipped gazetteer.json.gz byte for byte."""
+    from spacy_aner.training.corpus import sha256_file
+
+    gazetteer, _ = built
+    gazetteer.write(tmp_path / "builtin.json.gz")
+    shipped = read_json(shipped_model_dir / "meta.json")["gazetteer"]
+    assert sha256_file(tmp_path / "builtin.json.gz") == shipped["sha256"]
+    assert sha256_file(shipped_model_dir / "gazetteer.json.gz") == shipped["sha256"]
+    assert shipped["names"] == gazetteer.counts()
 
 
 def test_build_command_with_a_user_list(tmp_path):

@@ -23,8 +23,10 @@ SHIPPED_RECIPE = ROOT / "configs" / "aner_lstm.cfg"
 
 def test_the_shipped_recipe_parses_and_matches_the_shipped_model():
     recipe = load_recipe(SHIPPED_RECIPE)
-    assert recipe.paths == Paths(train="corpus/train.conll", dev=None, vectors="vectors/news_train_w2.kv")
+    assert recipe.paths == Paths(train="corpus/train.conll", dev=None, vectors="vectors/news_train_w2.kv",
+                                 gazetteer="gazetteer/builtin.json.gz")
     assert recipe.training.seed == 13 and recipe.training.name_shortening == 0.25
+    assert recipe.training.gazetteer_dropout == 0.25
     assert recipe.training.dev_fraction == 0.1 and not recipe.refit
     shipped = read_json(ROOT / "spacy_aner" / "models" / "aner-lstm" / "config.json")
     config = recipe.model_config(word_dim=100)
