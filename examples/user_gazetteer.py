@@ -14,9 +14,11 @@ from pathlib import Path
 import spacy_aner
 
 #: A client list: name<TAB>LABEL per line (JSONL with "text" and "label" works too).
-CLIENTS = "مجموعة الزهراني القابضة\tORG\nسعيد الزهراني\tPERS\nتبوك\tLOC\n"
-TEXTS = ["وقع سعيد الزهراني عقدا مع مجموعة الزهراني القابضة في تبوك",
-         "قال سعيد الزهراني إن الاجتماع انتهى"]
+CLIENTS = "مؤسسة الغد المشرق\tORG\nالقمة الزرقاء\tORG\nأمل الشمري\tPERS\n"
+TEXTS = ["تعاقدت الهيئة مع مؤسسة الغد المشرق",
+         "وأعلنت القمة الزرقاء عن خطة جديدة",
+         "قال أمل الشمري إن النتائج جيدة",
+         "سماء المدينة زرقاء والقمة بيضاء"]
 
 
 def entities(nlp, text):
