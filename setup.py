@@ -15,7 +15,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["spacy_aner", "spacy_aner.*"]),
     include_package_data=True,
-    package_data={"spacy_aner": ["models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt", "py.typed"]},
+    package_data={"spacy_aner": ["models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt", "models/*/*.json.gz", "py.typed"]},
     install_requires=[
         "spacy>=3.8,<3.9",
         "tensorflow-cpu>=2.16",

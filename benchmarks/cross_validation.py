@@ -60,12 +60,17 @@ def fold_recipe(config: str, overrides: Dict, own: Sequence[str], fold):
 def is_done(model_dir: Path, recipe) -> bool:
     """A finished run of this very recipe on this very fold file (an interrupted or stale one is redone)."""
     from spacy_aner.training.corpus import sha256_file
+    from spacy_aner.training.recipe import Recipe
 
     try:
         meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    same_recipe = meta.get("config") == json.loads(json.dumps(recipe.to_dict()))
+    try:  # through Recipe, so that a setting added since with its default still matches
+        recorded = Recipe.from_dict(meta.get("config") or {}).to_dict()
+    except (TypeError, ValueError):
+        return False
+    same_recipe = json.loads(json.dumps(recorded)) == json.loads(json.dumps(recipe.to_dict()))
     return same_recipe and meta.get("train_sha256") == sha256_file(recipe.paths.train)
 
 

@@ -11,7 +11,10 @@ session begins, so the models train while the tests that need none run):
   --paths.vectors=KV --training.max-vocab 1 --training.seed 5 -q`` (the CLI tests check its
   output); max_vocab 1 keeps only the training words' rows, so ``add-vectors`` has a row to add;
 * ``refit``: ``spacy-aner train VECTOR_DIR --refit-from VECTOR_DIR --training.seed 6 -o DIR -q``,
-  the recipe recorded in the vector model refit on all its data with another seed.
+  the recipe recorded in the vector model refit on all its data with another seed;
+* ``gazetteer``: ``spacy-aner gazetteer build --names names.tsv -o G`` then ``spacy-aner train
+  tiny.cfg --paths.gazetteer G --paths.vectors KV --training.seed 7 -o DIR -q``: a network that
+  reads name lists.
 """
 from __future__ import annotations
 
@@ -25,14 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aner_support import TINY_MODEL, TINY_SENTENCES, VECTOR_WORDS, write_conll  # noqa: E402
 
-MODELS = ("tiny", "vector", "refit")
+MODELS = ("tiny", "vector", "refit", "gazetteer")
+#: The gazetteer model's name list: some names of the tiny sentences, and one that is not there.
+TINY_NAMES = "الرباط\tLOC\nالقاهرة\tLOC\nحسني مبارك\tPERS\nالأمم المتحدة\tORG\nدمشق\tLOC\n"
 
 
 def data_files(workdir: Path) -> dict:
     """The tiny data (written once): training file, dev file, word vectors, recipe file."""
     data = workdir / "data"
     files = {"train": data / "tiny.conll", "dev": data / "dev.conll", "vectors": data / "tiny.kv",
-             "recipe": data / "tiny.cfg"}
+             "recipe": data / "tiny.cfg", "names": data / "names.tsv", "gazetteer": data / "names.json.gz"}
     if not files["recipe"].is_file():
         import numpy as np
         from confection import Config
@@ -47,6 +52,7 @@ def data_files(workdir: Path) -> dict:
         recipe = tiny_recipe(files["train"], dev_fraction=0.0, epochs=2)
         recipe["paths"]["dev"] = str(files["dev"])
         files["recipe"].write_text(Config(recipe).to_str(), encoding="utf-8")
+        files["names"].write_text(TINY_NAMES, encoding="utf-8")
     return files
 
 
@@ -66,6 +72,10 @@ def cli_args(workdir: Path, name: str) -> list:
     if name == "vector":
         return [str(files["recipe"]), "-o", str(model_dir(workdir, "vector")), f"--paths.vectors={files['vectors']}",
                 "--training.max-vocab", "1", "--training.seed", "5", "-q"]
+    if name == "gazetteer":
+        return [str(files["recipe"]), "-o", str(model_dir(workdir, "gazetteer")),
+                f"--paths.gazetteer={files['gazetteer']}", f"--paths.vectors={files['vectors']}", "--training.seed", "7",
+                "-q"]
     vector = str(model_dir(workdir, "vector"))
     return [vector, "--refit-from", vector, "--training.seed", "6", "-o", str(model_dir(workdir, "refit")), "-q"]
 
@@ -84,6 +94,11 @@ def train_model(workdir: Path, name: str) -> dict:
 
     from spacy_aner.cli import app
 
+    if name == "gazetteer":
+        built = CliRunner().invoke(app, ["gazetteer", "build", "--names", str(files["names"]),
+                                         "-o", str(files["gazetteer"])])
+        if built.exit_code != 0:
+            return {"ok": False, "output": built.output}
     args = cli_args(workdir, name)
     result = CliRunner().invoke(app, ["train", *args])
     return {"ok": result.exit_code == 0, "args": args, "exit_code": result.exit_code, "stdout": result.stdout,

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 #: The CAMeL Lab ANERCorp split lives outside the repo (it is never committed).
 ANERCORP_DIR = (ROOT / ".." / "shared" / "data" / "anercorp").resolve()
+GAZETTEERS_DIR = (ROOT / ".." / "shared" / "data" / "gazetteers").resolve()
 TRAIN_FILE = "ANERCorp_CamelLab_train.txt"
 TEST_FILE = "ANERCorp_CamelLab_test.txt"
 

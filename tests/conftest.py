@@ -31,7 +31,7 @@ import aner_models  # noqa: E402
 from aner_support import ANERCORP_DIR, TEST_FILE, TOKENIZER_CONFIG, TRAIN_FILE, scramble_model  # noqa: E402
 
 #: Fixtures that need a trained model; tests using none of them run first.
-MODEL_FIXTURES = {"tiny_model_dir", "vector_run", "refit_run"}
+MODEL_FIXTURES = {"tiny_model_dir", "vector_run", "refit_run", "gazetteer_model_dir"}
 #: Most seconds a model fixture waits for the background training.
 TRAINING_TIMEOUT = 900
 
@@ -224,6 +224,18 @@ def vector_model_dir(vector_run) -> Path:
 def refit_run(vector_run) -> types.SimpleNamespace:
     """The refit of the vector model with seed 6 (``spacy-aner train DIR --refit-from DIR``)."""
     return _cli_run("refit")
+
+
+@pytest.fixture(scope="session")
+def gazetteer_model_dir() -> Path:
+    """A tiny model whose network reads a name list (``aner_models.TINY_NAMES``)."""
+    assert _cli_run("gazetteer").result.exit_code == 0
+    return aner_models.model_dir(workdir(), "gazetteer")
+
+
+@pytest.fixture(scope="session")
+def tiny_names_file() -> Path:
+    return aner_models.data_files(workdir())["names"]
 
 
 # --------------------------------------------------------------------------- the shipped model

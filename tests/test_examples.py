@@ -16,7 +16,7 @@ def load_example(name):
 
 
 def test_every_example_is_tested():
-    tested = {"seed_examples", "existing_pipeline", "displacy_rtl", "annotate_corpus"}
+    tested = {"seed_examples", "existing_pipeline", "displacy_rtl", "annotate_corpus", "user_gazetteer"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -106,3 +106,13 @@ def test_annotate_corpus_default_is_the_sample_text(scrambled_model_dir, capsys)
         assert [r["text"] for r in records] == lines
     finally:
         shutil.rmtree(output.parent)  # the example's temporary folder
+
+
+def test_user_gazetteer(gazetteer_model_dir, capsys):
+    module = load_example("user_gazetteer")
+    module.main(["--model", str(gazetteer_model_dir)])
+    out = capsys.readouterr().out
+    for text in module.TEXTS:
+        assert text in out
+    assert out.count("without the list:") == out.count("with the list:") == len(module.TEXTS)
+    assert "user_names.jsonl" in out and "gazetteer.json.gz" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -226,10 +227,12 @@ def test_removed_experiments_left_no_module():
 
 def test_package_data_is_declared_for_the_model_files():
     setup = (ROOT / "setup.py").read_text(encoding="utf-8")
-    for pattern in ("models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt"):
+    patterns = ("models/*/*.json", "models/*/*.onnx", "models/*/*.npy", "models/*/*.txt", "models/*/*.json.gz")
+    for pattern in patterns:
         assert pattern in setup
     shipped = PACKAGE / "models" / "aner-lstm"
-    assert {p.suffix for p in shipped.iterdir()} <= {".json", ".onnx", ".npy", ".txt"}
+    for path in shipped.iterdir():  # every file of the model goes into the wheel
+        assert any(fnmatch.fnmatch(f"models/aner-lstm/{path.name}", pattern) for pattern in patterns), path.name
     from spacy_aner.core.config import REQUIRED_FILES
 
     assert all((shipped / name).is_file() for name in REQUIRED_FILES)

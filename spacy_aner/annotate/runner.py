@@ -27,7 +27,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from ..pipeline.entities import span_scores
 from ..pipeline.loading import MAX_DOC_CHARS, load
@@ -176,16 +176,18 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
 
 
 def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
-                  max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None):
+                  max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None,
+                  gazetteers: Sequence[str] = ()):
     """``spacy_aner.load(model)`` with its model loaded now, for batch annotation.
 
     A missing, truncated or incompatible model raises
     :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is
-    read; a bad label map (the component's ``labels``) raises ``ValueError``. Each
+    read; a bad label map (the component's ``labels``) or name list (its ``gazetteers``)
+    raises ``ValueError``. Each
     process's network runs on one thread. ``nlp.max_length`` is ``max_length``: the
     pipeline is linear in the length of a document.
     """
-    nlp = load(model, threads=1, labels=dict(labels or {}))
+    nlp = load(model, threads=1, labels=dict(labels or {}), gazetteers=[str(p) for p in gazetteers])
     nlp.max_length = max_length
     nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp

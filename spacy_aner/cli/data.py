@@ -92,3 +92,33 @@ def embeddings(
     typer.echo(f"{len(kv):,} vectors of size {kv.vector_size} from {kv.n_training_words:,} words "
                f"in {minutes:.1f} min -> {output}")
 
+
+
+gazetteer_app = typer.Typer(help="Name lists the network reads (gazetteers).", no_args_is_help=True)
+app.add_typer(gazetteer_app, name="gazetteer")
+
+
+@gazetteer_app.command("build")
+def gazetteer_build(
+    output: Path = typer.Option(..., "--output", "-o", help="The gazetteer file to write (.json.gz)."),
+    shared: Path = typer.Option(None, "--shared", help="The built-in lists' folder (../shared/data/gazetteers; see its SOURCE.md)."),
+    names: list[Path] = typer.Option([], "--names", help="A list of your own: name<TAB>LABEL lines, or JSONL with text and label; repeatable."),
+) -> None:
+    """Build one gazetteer (normalised, with proclitic forms matched) for `--paths.gazetteer` in training."""
+    from ..core.gazetteer import GazetteerError
+    from ..training.gazetteers import build_gazetteer
+
+    if shared is None and not names:
+        fail("give --shared DIR, --names FILE, or both")
+    if shared is not None and not shared.is_dir():
+        fail(f"folder not found: {shared}")
+    try:
+        gazetteer, kept = build_gazetteer(shared, names)
+    except (GazetteerError, OSError) as err:
+        fail(str(err))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    gazetteer.write(output)
+    for source, n in kept.items():
+        typer.echo(f"{source}: {n:,} names")
+    counts = ", ".join(f"{label} {n:,}" for label, n in gazetteer.counts().items())
+    typer.echo(f"{len(gazetteer):,} names ({counts}) -> {output}")

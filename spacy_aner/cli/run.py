@@ -134,6 +134,7 @@ def annotate(
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
     label: list[str] = typer.Option(None, "--label", metavar="LABEL=NAME", help="Rename a label (PERS=PERSON), or drop it with an empty name (MISC=); repeatable."),
+    gazetteer: list[Path] = typer.Option(None, "--gazetteer", metavar="FILE", help="Names of your own the network reads as evidence (name<TAB>LABEL lines, or JSONL with text and label); repeatable. The model must have been trained with a gazetteer."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
     spark: str = typer.Option(None, "--spark", metavar="MASTER_URL", help="Run on Apache Spark (e.g. spark://host:7077, local[4]); INPUT may then be text, JSONL or Parquet, a file, folder or glob, and OUTPUT is a folder of part files, Parquet if it ends in .parquet. See docs/spark.md."),
     partitions: int = typer.Option(None, "--partitions", min=1, help="With --spark: partitions to annotate (default: one per 8 MB of input, at least two per core)."),
@@ -155,7 +156,7 @@ def annotate(
     if spark is not None:
         return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,
                                  batch_size=batch_size, n_process=n_process, partitions=partitions, quiet=quiet,
-                                 labels=label_map(label or []))
+                                 labels=label_map(label or []), gazetteers=gazetteer or [])
     if id_key is not None and resolve_text_key(input_path, text_key) is None:
         fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
     if input_path != STDIN and not Path(input_path).is_file():
@@ -163,8 +164,8 @@ def annotate(
     if output != STDIN and Path(output).is_dir():
         fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
     try:
-        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []))
-    except ValueError as err:  # a broken model (ModelLoadError) or label map
+        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []), gazetteers=gazetteer or [])
+    except ValueError as err:  # a broken model (ModelLoadError), label map or name list
         fail(str(err))
     try:
         stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
@@ -195,7 +196,7 @@ def label_map(options: list[str]) -> Dict[str, str]:
 
 
 def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_key, id_key, batch_size: int,
-                      n_process: int, partitions, quiet: bool, labels: Dict[str, str]) -> None:
+                      n_process: int, partitions, quiet: bool, labels: Dict[str, str], gazetteers: list) -> None:
     """``annotate --spark``: the same records, written as part files by a Spark job."""
     import time
     import warnings
@@ -218,9 +219,9 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail(f"cannot write {output}: it exists")
     if id_key is not None and input_format(input_path, text_key) == "text":
         fail("--id-key needs JSONL or Parquet input: give --text-key (or a *.jsonl file)")
-    if model is not None or labels:
+    if model is not None or labels or gazetteers:
         try:
-            load_pipeline(model, labels=labels)  # a broken model or label map fails here, before a cluster job
+            load_pipeline(model, labels=labels, gazetteers=gazetteers)  # a broken model, label map or list fails here
         except ValueError as err:  # ModelLoadError included
             fail(str(err))
     # pyspark warns that pandas 3 is not supported yet: batches go through Arrow only, never pandas.
@@ -232,6 +233,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail(f"could not start Spark on {master} (is Java 17 or newer installed?): {err}")
     try:
         run = annotate_files(session, input_path, output, text_key=text_key, id_key=id_key, model=model, labels=labels,
+                             gazetteers=[str(p.resolve()) for p in gazetteers],
                              output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
                              batch_size=batch_size, partitions=partitions)
     except (ValueError, PySparkException) as err:  # a missing column, an output that exists, a path not found

@@ -17,9 +17,10 @@ VECTOR_SCALE_FILE = "word_vector_scale.npy"
 META_FILE = "meta.json"
 TRAINING_LOG_FILE = "training.json"
 LICENSE_FILE = "LICENSE-MODEL.txt"
+GAZETTEER_FILE = "gazetteer.json.gz"
 #: What a model needs to predict; the rest of MODEL_FILES is its record.
 REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE)
-MODEL_FILES = REQUIRED_FILES + (VECTOR_SCALE_FILE, META_FILE, TRAINING_LOG_FILE, LICENSE_FILE)
+MODEL_FILES = REQUIRED_FILES + (GAZETTEER_FILE, VECTOR_SCALE_FILE, META_FILE, TRAINING_LOG_FILE, LICENSE_FILE)
 PAD, UNK = 0, 1
 #: Target id of padding positions; masked out of the loss.
 PAD_LABEL = -1
@@ -49,6 +50,8 @@ class ModelConfig:
     #: Taggers over one shared, frozen word table whose tag scores and CRF transitions are
     #: averaged: a product of experts that Viterbi decodes exactly.
     members: int = 1
+    #: Labels of the gazetteer the network reads (B and I features per label); none: no gazetteer.
+    gazetteer_labels: List[str] = field(default_factory=list)
     window: int = 128  # longest token sequence given to the network at once
     context: int = 16  # tokens of overlap on each side when a longer sequence is cut
     tags: List[str] = field(default_factory=lambda: list(TAGS))

@@ -21,7 +21,8 @@ import numpy as np
 
 from .config import CONFIG_FILE, GRAPH_FILE, VOCAB_FILE, ModelConfig, ModelLoadError
 
-GRAPH_INPUTS = ("row_vectors", "char_rows", "index", "lengths")
+#: The input of a graph that reads gazetteer features ``(B, T, 2 * labels)``.
+GAZETTEER_INPUT = "gazetteer"
 #: Graph metadata written by the export: the model configuration (JSON) and the character count.
 CONFIG_KEY, CHARS_KEY = "spacy_aner.config", "spacy_aner.chars"
 #: Sessions inherited through fork, kept alive on purpose (see :meth:`OnnxScorer.session`).
@@ -41,6 +42,7 @@ class OnnxScorer:
         self._session = None
         self._pid: Optional[int] = None
         self._crf: Optional[Tuple[np.ndarray, ...]] = None
+        self._inputs: Tuple[str, ...] = ()
         self.session()  # a broken graph fails now, naming the file
 
     def __getstate__(self):
@@ -66,6 +68,7 @@ class OnnxScorer:
             except Exception as err:  # ONNX Runtime raises its own types for a bad file
                 raise ModelLoadError(f"{self.path}: not a usable ONNX graph ({type(err).__name__}: "
                                      f"{str(err).splitlines()[0] if str(err) else ''})") from None
+            self._inputs = tuple(i.name for i in self._session.get_inputs())
             self._pid = os.getpid()
         return self._session
 
@@ -76,6 +79,7 @@ class OnnxScorer:
         recorded = self.session().get_modelmeta().custom_metadata_map
         try:
             graph_config, graph_chars = json.loads(recorded[CONFIG_KEY]), int(recorded[CHARS_KEY])
+            graph_config = {**asdict(ModelConfig()), **graph_config}  # fields added since have their defaults
         except (KeyError, ValueError, TypeError):
             raise ModelLoadError(f"{self.path}: not a graph written by spacy-aner (no recorded configuration)") from None
         want = asdict(config)
@@ -88,8 +92,10 @@ class OnnxScorer:
                                  f"describe: {what}")
 
     def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
-        """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths`` (B,)."""
-        return self.session().run(["scores"], {k: feeds[k] for k in GRAPH_INPUTS})[0]
+        """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths``
+        (B,) and, for a model with a gazetteer, ``gazetteer`` (B, T, G)."""
+        session = self.session()
+        return session.run(["scores"], {k: feeds[k] for k in self._inputs})[0]
 
     def crf(self) -> Tuple[np.ndarray, ...]:
         """Transition, start and end scores (they depend on the weights alone; read once)."""
@@ -99,6 +105,8 @@ class OnnxScorer:
             width = inputs["char_rows"].shape[1]
             feeds = {"row_vectors": np.zeros((1, dim), np.float32), "char_rows": np.zeros((1, width), np.int64),
                      "index": np.zeros((1, 1), np.int64), "lengths": np.ones(1, np.int32)}
+            if GAZETTEER_INPUT in inputs:
+                feeds[GAZETTEER_INPUT] = np.zeros((1, 1, inputs[GAZETTEER_INPUT].shape[2]), np.float32)
             self._crf = tuple(self.session().run(list(CRF_OUTPUTS), feeds))
         return self._crf
 

@@ -7,6 +7,7 @@
 * ``word_vectors.npy``  the word table, float16 or int8 (``word_vector_scale.npy``: one
   scale per row); memory-mapped, so processes that load one model share its pages
 * ``meta.json``    how it was trained: recipe, data hashes, scores, license
+* ``gazetteer.json.gz``  the name lists the network reads (a model with ``gazetteer_labels``)
 
 Every problem raises :class:`ModelLoadError` naming the file. Making a graph is the
 training layer's job (:mod:`spacy_aner.training.export`); :func:`write_model` writes the
@@ -18,11 +19,13 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from .config import (CONFIG_FILE, FORMAT_VERSION, GRAPH_FILE, META_FILE, VECTOR_SCALE_FILE, VECTORS_FILE,
-                     VOCAB_FILE, ModelConfig, ModelLoadError)
+from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, VECTOR_SCALE_FILE,
+                     VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
+from .gazetteer import Gazetteer, GazetteerError
 from .normalize import NORMALIZATION_VERSION
 from .vocab import RESERVED_ROWS, Vocabulary, WordList
 
@@ -83,6 +86,22 @@ def read_vocab(path: Path, config: ModelConfig) -> Vocabulary:
     return vocab
 
 
+def read_gazetteer(path: Path, config: ModelConfig) -> Optional[Gazetteer]:
+    """The model's gazetteer, or None for a model that reads none."""
+    if not config.gazetteer_labels:
+        return None
+    if not (path / GAZETTEER_FILE).is_file():
+        raise ModelLoadError(f"missing model file: {path / GAZETTEER_FILE}")
+    try:
+        gazetteer = Gazetteer.read(path / GAZETTEER_FILE)
+    except GazetteerError as err:
+        raise ModelLoadError(str(err)) from None
+    if gazetteer.labels != config.gazetteer_labels:
+        raise ModelLoadError(f"{path / GAZETTEER_FILE}: labels {gazetteer.labels}, {CONFIG_FILE} has "
+                             f"{config.gazetteer_labels}")
+    return gazetteer
+
+
 def read_meta(path: Path) -> dict:
     return read_json(path / META_FILE) if (path / META_FILE).exists() else {}
 
@@ -136,8 +155,10 @@ class WordVectors:
 
 
 def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes, vectors: WordVectors,
-                meta: dict) -> None:
+                meta: dict, gazetteer: Optional[Gazetteer] = None) -> None:
     """Write a model directory: its ONNX ``graph`` (bytes) and the rest of its files."""
+    if bool(config.gazetteer_labels) != (gazetteer is not None) or (gazetteer and gazetteer.labels != config.gazetteer_labels):
+        raise ValueError("a model reads a gazetteer exactly when its configuration names the gazetteer's labels")
     stored_vocab, order = vocab.stored()
     if order != list(range(len(order))):
         vectors = vectors.take(np.asarray(order))
@@ -152,6 +173,10 @@ def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes
     (path / VOCAB_FILE).write_text(json.dumps(stored_vocab, ensure_ascii=False, separators=(",", ":")),
                                    encoding="utf-8")
     (path / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    if gazetteer is not None:
+        gazetteer.write(path / GAZETTEER_FILE)
+    elif (path / GAZETTEER_FILE).exists():
+        (path / GAZETTEER_FILE).unlink()
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

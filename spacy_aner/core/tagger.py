@@ -11,7 +11,8 @@ import numpy as np
 from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .runtime import OnnxScorer
-from .storage import WordVectors, read_config, read_meta, read_vocab, write_model
+from .gazetteer import Gazetteer, GazetteerError
+from .storage import WordVectors, read_config, read_gazetteer, read_meta, read_vocab, write_model
 from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
 
@@ -58,15 +59,19 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
 
 
 class Tagger:
-    """A trained tagger: vocabulary, word vectors, the network's scorer and CRF decoding."""
+    """A trained tagger: vocabulary, word vectors, gazetteer, the network's scorer and CRF decoding."""
 
     def __init__(self, config: ModelConfig, vocab: Vocabulary, scorer: Scorer,
-                 vectors: Optional[WordVectors] = None, meta: Optional[dict] = None) -> None:
+                 vectors: Optional[WordVectors] = None, meta: Optional[dict] = None,
+                 gazetteer: Optional[Gazetteer] = None) -> None:
+        if bool(config.gazetteer_labels) != (gazetteer is not None):
+            raise ValueError("a tagger has a gazetteer exactly when its network reads one")
         self.config = config
         self.vocab = vocab
         self.scorer = scorer
         self.vectors = vectors
         self.meta = meta or {}
+        self.gazetteer = gazetteer
 
     @classmethod
     def load(cls, path: Path | str, threads: int = 1) -> "Tagger":
@@ -81,11 +86,18 @@ class Tagger:
         vectors = WordVectors.load(path, config, len(vocab.words))
         scorer = OnnxScorer(path, threads)
         scorer.check(config, len(vocab.chars))
-        return cls(config, vocab, scorer, vectors, read_meta(path))
+        return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config))
 
     def write(self, path: Path | str) -> None:
         """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""
-        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta)
+        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta, self.gazetteer)
+
+    def add_names(self, names: Gazetteer) -> "Tagger":
+        """Add a user's names to the lists the network reads (no retraining)."""
+        if self.gazetteer is None:
+            raise GazetteerError("this model reads no gazetteer: it was trained without one")
+        self.gazetteer = self.gazetteer.merged(names)
+        return self
 
     # ---- scores
     def rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
@@ -95,9 +107,16 @@ class Tagger:
             table["row_vectors"] = self.vectors.rows(table["row_words"])
         return table, rows
 
+    def name_features(self, sequences: Sequence[Sequence[str]]) -> Optional[List[np.ndarray]]:
+        """Each sequence's gazetteer features ``(n, 2 * labels)``, or None for a model without a gazetteer."""
+        g = self.gazetteer
+        return None if g is None else [g.features(len(words), g.matches(words)) for words in sequences]
+
     @staticmethod
-    def feeds(table: Dict[str, np.ndarray], rows: Sequence[np.ndarray], length: int) -> Dict[str, np.ndarray]:
-        """One network call's inputs for windows given by their rows of :meth:`rows`."""
+    def feeds(table: Dict[str, np.ndarray], rows: Sequence[np.ndarray], length: int,
+              features: Optional[Sequence[np.ndarray]] = None) -> Dict[str, np.ndarray]:
+        """One network call's inputs for windows given by their rows of :meth:`rows` (and their
+        slices of :meth:`name_features`)."""
         index = np.zeros((len(rows), length), dtype="int64")  # padding: row 0
         for i, r in enumerate(rows):
             index[i, : len(r)] = r
@@ -107,12 +126,17 @@ class Tagger:
                  "lengths": np.array([len(r) for r in rows], dtype="int32")}
         if "row_vectors" in table:
             feeds["row_vectors"] = table["row_vectors"][used]
+        if features is not None:
+            names = np.zeros((len(rows), length, features[0].shape[1]), dtype=np.float32)
+            for i, f in enumerate(features):
+                names[i, : len(f)] = f
+            feeds["gazetteer"] = names
         return feeds
 
     def unary_scores(self, sequences: Sequence[Sequence[str]], length: int) -> np.ndarray:
         """Unary scores ``(n, length, n_tags)`` of one padded batch of word sequences."""
         table, rows = self.rows(sequences)
-        return self.scorer.scores(self.feeds(table, rows, length))
+        return self.scorer.scores(self.feeds(table, rows, length, self.name_features(sequences)))
 
     def decode(self, scores: np.ndarray, lengths: Sequence[int], crf=None) -> List[List[str]]:
         """Tags from unary scores; ``crf`` is the scorer's CRF parameters when the caller has them."""
@@ -170,11 +194,14 @@ class Tagger:
         if not pieces:
             return out, pieces, kept
         table, rows = self.rows(sequences)  # each distinct word looked up once per call
+        features = self.name_features(sequences)
         crf = self.scorer.crf()
         for length, *ks in self.batches(pieces, batch_size):
             batch = [pieces[k] for k in ks]
             lengths = [e - s for _, s, e, _, _ in batch]
-            scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in batch], length))
+            window_features = None if features is None else [features[i][s:e] for i, s, e, _, _ in batch]
+            scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in batch], length,
+                                                   window_features))
             for k, n, (i, s, _, cs, ce), tags, unary in zip(ks, lengths, batch, self.decode(scores, lengths, crf),
                                                             scores):
                 out[i][cs:ce] = core = tags[cs - s: ce - s]

@@ -12,13 +12,9 @@ import numpy as np
 from .config import UNK
 from .normalize import normalize_word
 
-def clitic_candidates(key: str) -> List[str]:
-    """Forms of a normalised word without its proclitics, most specific first.
-
-    و/ف (conjunctions), ب/ل/ك (prepositions) and ال (article) glue onto the next word, so
-    a name seen once in a corpus mostly appears in a form never seen: والقاهره, بالقاهره,
-    للقاهره all back off to القاهره, then to قاهره.
-    """
+def proclitic_forms(key: str) -> List[str]:
+    """Forms of a normalised word without its proclitics و/ف (conjunctions) and ب/ل/ك
+    (prepositions), most specific first; the article ال stays (بالقاهره -> القاهره)."""
     out: List[str] = []
     forms = [key] + ([key[1:]] if key[:1] in ("و", "ف") else [])
     for k in forms:
@@ -30,8 +26,18 @@ def clitic_candidates(key: str) -> List[str]:
             out.append("ال" + k[2:])
         elif k[:1] in ("ب", "ل", "ك"):
             out.append(k[1:])
-    out += [k[2:] for k in out + [key] if k.startswith("ال")]
     return list(dict.fromkeys(k for k in out if len(k) >= 2 and k != key))
+
+
+def clitic_candidates(key: str) -> List[str]:
+    """:func:`proclitic_forms`, then those forms and ``key`` without the article, most specific first.
+
+    A name seen once in a corpus mostly appears in a form never seen: والقاهره, بالقاهره,
+    للقاهره all back off to القاهره, then to قاهره.
+    """
+    forms = proclitic_forms(key)
+    bare = [k[2:] for k in forms + [key] if k.startswith("ال")]
+    return list(dict.fromkeys(k for k in forms + bare if len(k) >= 2 and k != key))
 
 
 #: Rows 0 and 1, ``<pad>`` and ``<unk>``, come before the sorted words of a stored vocabulary.

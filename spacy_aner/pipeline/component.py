@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import srsly
 from spacy.language import Language
@@ -16,6 +16,7 @@ from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
 from ..core.config import MODEL_FILES, REQUIRED_FILES, ModelLoadError
+from ..core.gazetteer import UserNames
 from ..core.tagger import Tagger
 from ..core.tags import Tagging, join_taggings
 from .consistency import with_recurrences
@@ -37,6 +38,7 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
         "threads": 1,
         "threshold": 0.0,
         "labels": {},
+        "gazetteers": [],
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
@@ -44,7 +46,8 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
                    overwrite_ents: bool, consistency_window: int, split_sentences: bool, threads: int,
-                   threshold: float, labels: Dict[str, str], scorer: Optional[Callable]) -> "AnerLSTM":
+                   threshold: float, labels: Dict[str, str], gazetteers: List[str],
+                   scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
     model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
@@ -65,11 +68,15 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         are not set; 0 keeps every entity.
     labels: the model's labels renamed (``{"PERS": "PERSON"}``), ``""`` to drop one
         (``{"MISC": ""}``); applied to ``doc.ents``, ``doc.spans``, ``labels`` and ``score()``.
+    gazetteers: name lists of the user's (``name<TAB>LABEL`` lines, or JSONL with ``text`` and
+        ``label``) added to the model's own lists, which the network reads as evidence in
+        context: no retraining. Saved with the pipeline (``user_names.jsonl``), so a saved
+        pipeline reads no list file again.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
                     overwrite_ents=overwrite_ents, consistency_window=consistency_window,
                     split_sentences=split_sentences, threads=threads, threshold=threshold, labels=labels,
-                    scorer=scorer)
+                    gazetteers=gazetteers, scorer=scorer)
 
 
 class AnerLSTM(Pipe):
@@ -89,7 +96,8 @@ class AnerLSTM(Pipe):
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
                  split_sentences: bool = True, threads: int = 1, threshold: float = 0.0,
-                 labels: Optional[Dict[str, str]] = None, scorer: Optional[Callable] = None) -> None:
+                 labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (),
+                 scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if consistency_window < 0:
@@ -106,6 +114,7 @@ class AnerLSTM(Pipe):
         self.threads = threads
         self.threshold = check_threshold(threshold)
         self.label_map = check_label_map(labels)
+        self.user_names = UserNames.from_files(gazetteers)
         self.scorer = scorer
         self._tagger: Optional[Tagger] = None
         self._cleanup: Optional[weakref.finalize] = None  # removes a from_bytes directory
@@ -121,7 +130,7 @@ class AnerLSTM(Pipe):
     @property
     def tagger(self) -> Tagger:
         if self._tagger is None:
-            self._tagger = Tagger.load(self.model_path, self.threads)
+            self._tagger = self.user_names.added_to(Tagger.load(self.model_path, self.threads))
         return self._tagger
 
     @property
@@ -200,12 +209,14 @@ class AnerLSTM(Pipe):
             # The source files are gone (or never existed): write from memory, loading first
             # so that a model path that never worked fails here with ModelLoadError.
             self.tagger.write(path)
+        self.user_names.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
         # A cfg.json written by spacy-aner 0.1 (batch_size, overwrite_ents) is not read: the
         # pipeline's config holds the same settings, and a load-time override must win.
         path = ensure_path(path)
-        self._tagger = Tagger.load(path, self.threads)  # raises ModelLoadError naming the broken file
+        self.user_names = UserNames.saved(path, self.user_names)
+        self._tagger = self.user_names.added_to(Tagger.load(path, self.threads))  # ModelLoadError names a broken file
         self.model_path = path
         return self
 

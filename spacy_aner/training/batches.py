@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..core.config import PAD_LABEL
+from ..core.gazetteer import Gazetteer
 from ..core.tagger import Tagger, padded_length
 from ..core.tags import bio_to_spans, repair_bio, spans_to_bio
 from ..core.vocab import Vocabulary
@@ -59,8 +60,12 @@ def batches_class():
         """Batches of similar length (little padding), in a new random order every epoch."""
 
         def __init__(self, sentences: Sequence[Sentence], vocab: Vocabulary, tags: Sequence[str],
-                     batch_size: int, seed: int, name_shortening: float = 0.0):
+                     batch_size: int, seed: int, name_shortening: float = 0.0,
+                     gazetteer: Optional[Gazetteer] = None, gazetteer_dropout: float = 0.0):
             super().__init__()
+            self.gazetteer = gazetteer
+            self.gazetteer_dropout = gazetteer_dropout
+            self.gazetteer_rng = random.Random(seed + 3)
             self.name_shortening = name_shortening
             self.shorten_rng = random.Random(seed + 2)
             self.sentences = sentences
@@ -89,7 +94,19 @@ def batches_class():
             y = np.full((len(sents), length), PAD_LABEL, dtype="int32")
             for i, s in enumerate(sents):
                 y[i, : len(s.tags)] = [self.tag_index[t] for t in s.tags]
-            return {"words": words, "chars": chars}, y
+            inputs = {"words": words, "chars": chars}
+            if self.gazetteer is not None:
+                inputs["gazetteer"] = self.name_features(sents, length)
+            return inputs, y
+
+        def name_features(self, sents: Sequence[Sentence], length: int) -> np.ndarray:
+            """Gazetteer features, each match hidden with chance ``gazetteer_dropout`` (anew every epoch)."""
+            g, rng, rate = self.gazetteer, self.gazetteer_rng, self.gazetteer_dropout
+            out = np.zeros((len(sents), length, 2 * len(g.labels)), dtype="float32")
+            for i, s in enumerate(sents):
+                kept = [m for m in g.matches(s.words) if rate <= 0 or rng.random() >= rate]
+                out[i, : len(s.words)] = g.features(len(s.words), kept)
+            return out
 
         def on_epoch_end(self):
             self.rng.shuffle(self.batches)

@@ -28,6 +28,7 @@ def provenance_differences(a: dict, b: dict):
         config = meta.get("config") or {}
         training = {k: v for k, v in (config.get("training") or {}).items() if k not in MEMBER_SETTINGS}
         return {"training data": meta.get("train_sha256"), "vectors": (meta.get("vectors") or {}).get("sha256"),
+                "gazetteer": (meta.get("gazetteer") or {}).get("sha256"),
                 "recipe": {**config, "training": training, "paths": None} if config else None}
     fa, fb = facts(a), facts(b)
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k] and fa[k] is not None and fb[k] is not None]
@@ -121,7 +122,7 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     config, vocab, weights, table = merge_members(members)
     first = taggers[0].meta
     meta = {
-        **{k: first[k] for k in ("name", "train_sha256", "sentences", "vectors", "license") if k in first},
+        **{k: first[k] for k in ("name", "train_sha256", "sentences", "vectors", "gazetteer", "license") if k in first},
         "spacy_aner_version": __version__,
         "command": command,
         "members": [{"dir": str(d), "command": t.meta.get("command"), "config": t.meta.get("config"), "refit": r,
@@ -134,7 +135,7 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
         "dev_scores": None,
     }
     output = Path(output)
-    save_model(output, config, vocab, weights, table, meta)
+    save_model(output, config, vocab, weights, table, meta, taggers[0].gazetteer)
     if dev_path is not None:
         dev_sents = read_conll(dev_path).sentences
         words, gold = [s.words for s in dev_sents], [s.tags for s in dev_sents]
@@ -170,7 +171,7 @@ def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, 
                              "word_vector_bits": bits, "command": command,
                              "spacy_aner_version": __version__, "scores_before": before or None}
     output = Path(output)
-    save_model(output, config, vocab, read_weights(model_dir), table, meta)
+    save_model(output, config, vocab, read_weights(model_dir), table, meta, tagger.gazetteer)
     log = Path(model_dir) / TRAINING_LOG_FILE
     if log.is_file():
         (output / TRAINING_LOG_FILE).write_text(log.read_text(encoding="utf-8"), encoding="utf-8")

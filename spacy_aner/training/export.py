@@ -17,7 +17,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..core.config import GRAPH_FILE, ModelConfig, ModelLoadError
-from ..core.runtime import CHARS_KEY, CONFIG_KEY
+from ..core.gazetteer import Gazetteer
+from ..core.runtime import CHARS_KEY, CONFIG_KEY, GAZETTEER_INPUT
 from ..core.storage import WordVectors, write_model
 from ..core.vocab import Vocabulary
 from .network import bilstm_layer_name, member_prefix
@@ -87,6 +88,8 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
                                       kernel_shape=[k])])
         features.append(g.node("ReduceMax", [conv, g.const(name + "/pool_axis", np.array([2]))], keepdims=0))
     x = g.node("Gather", [g.node("Concat", features, axis=1), "index"])  # B, T, D
+    if config.gazetteer_labels:
+        x = g.node("Concat", [x, GAZETTEER_INPUT], axis=2)
     x = g.node("Transpose", [x], perm=[1, 0, 2])
     for layer in range(config.lstm_layers):
         name = bilstm_layer_name(layer, prefix)
@@ -114,11 +117,13 @@ def build_graph(weights: Weights, config: ModelConfig):
     for i, name in enumerate(("transitions", "start", "end")):
         mean(g, [g.weight(f"{p}tag_scores/{i}", weights[p + "tag_scores"][i]) for p in prefixes], name)
     n_tags, value = len(config.tags), helper.make_tensor_value_info
+    inputs = [value("row_vectors", TensorProto.FLOAT, ["rows", config.word_dim]),
+              value("char_rows", TensorProto.INT64, ["rows", config.max_word_chars]),
+              value("index", TensorProto.INT64, ["batch", "time"]), value("lengths", TensorProto.INT32, ["batch"])]
+    if config.gazetteer_labels:
+        inputs.append(value(GAZETTEER_INPUT, TensorProto.FLOAT, ["batch", "time", 2 * len(config.gazetteer_labels)]))
     graph = helper.make_graph(
-        g.nodes, "aner_lstm",
-        [value("row_vectors", TensorProto.FLOAT, ["rows", config.word_dim]),
-         value("char_rows", TensorProto.INT64, ["rows", config.max_word_chars]),
-         value("index", TensorProto.INT64, ["batch", "time"]), value("lengths", TensorProto.INT32, ["batch"])],
+        g.nodes, "aner_lstm", inputs,
         [value("scores", TensorProto.FLOAT, ["batch", "time", n_tags]),
          value("transitions", TensorProto.FLOAT, [n_tags, n_tags]),
          value("start", TensorProto.FLOAT, [n_tags]), value("end", TensorProto.FLOAT, [n_tags])],
@@ -167,21 +172,23 @@ def store_table(table: np.ndarray, bits: int):
 
 
 def save_model(path: Path | str, config: ModelConfig, vocab: Vocabulary, weights: Weights, table: np.ndarray,
-               meta: dict) -> None:
+               meta: dict, gazetteer: Optional[Gazetteer] = None) -> None:
     """Write a model directory from trained layer ``weights`` and the float32 word ``table``."""
     if table.shape != (len(vocab.words), config.word_dim):
         raise ValueError(f"word table of shape {table.shape} for {len(vocab.words)} words of size {config.word_dim}")
     graph = build_graph(weights, config).SerializeToString()
-    write_model(Path(path), config, vocab, graph, WordVectors(*store_table(table, config.word_vector_bits)), meta)
+    write_model(Path(path), config, vocab, graph, WordVectors(*store_table(table, config.word_vector_bits)), meta,
+                gazetteer)
 
 
-def save_network(path: Path | str, config: ModelConfig, vocab: Vocabulary, network, meta: dict) -> None:
+def save_network(path: Path | str, config: ModelConfig, vocab: Vocabulary, network, meta: dict,
+                 gazetteer: Optional[Gazetteer] = None) -> None:
     """Write a model directory from a trained Keras network."""
     from .network import layer_weights
 
     weights = layer_weights(network)
     table = weights.pop("word_embedding")[0]
-    save_model(path, config, vocab, weights, table, meta)
+    save_model(path, config, vocab, weights, table, meta, gazetteer)
 
 
 def keras_network(path: Path | str):

@@ -102,20 +102,25 @@ def member_prefix(member: int) -> str:
 
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
-    """The Keras model: ``{"words", "chars"}`` -> unary tag scores ``(B, T, n_tags)``."""
+    """The Keras model: ``{"words", "chars"[, "gazetteer"]}`` -> unary tag scores ``(B, T, n_tags)``."""
     keras, _ = keras_and_tf()
     L = keras.layers
     words_in = keras.Input(shape=(None,), dtype="int32", name="words")
     chars_in = keras.Input(shape=(None, config.max_word_chars), dtype="int32", name="chars")
+    inputs = {"words": words_in, "chars": chars_in}
+    if config.gazetteer_labels:
+        inputs["gazetteer"] = keras.Input(shape=(None, 2 * len(config.gazetteer_labels)), dtype="float32",
+                                          name="gazetteer")
     init = keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform"
     w = L.Embedding(n_words, config.word_dim, embeddings_initializer=init, mask_zero=True,
                     trainable=config.trainable_embeddings, name="word_embedding")(words_in)
     # Concatenating with the unmasked char features would turn the padding mask all-True and
     # the backward LSTM would start on padding, so the mask is passed explicitly.
     mask = keras.ops.not_equal(words_in, 0)
-    outputs = [tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m)) for m in range(config.members)]
+    outputs = [tagger_tower(config, n_chars, w, chars_in, mask, member_prefix(m), inputs.get("gazetteer"))
+               for m in range(config.members)]
     scores = outputs[0] if len(outputs) == 1 else L.Average(name="member_average")(outputs)
-    return keras.Model({"words": words_in, "chars": chars_in}, scores, name="aner_bilstm")
+    return keras.Model(inputs, scores, name="aner_bilstm")
 
 
 def char_cnn_widths(config: ModelConfig) -> List[Tuple[int, str]]:
@@ -123,8 +128,9 @@ def char_cnn_widths(config: ModelConfig) -> List[Tuple[int, str]]:
     return [(k, f"_{k}") for k in config.char_kernels]
 
 
-def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = ""):
-    """Each word's vector ``w`` joined with CNNs over its characters, then dropout."""
+def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = "", names=None):
+    """Each word's vector ``w`` joined with CNNs over its characters, then dropout; then the
+    gazetteer features ``names`` (their training dropout hides whole matches instead)."""
     keras, _ = keras_and_tf()
     L = keras.layers
     e = L.Embedding(n_chars, config.char_dim, name=prefix + "char_embedding")(chars_in)
@@ -136,18 +142,19 @@ def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = 
         c = L.MaxPooling2D(pool_size=(1, config.max_word_chars), name=prefix + "char_pool" + suffix)(c)
         features.append(L.Reshape((-1, config.char_filters), name=prefix + "char_features" + suffix)(c))
     x = L.Concatenate(name=prefix + "features")([w, *features])
-    return L.Dropout(config.dropout)(x)
+    x = L.Dropout(config.dropout)(x)
+    return x if names is None else L.Concatenate(name=prefix + "with_names")([x, names])
 
 
 def bilstm_layer_name(layer: int, prefix: str = "") -> str:
     return prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
 
 
-def tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str):
+def tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str, names=None):
     """One tagger over the shared word embeddings ``w``: char CNNs, BiLSTMs, tag scores."""
     keras, _ = keras_and_tf()
     L = keras.layers
-    x = word_features(config, n_chars, w, chars_in, prefix)
+    x = word_features(config, n_chars, w, chars_in, prefix, names)
     for layer in range(config.lstm_layers):
         x = L.Bidirectional(L.LSTM(config.lstm_units, return_sequences=True),
                             name=bilstm_layer_name(layer, prefix))(x, mask=mask)
@@ -176,6 +183,8 @@ class KerasScorer:
     def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         index = feeds["index"]
         inputs = {"words": feeds["row_words"][index].astype("int32"), "chars": feeds["char_rows"][index].astype("int32")}
+        if "gazetteer" in feeds:
+            inputs["gazetteer"] = feeds["gazetteer"]
         return np.asarray(self.network(inputs, training=False))
 
     def crf(self) -> Tuple[np.ndarray, ...]:

@@ -16,8 +16,9 @@ from confection import Config
 from ..core.config import META_FILE, ModelConfig
 
 #: ModelConfig fields that come from elsewhere: the vectors (word_dim, trainable_embeddings),
-#: ``spacy-aner ensemble`` (members) or the package itself (tags and versions).
-NOT_IN_RECIPE = {"word_dim", "trainable_embeddings", "members", "tags", "format_version", "normalization_version"}
+#: ``spacy-aner ensemble`` (members), the gazetteer (its labels) or the package itself (tags and versions).
+NOT_IN_RECIPE = {"word_dim", "trainable_embeddings", "members", "gazetteer_labels", "tags", "format_version",
+                 "normalization_version"}
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Paths:
     train: Optional[str] = None
     dev: Optional[str] = None
     vectors: Optional[str] = None
+    #: A gazetteer file (``spacy-aner gazetteer build``) whose matches the network reads.
+    gazetteer: Optional[str] = None
 
 
 @dataclass
@@ -43,12 +46,16 @@ class TrainingSettings:
     name_shortening: float = 0.0
     #: Refit only: epochs after which the learning rate is multiplied by ``lr_decay``.
     lr_drops: Optional[List[int]] = None
+    #: Chance that a gazetteer match is hidden from the network, anew every epoch, so that it
+    #: learns how far to trust a list.
+    gazetteer_dropout: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ValueError(f"training.dev_fraction must be in [0, 1), got {self.dev_fraction}")
-        if not 0.0 <= self.name_shortening <= 1.0:
-            raise ValueError(f"training.name_shortening is a probability, got {self.name_shortening}")
+        for name in ("name_shortening", "gazetteer_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"training.{name} is a probability, got {getattr(self, name)}")
         for name in ("epochs", "patience", "batch_size", "max_vocab"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..about import __version__
 from ..core.config import META_FILE, TRAINING_LOG_FILE
+from ..core.gazetteer import Gazetteer
 from ..core.normalize import normalize_word
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
@@ -139,11 +141,14 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
     output.mkdir(parents=True, exist_ok=True)
     train_sents, dev_sents = read_data(recipe)
     config, kv, vocab, matrix, hits = vocabulary_and_vectors(train_sents, recipe.paths.vectors, recipe)
+    gazetteer = Gazetteer.read(recipe.paths.gazetteer) if recipe.paths.gazetteer else None
+    if gazetteer is not None:
+        config = replace(config, gazetteer_labels=gazetteer.labels)
     network = build_network(config, len(vocab.words), len(vocab.chars), matrix)
     network.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=crf_loss(network))
-    tagger = Tagger(config, vocab, KerasScorer(network))
+    tagger = Tagger(config, vocab, KerasScorer(network), gazetteer=gazetteer)
     data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, t.batch_size, t.seed,
-                           t.name_shortening)
+                           t.name_shortening, gazetteer, t.gazetteer_dropout)
     callbacks = callbacks_for(recipe, tagger, dev_sents, output / TRAINING_LOG_FILE, verbose)
     start = time.perf_counter()
     network.fit(data, epochs=t.epochs, callbacks=callbacks, verbose=verbose)
@@ -161,6 +166,8 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
         "vectors": {"sha256": sha256_file(recipe.paths.vectors) if kv is not None else None,
                     "source_keys": len(kv) if kv is not None else 0,
                     "kept_rows": len(vocab.words), "rows_with_vectors": hits},
+        "gazetteer": None if gazetteer is None else {"sha256": sha256_file(recipe.paths.gazetteer),
+                                                     "names": gazetteer.counts()},
         "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
         "refit": recipe.refit,
         "best_epoch": None if recipe.refit else max(history, key=lambda h: h["dev_f1"])["epoch"],
@@ -169,6 +176,6 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
         "dev_scores": dev_scores,
         "license": MODEL_LICENSE if kv is not None else "Trained on ANERCorp only; see README for data terms.",
     }
-    save_network(output, config, vocab, network, meta)
+    save_network(output, config, vocab, network, meta, gazetteer)
     return meta
 

@@ -87,6 +87,17 @@ def test_the_executors_pipeline_has_the_label_map(shipped_model_dir):
     assert "PERSON" in labels and not labels & {"PERS", "MISC"}
 
 
+def test_the_executors_pipeline_reads_the_user_lists(gazetteer_model_dir, tmp_path):
+    names = tmp_path / "names.tsv"
+    names.write_text("سعيد الزهراني\tPERS\n", encoding="utf-8")
+    settings = WorkerSettings.of(gazetteer_model_dir, 64, MAX_DOC_CHARS, None, [names])
+    assert settings.gazetteers == (str(names),)
+    tagger = worker_pipeline(settings).get_pipe("aner_lstm").tagger
+    assert tagger.gazetteer.matches(["سعيد", "الزهراني"]) == [(0, 2, "PERS")]
+    plain = worker_pipeline(WorkerSettings.of(gazetteer_model_dir, 64, MAX_DOC_CHARS, None))
+    assert plain.get_pipe("aner_lstm").tagger.gazetteer.matches(["سعيد", "الزهراني"]) == []
+
+
 def line_batches(lines: list, size: int) -> list:
     """(line, raw) Arrow batches of ``size`` rows, lines numbered from 1."""
     numbers = list(range(1, len(lines) + 1))

@@ -74,7 +74,7 @@ def test_file_names_and_ids():
         "config.json", "vocab.json", "tagger.onnx", "word_vectors.npy", "word_vector_scale.npy", "meta.json")
     assert REQUIRED_FILES == (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE)
     assert set(MODEL_FILES) == set(REQUIRED_FILES) | {VECTOR_SCALE_FILE, META_FILE, "training.json",
-                                                      "LICENSE-MODEL.txt"}
+                                                      "LICENSE-MODEL.txt", "gazetteer.json.gz"}
     assert not [name for name in MODEL_FILES if name.endswith(".h5")]  # format 3: no HDF5
     assert (PAD, UNK, PAD_LABEL) == (0, 1, -1)
     assert issubclass(ModelLoadError, ValueError)

@@ -47,12 +47,13 @@ def test_package_of_the_shipped_model(shipped_model_dir, tmp_path):
     assert f"spacy-aner>={spacy_aner.__version__},<{major}.{int(minor) + 1}.0" in meta["requirements"]
     assert sum(r.startswith("spacy-aner") for r in meta["requirements"]) == 1
     assert any(r.startswith("spacy>=") for r in meta["requirements"])
-    assert meta["performance"]["ents_f"] == pytest.approx(0.7217, abs=1e-4)
+    assert meta["performance"]["ents_f"] == pytest.approx(0.7400, abs=1e-4)
     assert meta["pipeline"] == ["aner_lstm"] and meta["labels"]["aner_lstm"] == ["PERS", "LOC", "ORG", "MISC"]
     shipped_license = (shipped_model_dir / LICENSE_FILE).read_text(encoding="utf-8")
     assert (folder / "LICENSE").read_text(encoding="utf-8") == shipped_license
     data = folder / "ar_aner_lstm" / f"ar_aner_lstm-{spacy_aner.__version__}"
     assert (data / "LICENSE").is_file() and (data / "aner_lstm" / "tagger.onnx").is_file()
+    assert (data / "aner_lstm" / "gazetteer.json.gz").is_file()
     assert "CC BY-NC-SA 4.0" in (folder / "README.md").read_text(encoding="utf-8")
 
 

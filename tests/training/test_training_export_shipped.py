@@ -17,7 +17,7 @@ def test_graph_and_keras_network_give_the_same_tags_on_the_test_split(shipped_mo
     with pytest.warns(CorpusWarning, match="74 repaired line"):  # the release's stray I- tags
         words = [s.words for s in read_conll(anercorp_dir / TEST_FILE).sentences]
     graph = Tagger.load(shipped_model_dir)
-    keras = Tagger(graph.config, graph.vocab, KerasScorer(keras_network(shipped_model_dir)))
+    keras = Tagger(graph.config, graph.vocab, KerasScorer(keras_network(shipped_model_dir)), gazetteer=graph.gazetteer)
     got, expected = graph.predict(words), keras.predict(words)
     assert sum(map(len, got)) == 25_008
     differing = [(i, j) for i, (a, b) in enumerate(zip(got, expected)) for j, (x, y) in enumerate(zip(a, b)) if x != y]

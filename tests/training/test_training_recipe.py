@@ -23,8 +23,10 @@ SHIPPED_RECIPE = ROOT / "configs" / "aner_lstm.cfg"
 
 def test_the_shipped_recipe_parses_and_matches_the_shipped_model():
     recipe = load_recipe(SHIPPED_RECIPE)
-    assert recipe.paths == Paths(train="corpus/train.conll", dev=None, vectors="vectors/news_train_w2.kv")
+    assert recipe.paths == Paths(train="corpus/train.conll", dev=None, vectors="vectors/news_train_w2.kv",
+                                 gazetteer="gazetteer/builtin.json.gz")
     assert recipe.training.seed == 13 and recipe.training.name_shortening == 0.25
+    assert recipe.training.gazetteer_dropout == 0.25
     assert recipe.training.dev_fraction == 0.1 and not recipe.refit
     shipped = read_json(ROOT / "spacy_aner" / "models" / "aner-lstm" / "config.json")
     config = recipe.model_config(word_dim=100)
@@ -89,7 +91,7 @@ def test_malformed_overrides(args, message):
     ({"optimizer": {}}, {}, r"unknown section\(s\) \['optimizer'\]"),
     ({}, {"trainer.seed": 1}, r"unknown section\(s\) \['trainer'\]"),
     ({}, {"training.sed": 1}, r"unknown key\(s\) in \[training\]: sed \(allowed: batch_size, dev_fraction"),
-    ({}, {"paths.test": "x"}, r"unknown key\(s\) in \[paths\]: test \(allowed: dev, train, vectors\)"),
+    ({}, {"paths.test": "x"}, r"unknown key\(s\) in \[paths\]: test \(allowed: dev, gazetteer, train, vectors\)"),
     ({}, {"model.lstm_unit": 8}, r"unknown key\(s\) in \[model\]: lstm_unit"),
     ({}, {"model.members": 3}, r"unknown key\(s\) in \[model\]: members"),  # from `spacy-aner ensemble`
     ({}, {"model.word_dim": 50}, r"unknown key\(s\) in \[model\]: word_dim"),  # from the vectors

@@ -1,0 +1,275 @@
+"""Gazetteers: lists of names, matched in word sequences, that the network reads as features.
+
+A name is stored as its look-up key: its CAMeL words, each through
+:func:`~.normalize.normalize_word` (the keys of the tagger's vocabulary), joined by spaces.
+The tokenizer leaves proclitics on a word (وبيروت, للقاهره), and ANERCorp tags such a word
+as part of the entity, so a match may start on a proclitic form of the name's first word
+(:func:`~.vocab.proclitic_forms`). Per label, matches are longest first, left to right, and
+become B/I features per token.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .normalize import normalize_word
+from .vocab import proclitic_forms
+
+#: Names of more words than this are not kept (no list entry that long is a name).
+MAX_NAME_WORDS = 8
+#: Flag of a key that begins a longer name (its own label bits may be 0).
+PREFIX = 1 << 15
+#: Words whose first-word candidates are remembered (cleared when full).
+START_CACHE_SIZE = 100_000
+#: A match: first word, end (exclusive), label.
+Match = Tuple[int, int, str]
+
+
+class GazetteerError(ValueError):
+    """A name list that cannot be read or used; the message names the file and line."""
+
+
+def name_key(text: str) -> str:
+    """The look-up key of a name: its CAMeL words' keys joined by spaces ("" if none)."""
+    from camel_tools.tokenizers.word import simple_word_tokenize
+
+    return " ".join(k for k in map(normalize_word, simple_word_tokenize(text)) if k)
+
+
+class Gazetteer:
+    """Names by key with the labels each carries, and matching over word sequences."""
+
+    def __init__(self, labels: Sequence[str], names: Optional[Dict[str, int]] = None) -> None:
+        if len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
+            raise GazetteerError(f"gazetteer labels must be distinct names, got {list(labels)!r}")
+        self.labels = list(labels)
+        self.names: Dict[str, int] = {}  # key -> label bits, | PREFIX when a longer name starts so
+        self.start_cache: Dict[str, List[Tuple[str, int]]] = {}
+        for key, bits in (names or {}).items():
+            self.add_key(key, bits)
+
+    # ---- building
+    def add_key(self, key: str, bits: int) -> None:
+        words = key.split(" ")
+        if not key or len(words) > MAX_NAME_WORDS or not bits:
+            return
+        self.start_cache.clear()
+        self.names[key] = self.names.get(key, 0) | bits
+        for n in range(1, len(words)):
+            prefix = " ".join(words[:n])
+            self.names[prefix] = self.names.get(prefix, 0) | PREFIX
+
+    def add(self, text: str, label: str) -> bool:
+        """Add one name (raw text); False if it has no words or is too long to keep."""
+        if label not in self.labels:
+            raise GazetteerError(f"label {label!r} is not one of this gazetteer's {self.labels}")
+        key = name_key(text)
+        if not key or key.count(" ") >= MAX_NAME_WORDS:
+            return False
+        self.add_key(key, 1 << self.labels.index(label))
+        return True
+
+    @classmethod
+    def from_names(cls, names: Iterable[Tuple[str, str]], labels: Sequence[str]) -> "Gazetteer":
+        gazetteer = cls(labels)
+        for text, label in names:
+            gazetteer.add(text, label)
+        return gazetteer
+
+    def merged(self, other: "Gazetteer") -> "Gazetteer":
+        """This gazetteer with ``other``'s names added (its labels must be among these)."""
+        extra = [x for x in other.labels if x not in self.labels]
+        if extra:
+            raise GazetteerError(f"this model reads names labelled {', '.join(self.labels)}; "
+                                 f"not {', '.join(extra)}")
+        out = Gazetteer(self.labels)
+        out.names = dict(self.names)
+        for key, label in other.entries():
+            out.add_key(key, 1 << self.labels.index(label))
+        return out
+
+    def entries(self) -> Iterator[Tuple[str, str]]:
+        """(key, label) of every name, sorted by key."""
+        for key in sorted(self.names):
+            bits = self.names[key]
+            for i, label in enumerate(self.labels):
+                if bits & (1 << i):
+                    yield key, label
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.entries())
+
+    def counts(self) -> Dict[str, int]:
+        out = dict.fromkeys(self.labels, 0)
+        for _, label in self.entries():
+            out[label] += 1
+        return out
+
+    # ---- matching
+    def matches(self, words: Sequence[str]) -> List[Match]:
+        """Per label, the longest names found left to right, without overlap within a label."""
+        keys = [normalize_word(w) or w for w in words]
+        free = [0] * len(self.labels)  # per label: the first word a new match may start on
+        out: List[Match] = []
+        for i, key in enumerate(keys):
+            found = self.longest_at(keys, i)  # label -> end
+            for j, end in found.items():
+                if free[j] <= i:
+                    out.append((i, end, self.labels[j]))
+                    free[j] = end
+        return out
+
+    def starts(self, key: str) -> List[Tuple[str, int]]:
+        """The forms of ``key`` (itself, then without proclitics) that are names or begin one, with their bits."""
+        out = self.start_cache.get(key)
+        if out is None:
+            out = [(k, self.names[k]) for k in (key, *proclitic_forms(key)) if k in self.names]
+            if len(self.start_cache) >= START_CACHE_SIZE:
+                self.start_cache.clear()
+            self.start_cache[key] = out
+        return out
+
+    def longest_at(self, keys: Sequence[str], i: int) -> Dict[int, int]:
+        """Label index -> end of the longest name of that label starting at word ``i``."""
+        found: Dict[int, int] = {}
+        for first, bits in self.starts(keys[i]):
+            end, key = i + 1, first
+            while bits is not None:
+                for j in range(len(self.labels)):
+                    if bits & (1 << j):
+                        found[j] = max(found.get(j, 0), end)
+                if not bits & PREFIX or end >= len(keys):
+                    break
+                key = f"{key} {keys[end]}"
+                end += 1
+                bits = self.names.get(key)
+        return found
+
+    def features(self, n_words: int, matches: Iterable[Match]) -> np.ndarray:
+        """``(n_words, 2 * labels)`` float32: per label, 1 where a match begins (B) and inside one (I)."""
+        out = np.zeros((n_words, 2 * len(self.labels)), dtype=np.float32)
+        for start, end, label in matches:
+            j = 2 * self.labels.index(label)
+            out[start, j] = 1.0
+            out[start + 1: end, j + 1] = 1.0
+        return out
+
+    # ---- files
+    def write(self, path: Path | str) -> None:
+        """Gzipped JSON: the labels and every key with its bits, prefixes included, so reading
+        is one ``json.loads``."""
+        data = {"labels": self.labels, "names": dict(sorted(self.names.items()))}
+        Path(path).write_bytes(gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), 9, mtime=0))
+
+    @classmethod
+    def read(cls, path: Path | str) -> "Gazetteer":
+        path = Path(path)
+        try:
+            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+            gazetteer = cls(data["labels"])
+            names = data["names"]
+            limit = PREFIX | ((1 << len(gazetteer.labels)) - 1)
+            if not all(isinstance(k, str) and type(v) is int and v > 0 and not v & ~limit for k, v in names.items()):
+                raise ValueError("a name without valid label bits")
+        except (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise GazetteerError(f"{path}: not a gazetteer file written by spacy-aner ({err})") from None
+        gazetteer.names = names
+        return gazetteer
+
+
+def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
+    """A user's names: ``.jsonl`` with ``{"text", "label"}`` per line, otherwise ``name<TAB>label``
+    lines. Blank lines and lines starting with ``#`` are skipped; anything else malformed
+    raises :class:`GazetteerError` naming the line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise GazetteerError(f"cannot read name list {path}: {err.strerror or err}") from None
+    names: List[Tuple[str, str]] = []
+    jsonl = path.suffix.lower() == ".jsonl"
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n").lstrip("\ufeff")
+        except UnicodeDecodeError:
+            raise GazetteerError(f"{path}:{n}: not UTF-8") from None
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if jsonl:
+            try:
+                record = json.loads(line)
+                text, label = record["text"], record["label"]
+            except (ValueError, KeyError, TypeError):
+                raise GazetteerError(f'{path}:{n}: expected a JSON object with "text" and "label"') from None
+        else:
+            text, sep, label = line.rpartition("\t")
+            if not sep:
+                raise GazetteerError(f"{path}:{n}: expected name<TAB>label")
+        if not isinstance(text, str) or not isinstance(label, str) or not text.strip() or not label.strip():
+            raise GazetteerError(f"{path}:{n}: a name and a label must be non-empty text")
+        names.append((text.strip(), label.strip()))
+    return names
+
+
+#: Where a saved pipeline keeps the names its user lists gave (JSONL, ``text`` and ``label``).
+USER_NAMES_FILE = "user_names.jsonl"
+
+
+class UserNames:
+    """A user's names (``(text, label)``) for the model's gazetteer, and the lists they came from.
+
+    Lists are read when the component is made, so a malformed one fails at once; one not
+    found is an error when the model loads, unless the pipeline being loaded saved its
+    names (the list was read where the pipeline was made).
+    """
+
+    def __init__(self, names: Sequence[Tuple[str, str]] = (), missing: Sequence[Path] = ()) -> None:
+        self.names = list(dict.fromkeys(names))
+        self.missing = list(missing)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str | Path]) -> "UserNames":
+        if isinstance(paths, (str, Path)):
+            raise GazetteerError(f"gazetteers is a list of name-list files, got one string {str(paths)!r}")
+        names: List[Tuple[str, str]] = []
+        missing: List[Path] = []
+        for path in map(Path, paths):
+            if path.exists():
+                names.extend(read_name_list(path))
+            else:
+                missing.append(path)
+        return cls(names, missing)
+
+    @classmethod
+    def saved(cls, folder: Path, current: "UserNames") -> "UserNames":
+        """``current`` plus the names a pipeline saved in ``folder``, if it saved any."""
+        path = Path(folder) / USER_NAMES_FILE
+        if not path.is_file():
+            return current
+        return cls(read_name_list(path) + current.names)
+
+    def added_to(self, tagger):
+        """``tagger`` (a :class:`~.tagger.Tagger`) with these names in its gazetteer."""
+        if self.missing:
+            raise GazetteerError(f"name list not found: {self.missing[0]}")
+        if self.names:
+            labels = list(dict.fromkeys(label for _, label in self.names))
+            known = tagger.gazetteer.labels if tagger.gazetteer is not None else labels
+            unknown = [x for x in labels if x not in known]
+            if unknown:
+                raise GazetteerError(f"this model reads names labelled {', '.join(known)}; "
+                                     f"the gazetteers give {', '.join(unknown)}")
+            tagger.add_names(Gazetteer.from_names(self.names, known))
+        return tagger
+
+    def write(self, folder: Path) -> None:
+        path = Path(folder) / USER_NAMES_FILE
+        if self.names:
+            path.write_text("".join(json.dumps({"text": t, "label": x}, ensure_ascii=False) + "\n"
+                                    for t, x in self.names), encoding="utf-8")
+        elif path.exists():
+            path.unlink()
