@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+from ..core.gazetteer import name_list_paths
 from ..pipeline.entities import span_scores
 from ..pipeline.loading import MAX_DOC_CHARS, load
 from .records import STDIN, InputRecord, read_records, resolve_text_key, source_name, write_jsonl
@@ -187,7 +188,7 @@ def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int
     process's network runs on one thread. ``nlp.max_length`` is ``max_length``: the
     pipeline is linear in the length of a document.
     """
-    nlp = load(model, threads=1, labels=dict(labels or {}), gazetteers=[str(p) for p in gazetteers])
+    nlp = load(model, threads=1, labels=dict(labels or {}), gazetteers=name_list_paths(gazetteers))
     nlp.max_length = max_length
     nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp

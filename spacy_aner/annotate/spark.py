@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from ..core.gazetteer import name_list_paths
 from .records import InputRecord, dumps_record, parse_line
 from .runner import DEFAULT_BATCH_SIZE, MAX_DOC_CHARS, annotate_records, annotate_texts, load_pipeline
 
@@ -58,7 +59,7 @@ class WorkerSettings:
     def of(cls, model, batch_size: int, max_length: int, labels: Optional[Dict[str, str]],
            gazetteers: Sequence[str] = ()) -> "WorkerSettings":
         return cls(None if model is None else str(model), batch_size, max_length, tuple(sorted((labels or {}).items())),
-                   tuple(str(p) for p in gazetteers))
+                   tuple(name_list_paths(gazetteers)))
 
 
 def worker_pipeline(settings: WorkerSettings):

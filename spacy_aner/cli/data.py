@@ -112,13 +112,15 @@ def gazetteer_build(
         fail("give --shared DIR, --names FILE, or both")
     if shared is not None and not shared.is_dir():
         fail(f"folder not found: {shared}")
+    if output.is_dir():
+        fail(f"{output} is a folder: give the gazetteer file to write (.json.gz)")
     try:
         gazetteer, kept = build_gazetteer(shared, names)
-    except (GazetteerError, OSError) as err:
-        fail(str(err))
+    except (OSError, ValueError) as err:  # GazetteerError is a ValueError, as is a broken JSON list under --shared
+        fail(str(err) if isinstance(err, GazetteerError) else f"{type(err).__name__}: {err}")
     output.parent.mkdir(parents=True, exist_ok=True)
     gazetteer.write(output)
     for source, n in kept.items():
-        typer.echo(f"{source}: {n:,} names")
+        typer.echo(f"{source}: {n:,} entries (a name in several entries counts once below)")
     counts = ", ".join(f"{label} {n:,}" for label, n in gazetteer.counts().items())
     typer.echo(f"{len(gazetteer):,} names ({counts}) -> {output}")

@@ -211,8 +211,21 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
                 raise GazetteerError(f"{path}:{n}: expected name<TAB>label")
         if not isinstance(text, str) or not isinstance(label, str) or not text.strip() or not label.strip():
             raise GazetteerError(f"{path}:{n}: a name and a label must be non-empty text")
+        key = name_key(text)  # a name the matcher would drop is an error here, naming its line
+        words = len(key.split(" ")) if key else 0
+        if not 0 < words <= MAX_NAME_WORDS:
+            raise GazetteerError(f"{path}:{n}: a name must have 1 to {MAX_NAME_WORDS} words, "
+                                 f"{text.strip()!r} has {words}")
         names.append((text.strip(), label.strip()))
     return names
+
+
+def name_list_paths(paths: Sequence[str | Path]) -> List[str]:
+    """The name-list files of a ``gazetteers`` option, refusing one bare path (it would be read
+    as a list of one-character paths)."""
+    if isinstance(paths, (str, Path)):
+        raise GazetteerError(f"gazetteers is a list of name-list files, got one path {str(paths)!r}")
+    return [str(p) for p in paths]
 
 
 #: Where a saved pipeline keeps the names its user lists gave (JSONL, ``text`` and ``label``).
@@ -220,42 +233,47 @@ USER_NAMES_FILE = "user_names.jsonl"
 
 
 class UserNames:
-    """A user's names (``(text, label)``) for the model's gazetteer, and the lists they came from.
+    """A user's names (``(text, label)``) for the model's gazetteer.
 
-    Lists are read when the component is made, so a malformed one fails at once; one not
-    found is an error when the model loads, unless the pipeline being loaded saved its
-    names (the list was read where the pipeline was made).
+    A list that cannot be read (missing, malformed) is an error when the names are first
+    used (the model loads, or the pipeline is saved), not when the component is made: a
+    saved pipeline uses the names it saved (``user_names.jsonl``) and never reads its
+    config's list files again, wherever it is loaded.
     """
 
-    def __init__(self, names: Sequence[Tuple[str, str]] = (), missing: Sequence[Path] = ()) -> None:
+    def __init__(self, names: Sequence[Tuple[str, str]] = (), problems: Sequence[str] = ()) -> None:
         self.names = list(dict.fromkeys(names))
-        self.missing = list(missing)
+        self.problems = list(problems)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path]) -> "UserNames":
-        if isinstance(paths, (str, Path)):
-            raise GazetteerError(f"gazetteers is a list of name-list files, got one string {str(paths)!r}")
         names: List[Tuple[str, str]] = []
-        missing: List[Path] = []
-        for path in map(Path, paths):
-            if path.exists():
+        problems: List[str] = []
+        for path in map(Path, name_list_paths(paths)):
+            if not path.exists():
+                problems.append(f"name list not found: {path}")
+                continue
+            try:
                 names.extend(read_name_list(path))
-            else:
-                missing.append(path)
-        return cls(names, missing)
+            except GazetteerError as err:
+                problems.append(str(err))
+        return cls(names, problems)
 
     @classmethod
     def saved(cls, folder: Path, current: "UserNames") -> "UserNames":
-        """``current`` plus the names a pipeline saved in ``folder``, if it saved any."""
+        """The names a pipeline saved in ``folder`` if it saved any (its config's lists are where
+        they came from), else ``current``."""
         path = Path(folder) / USER_NAMES_FILE
-        if not path.is_file():
-            return current
-        return cls(read_name_list(path) + current.names)
+        return cls(read_name_list(path)) if path.is_file() else current
+
+    def check(self) -> None:
+        """Raise :class:`GazetteerError` for the first list that could not be read."""
+        if self.problems:
+            raise GazetteerError(self.problems[0])
 
     def added_to(self, tagger):
         """``tagger`` (a :class:`~.tagger.Tagger`) with these names in its gazetteer."""
-        if self.missing:
-            raise GazetteerError(f"name list not found: {self.missing[0]}")
+        self.check()
         if self.names:
             labels = list(dict.fromkeys(label for _, label in self.names))
             known = tagger.gazetteer.labels if tagger.gazetteer is not None else labels
@@ -267,6 +285,7 @@ class UserNames:
         return tagger
 
     def write(self, folder: Path) -> None:
+        self.check()  # a pipeline saved without a list's names would lose them silently
         path = Path(folder) / USER_NAMES_FILE
         if self.names:
             path.write_text("".join(json.dumps({"text": t, "label": x}, ensure_ascii=False) + "\n"

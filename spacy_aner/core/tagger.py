@@ -71,7 +71,8 @@ class Tagger:
         self.scorer = scorer
         self.vectors = vectors
         self.meta = meta or {}
-        self.gazetteer = gazetteer
+        self.gazetteer = gazetteer  # what the network reads: the model's lists and any user names
+        self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
 
     @classmethod
     def load(cls, path: Path | str, threads: int = 1) -> "Tagger":
@@ -90,7 +91,8 @@ class Tagger:
 
     def write(self, path: Path | str) -> None:
         """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""
-        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta, self.gazetteer)
+        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta,
+                    self.model_gazetteer)
 
     def add_names(self, names: Gazetteer) -> "Tagger":
         """Add a user's names to the lists the network reads (no retraining)."""

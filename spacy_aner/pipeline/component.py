@@ -15,7 +15,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
-from ..core.config import MODEL_FILES, REQUIRED_FILES, ModelLoadError
+from ..core.config import GAZETTEER_FILE, MODEL_FILES, REQUIRED_FILES, ModelLoadError
 from ..core.gazetteer import UserNames
 from ..core.tagger import Tagger
 from ..core.tags import Tagging, join_taggings
@@ -70,8 +70,10 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         (``{"MISC": ""}``); applied to ``doc.ents``, ``doc.spans``, ``labels`` and ``score()``.
     gazetteers: name lists of the user's (``name<TAB>LABEL`` lines, or JSONL with ``text`` and
         ``label``) added to the model's own lists, which the network reads as evidence in
-        context: no retraining. Saved with the pipeline (``user_names.jsonl``), so a saved
-        pipeline reads no list file again.
+        context: no retraining. Read when the component is made; a list that cannot be read
+        is an error when the model loads (the first doc). Saved with the pipeline
+        (``user_names.jsonl``): a saved pipeline uses the names it saved and reads no list
+        file again. Names are matched on the words as the CAMeL tokenizer cuts them.
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
                     overwrite_ents=overwrite_ents, consistency_window=consistency_window,
@@ -196,18 +198,18 @@ class AnerLSTM(Pipe):
 
     # ------------------------------------------------------------------ serialisation
     def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
-        """Copy the model files into ``path`` so the saved pipeline is self-contained."""
+        """Copy the model files into ``path`` so the saved pipeline is self-contained (the model
+        loads first, so a model path that never worked fails here with ModelLoadError)."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
-        if all((source / f).is_file() for f in REQUIRED_FILES):
+        needed = REQUIRED_FILES + ((GAZETTEER_FILE,) if self.tagger.config.gazetteer_labels else ())
+        if all((source / f).is_file() for f in needed):
             if source.resolve() != path.resolve():  # in place, the files are already there
                 for f in MODEL_FILES:
                     if (source / f).is_file():
                         shutil.copyfile(source / f, path / f)
-        else:
-            # The source files are gone (or never existed): write from memory, loading first
-            # so that a model path that never worked fails here with ModelLoadError.
+        else:  # the source files are gone: write from memory
             self.tagger.write(path)
         self.user_names.write(path)
 

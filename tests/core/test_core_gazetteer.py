@@ -122,6 +122,8 @@ def test_read_name_list_formats(tmp_path):
     ("a.jsonl", b'{"text": "x"}\n', r"a.jsonl:1: expected a JSON object"),
     ("a.jsonl", b'["x", "PERS"]\n', r"a.jsonl:1: expected a JSON object"),
     ("a.jsonl", b'{"text": 3, "label": "PERS"}\n', r"a.jsonl:1: a name and a label"),
+    ("a.tsv", "ــــ\tPERS\n".encode(), r"a.tsv:1: a name must have 1 to 8 words, 'ــــ' has 0"),
+    ("a.tsv", ("اسم " * 9 + "\tPERS\n").encode(), r"a.tsv:1: a name must have 1 to 8 words, .* has 9"),
 ])
 def test_read_name_list_names_the_bad_line(tmp_path, name, content, problem):
     path = tmp_path / name
@@ -156,8 +158,14 @@ def test_user_names_from_files_saved_and_missing(tmp_path, gazetteer):
     assert UserNames.saved(tmp_path, missing).names == [("بنك الخليج", "ORG")]  # the saved names stand in
     UserNames().write(tmp_path)
     assert not (tmp_path / USER_NAMES_FILE).exists()
-    with pytest.raises(GazetteerError, match="list of name-list files"):
+    with pytest.raises(GazetteerError, match="list of name-list files, got one path"):
         UserNames.from_files(str(tsv))
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes(b"\xff\n")
+    late = UserNames.from_files([str(broken)])  # read now, an error when the names are used
+    for use in (lambda: late.added_to(FakeTagger(gazetteer)), lambda: late.write(tmp_path)):
+        with pytest.raises(GazetteerError, match="broken.tsv:1: not UTF-8"):
+            use()
 
 
 def test_user_names_with_a_label_the_model_does_not_read(tmp_path, gazetteer):

@@ -9,6 +9,7 @@ import spacy
 from typer.testing import CliRunner
 
 import spacy_aner
+from spacy_aner.annotate import load_pipeline
 from spacy_aner.cli import app
 from spacy_aner.core.config import GAZETTEER_FILE, ModelLoadError
 from spacy_aner.core.gazetteer import USER_NAMES_FILE, GazetteerError
@@ -16,6 +17,10 @@ from spacy_aner.core.tagger import Tagger
 
 SENTENCE = "زار سعيد الزهراني مدينة تبوك"
 WORDS = SENTENCE.split()
+
+
+def ents(doc):
+    return [(e.start, e.end, e.label_) for e in doc.ents]
 
 
 @pytest.fixture
@@ -79,11 +84,44 @@ def test_bad_user_lists_fail_clearly(gazetteer_model_dir, tiny_model_dir, client
     bad = tmp_path / "bad.tsv"
     bad.write_text("سعيد\n", encoding="utf-8")
     with pytest.raises(GazetteerError, match="bad.tsv:1"):
-        spacy_aner.load(gazetteer_model_dir, gazetteers=[str(bad)])
+        spacy_aner.load(gazetteer_model_dir, gazetteers=[str(bad)])("نص")
+    with pytest.raises(GazetteerError, match="bad.tsv:1"):  # never saved without the list's names
+        spacy_aner.load(gazetteer_model_dir, gazetteers=[str(bad)]).to_disk(tmp_path / "not_saved")
+    with pytest.raises(GazetteerError, match="one path"):
+        load_pipeline(gazetteer_model_dir, gazetteers=str(clients))
     misc = tmp_path / "misc.tsv"
     misc.write_text("العربية\tMISC\n", encoding="utf-8")
     with pytest.raises(GazetteerError, match="MISC"):
         spacy_aner.load(gazetteer_model_dir, gazetteers=[str(misc)])("نص")
+
+
+def test_a_saved_pipeline_reads_no_list_file_again(gazetteer_model_dir, clients, tmp_path):
+    nlp = spacy_aner.load(gazetteer_model_dir, gazetteers=[str(clients)])
+    nlp.to_disk(tmp_path / "saved")
+    clients.write_text("تبوك\tLOC\n", encoding="utf-8")  # a name deleted from the list after saving
+    again = spacy.load(tmp_path / "saved")
+    assert again.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == [(1, 3, "PERS"), (4, 5, "LOC")]
+    again.to_disk(tmp_path / "twice")
+    names = (tmp_path / "twice" / "aner_lstm" / USER_NAMES_FILE).read_text(encoding="utf-8").splitlines()
+    assert len(names) == 2  # saved again: the same names, once each
+    clients.write_bytes(b"\xff\xfe")  # a list no longer readable where the pipeline loads
+    assert ents(spacy.load(tmp_path / "twice")(SENTENCE)) == ents(again(SENTENCE))
+
+
+def test_a_model_copy_without_its_gazetteer_is_not_saved_as_complete(gazetteer_model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(gazetteer_model_dir, copy)
+    nlp = spacy_aner.load(copy)
+    nlp(SENTENCE)
+    (copy / GAZETTEER_FILE).unlink()  # the source loses a file after loading: written from memory
+    nlp.to_disk(tmp_path / "saved")
+    assert ents(spacy.load(tmp_path / "saved")(SENTENCE)) == ents(nlp(SENTENCE))
+
+
+def test_a_model_written_from_memory_keeps_user_names_apart(gazetteer_model_dir, clients, tmp_path):
+    tagger = spacy_aner.load(gazetteer_model_dir, gazetteers=[str(clients)]).get_pipe("aner_lstm").tagger
+    tagger.write(tmp_path / "model")
+    assert Tagger.load(tmp_path / "model").gazetteer.matches(WORDS) == []
 
 
 def test_a_broken_or_missing_gazetteer_file_names_it(gazetteer_model_dir, tmp_path):

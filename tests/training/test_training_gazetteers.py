@@ -74,6 +74,24 @@ def test_build_command_errors(tmp_path, args, message):
     assert result.exit_code == 1 and message in result.output
 
 
+def test_build_command_errors_on_its_output_and_broken_shared_lists(tmp_path):
+    names = tmp_path / "clients.tsv"
+    names.write_text("سعاد الصباح\tPERS\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["gazetteer", "build", "--names", str(names), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "is a folder" in result.output
+    shared = tmp_path / "shared"
+    (shared / "NERAr").mkdir(parents=True)
+    for label in ("PERS", "LOC", "ORG"):
+        for name in (f"dico-mono-{label}.norm", f"dico-bi-ar-fr.{label}.norm"):
+            (shared / "NERAr" / name).write_text("", encoding="utf-8")
+    (shared / "world-cities").mkdir()
+    (shared / "world-cities" / "world-cities.csv").write_text("CountryNameAr,CityNameAr\n", encoding="utf-8")
+    (shared / "ArWikiCats").mkdir()
+    (shared / "ArWikiCats" / "cities_full.json").write_text("{broken", encoding="utf-8")
+    result = CliRunner().invoke(app, ["gazetteer", "build", "--shared", str(shared), "-o", str(tmp_path / "g.gz")])
+    assert result.exit_code == 1 and "JSONDecodeError" in result.output
+
+
 def test_build_command_refuses_a_label_without_a_list(tmp_path):
     names = tmp_path / "misc.tsv"
     names.write_text("العربية\tMISC\n", encoding="utf-8")
