@@ -5,8 +5,8 @@ The import checks run in fresh interpreters, where nothing of the test suite is 
 from __future__ import annotations
 
 import ast
-import importlib.metadata
 import fnmatch
+import importlib.metadata
 import json
 import re
 from pathlib import Path

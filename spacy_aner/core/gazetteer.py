@@ -40,6 +40,11 @@ def name_key(text: str) -> str:
     return " ".join(k for k in map(normalize_word, simple_word_tokenize(text)) if k)
 
 
+def is_kept(key: str) -> bool:
+    """Whether a look-up key is a name the gazetteer keeps: 1 to :data:`MAX_NAME_WORDS` words."""
+    return bool(key) and key.count(" ") < MAX_NAME_WORDS
+
+
 class Gazetteer:
     """Names by key with the labels each carries, and matching over word sequences."""
 
@@ -53,25 +58,23 @@ class Gazetteer:
             self.add_key(key, bits)
 
     # ---- building
-    def add_key(self, key: str, bits: int) -> None:
+    def add_key(self, key: str, bits: int) -> bool:
+        """Add a name by its key; False if the key is no name to keep (:func:`is_kept`) or has no label."""
+        if not is_kept(key) or not bits:
+            return False
         words = key.split(" ")
-        if not key or len(words) > MAX_NAME_WORDS or not bits:
-            return
         self.start_cache.clear()
         self.names[key] = self.names.get(key, 0) | bits
         for n in range(1, len(words)):
             prefix = " ".join(words[:n])
             self.names[prefix] = self.names.get(prefix, 0) | PREFIX
+        return True
 
     def add(self, text: str, label: str) -> bool:
         """Add one name (raw text); False if it has no words or is too long to keep."""
         if label not in self.labels:
             raise GazetteerError(f"label {label!r} is not one of this gazetteer's {self.labels}")
-        key = name_key(text)
-        if not key or key.count(" ") >= MAX_NAME_WORDS:
-            return False
-        self.add_key(key, 1 << self.labels.index(label))
-        return True
+        return self.add_key(name_key(text), 1 << self.labels.index(label))
 
     @classmethod
     def from_names(cls, names: Iterable[Tuple[str, str]], labels: Sequence[str]) -> "Gazetteer":
@@ -212,10 +215,9 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
         if not isinstance(text, str) or not isinstance(label, str) or not text.strip() or not label.strip():
             raise GazetteerError(f"{path}:{n}: a name and a label must be non-empty text")
         key = name_key(text)  # a name the matcher would drop is an error here, naming its line
-        words = len(key.split(" ")) if key else 0
-        if not 0 < words <= MAX_NAME_WORDS:
+        if not is_kept(key):
             raise GazetteerError(f"{path}:{n}: a name must have 1 to {MAX_NAME_WORDS} words, "
-                                 f"{text.strip()!r} has {words}")
+                                 f"{text.strip()!r} has {len(key.split())}")
         names.append((text.strip(), label.strip()))
     return names
 
