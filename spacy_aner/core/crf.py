@@ -61,6 +61,10 @@ def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitio
     the rest of the sequence after ``t`` given tag ``k`` at ``t`` (end score included);
     ``log_z[b]``: the log partition function. Values beyond a sequence's length are not
     meaningful. Float64 throughout: probabilities come from differences of large sums.
+
+    Each step is a product with the exponentiated transitions, rescaled to sum to one, its
+    log scale carried alongside: a log-sum-exp per step in matrix form, many times cheaper
+    than ``np.logaddexp.reduce``.
     """
     scores = np.asarray(scores, dtype="float64")
     trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
@@ -70,13 +74,33 @@ def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitio
     beta = np.zeros((b, t_max, k))
     if t_max == 0:
         return alpha, beta, np.zeros(b)
-    alpha[:, 0] = start + scores[:, 0]
-    for t in range(1, t_max):
-        alpha[:, t] = np.logaddexp.reduce(alpha[:, t - 1, :, None] + trans, axis=1) + scores[:, t]
-    beta[:, t_max - 1] = end
-    for t in range(t_max - 2, -1, -1):
-        inner = np.logaddexp.reduce(trans + (scores[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
-        beta[:, t] = np.where((t < lengths - 1)[:, None], inner, end)  # a sequence's last token: the end scores
+    shift = scores.max(2, keepdims=True)
+    unary = np.exp(scores - shift)
+    trans_shift = trans.max()
+    weights = np.exp(trans - trans_shift)
+    tiny = np.finfo("float64").tiny
+    with np.errstate(divide="ignore"):  # a tag no path reaches has log weight -inf
+        first = start + scores[:, 0]
+        scale = first.max(1, keepdims=True)
+        forward = np.exp(first - scale)
+        alpha[:, 0] = first
+        for t in range(1, t_max):
+            forward = (forward @ weights) * unary[:, t]
+            total = np.maximum(forward.sum(1, keepdims=True), tiny)
+            forward /= total
+            scale = scale + trans_shift + shift[:, t] + np.log(total)
+            alpha[:, t] = np.log(forward) + scale
+        end_shift = end.max()
+        ends = np.broadcast_to(np.exp(end - end_shift), (b, k))
+        backward, scale = ends, np.full((b, 1), end_shift)
+        beta[:, t_max - 1] = end
+        for t in range(t_max - 2, -1, -1):
+            inner = (unary[:, t + 1] * backward) @ weights.T
+            total = np.maximum(inner.sum(1, keepdims=True), tiny)
+            last_token = (t >= lengths - 1)[:, None]  # a sequence's last token: the end scores
+            backward = np.where(last_token, ends, inner / total)
+            scale = np.where(last_token, end_shift, scale + trans_shift + shift[:, t + 1] + np.log(total))
+            beta[:, t] = np.log(backward) + scale
     last = np.clip(lengths - 1, 0, None)
     log_z = np.logaddexp.reduce(alpha[np.arange(b), last] + end, axis=1)
     return alpha, beta, np.where(lengths > 0, log_z, 0.0)

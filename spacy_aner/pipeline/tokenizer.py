@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Tuple
 
+import numpy
 import srsly
 from camel_tools.tokenizers.word import simple_word_tokenize
+from spacy.attrs import NORM
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import ensure_path, registry
@@ -71,13 +74,27 @@ def _split_invisible(word: str) -> List[str]:
     return pieces
 
 
-def _split_gap(gap: str) -> Iterator[Tuple[str, bool]]:
-    """Cut text between two words into (piece, is_whitespace) runs."""
-    start = 0
-    for i in range(1, len(gap) + 1):
-        if i == len(gap) or gap[i].isspace() != gap[start].isspace():
-            yield gap[start:i], gap[start].isspace()
-            start = i
+#: Runs of text between whitespace; ``\s`` is exactly ``str.isspace``, what CAMeL Tools splits on.
+_CHUNK = re.compile(r"\S+")
+#: Longer runs (a URL, a document without spaces) are split without being cached.
+CACHED_CHUNK_CHARS = 64
+
+
+def _chunk_tokens(chunk: str) -> Tuple[str, ...]:
+    """The tokens of one whitespace-free run: CAMeL Tools' words, cut around invisible characters."""
+    tokens = tuple(piece for word in simple_word_tokenize(chunk) for piece in _split_invisible(word))
+    if "".join(tokens) != chunk:  # pragma: no cover - would mean CAMeL Tools changed or dropped a character
+        raise RuntimeError(f"CAMeL Tools did not split {chunk!r} into pieces of itself")
+    return tokens
+
+
+# CAMeL Tools tries a regular expression at every character; running text repeats most of its
+# chunks, so (like spaCy's own tokenizer) each short chunk is split once.
+_cached_chunk_tokens = lru_cache(maxsize=50_000)(_chunk_tokens)
+
+
+def chunk_tokens(chunk: str) -> Tuple[str, ...]:
+    return _cached_chunk_tokens(chunk) if len(chunk) <= CACHED_CHUNK_CHARS else _chunk_tokens(chunk)
 
 
 def split_words(text: str) -> Tuple[List[str], List[bool]]:
@@ -86,27 +103,25 @@ def split_words(text: str) -> Tuple[List[str], List[bool]]:
     spaces: List[bool] = []
 
     def add_gap(gap: str) -> None:
-        for piece, is_ws in _split_gap(gap):
-            if is_ws and words and not spaces[-1] and not words[-1].isspace() and piece[0] == " ":
-                # spaCy's convention: one plain space after a word is that word's whitespace_.
-                spaces[-1] = True
-                piece = piece[1:]
-                if not piece:
-                    continue
-            words.append(piece)
+        if gap[0] == " " and words:
+            # spaCy's convention: one plain space after a word is that word's whitespace_.
+            spaces[-1] = True
+            gap = gap[1:]
+        if gap:
+            words.append(gap)
             spaces.append(False)
 
     pos = 0
-    for word in simple_word_tokenize(text):
-        start = text.find(word, pos)
-        if start < 0:  # pragma: no cover - would mean CAMeL Tools changed a character
-            raise RuntimeError(f"CAMeL Tools returned {word!r}, which is not in the text")
-        add_gap(text[pos:start])
-        for piece in _split_invisible(word):
-            words.append(piece)
-            spaces.append(False)
-        pos = start + len(word)
-    add_gap(text[pos:])
+    for match in _CHUNK.finditer(text):
+        start, end = match.span()
+        if start > pos:
+            add_gap(text[pos:start])
+        tokens = chunk_tokens(match.group())
+        words.extend(tokens)
+        spaces.extend([False] * len(tokens))
+        pos = end
+    if pos < len(text):
+        add_gap(text[pos:])
     return words, spaces
 
 
@@ -128,13 +143,11 @@ class CamelTokenizer:
         _check_encodable(text)
         words, spaces = split_words(text)
         doc = Doc(self.vocab, words=words, spaces=spaces)
-        if self.normalize:
-            for token in doc:
-                if not token.is_space:
-                    # Always set: spaCy's default norms rewrite some symbols (« -> ").
-                    norm = normalize_word(token.text)
-                    if norm:
-                        token.norm_ = norm
+        if self.normalize and words:
+            # Always set: spaCy's default norms rewrite some symbols (« -> "). 0 keeps the lexeme's norm.
+            add = self.vocab.strings.add
+            norms = [0 if word.isspace() else add(norm) if (norm := normalize_word(word)) else 0 for word in words]
+            doc.from_array([NORM], numpy.array(norms, dtype="uint64").reshape(-1, 1))
         return doc
 
     def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:

@@ -188,3 +188,35 @@ def test_forward_backward_marginals_sum_to_one_and_match_one_sequence_at_a_time(
     empty = forward_backward_batch(np.zeros((2, 0, k)), [0, 0], transitions, start, end)
     assert empty[2].tolist() == [0.0, 0.0]
     assert span_probabilities(scores, lengths, (alpha, beta, log_z), transitions, start, end, []).shape == (0,)
+
+
+def log_space_forward_backward(scores, transitions, start, end):
+    """The textbook recursions for one sequence, in log space throughout (the reference)."""
+    n, k = scores.shape
+    alpha, beta = np.zeros((n, k)), np.zeros((n, k))
+    alpha[0] = start + scores[0]
+    for t in range(1, n):
+        alpha[t] = np.logaddexp.reduce(alpha[t - 1][:, None] + transitions, axis=0) + scores[t]
+    beta[n - 1] = end
+    for t in range(n - 2, -1, -1):
+        beta[t] = np.logaddexp.reduce(transitions + scores[t + 1] + beta[t + 1], axis=1)
+    return alpha, beta, np.logaddexp.reduce(alpha[n - 1] + end)
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0, 60.0])
+def test_rescaled_forward_backward_equals_log_space_recursions(scale):
+    """The rescaled products stay exact where plain exponentials would overflow or underflow
+    (scores of hundreds), for every row of a padded batch."""
+    rng = np.random.default_rng(6)
+    k = len(TAGS)
+    lengths = [1, 2, 9, 25, 0, 25]
+    scores = rng.normal(0, scale, size=(len(lengths), 27, k))
+    transitions, start, end = random_crf(rng, k, scale=scale / 4)
+    alpha, beta, log_z = forward_backward_batch(scores, lengths, transitions, start, end)
+    for row, n in enumerate(lengths):
+        if n:
+            a, b, z = log_space_forward_backward(scores[row, :n], transitions, start, end)
+            tolerance = 1e-9 * max(1.0, abs(z))
+            np.testing.assert_allclose(alpha[row, :n], a, rtol=0, atol=tolerance)
+            np.testing.assert_allclose(beta[row, :n], b, rtol=0, atol=tolerance)
+            assert log_z[row] == pytest.approx(z, abs=tolerance)

@@ -1,10 +1,13 @@
 """spacy_aner.pipeline.tokenizer: lossless CAMeL Tools tokenisation as a spaCy tokenizer."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import spacy
 from aner_support import TOKENIZER_CONFIG
 from hypothesis import given, settings
+from camel_tools.tokenizers.word import simple_word_tokenize
 from hypothesis import strategies as st
 from spacy.util import registry
 
@@ -14,6 +17,8 @@ from spacy_aner.pipeline.tokenizer import (
     CamelTokenizer,
     InvalidTextError,
     create_camel_tokenizer,
+    is_invisible,
+    split_words,
 )
 
 CONFIG_NO_NORMALIZE = {"nlp": {"tokenizer": {"@tokenizers": TOKENIZER_NAME, "normalize": False}}}
@@ -356,3 +361,24 @@ def test_nlp_evaluate_reports_tokenization_scores():
     assert scores["token_acc"] == 1.0 and scores["token_f"] == 1.0
     scores = nlp.evaluate([Example(nlp.make_doc(gold_other.text), gold_other)])
     assert scores["token_p"] == pytest.approx(1 / 3) and scores["token_r"] == pytest.approx(1 / 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["محمد", "،", ".", "«ال", "x😀y", "\u200fب", "\x00", "a" * 70, "أ.د."]), max_size=12),
+       st.lists(st.sampled_from([" ", "  ", "\n", "\u00a0", "\t "]), min_size=12, max_size=12))
+def test_cached_chunks_give_camel_tools_words(words, gaps):
+    """Chunks are split once and cached (short ones only); the tokens are still CAMeL Tools' words,
+    each cut around invisible characters, whichever path a chunk takes and however often it recurs."""
+    text = "".join(w + g for w, g in zip(words, gaps))
+    for _ in range(2):
+        tokens, _ = split_words(text)
+        assert "".join(t for t in tokens if not t.isspace()) == "".join(simple_word_tokenize(text))
+        assert [t for t in tokens if not t.isspace() and not is_invisible(t)] == \
+            [p for w in simple_word_tokenize(text) for p in re.split(r"[\u200f\x00]+", w) if p]
+
+
+def test_norms_survive_a_memory_zone(nlp_camel):
+    """Norm strings are added to the vocabulary for every doc, so they resolve after a memory zone drops them."""
+    with nlp_camel.memory_zone():
+        assert nlp_camel("مُحَمَّد")[0].norm_ == normalize_word("مُحَمَّد")
+    assert nlp_camel("مُحَمَّد")[0].norm_ == normalize_word("مُحَمَّد")
