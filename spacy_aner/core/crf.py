@@ -51,6 +51,11 @@ def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions
     return path
 
 
+#: Unary scores more than this far (in log space) below a token's best are floored to it: their
+#: weight, under e**-700 of the best tag's, is nothing next to it, and the backward pass divides by it.
+LOG_UNARY_FLOOR = -700.0
+
+
 def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitions: np.ndarray,
                            start: np.ndarray, end: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log-space forward and backward scores of a padded batch ``(B, T, K)``, as in
@@ -62,45 +67,48 @@ def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitio
     ``log_z[b]``: the log partition function. Values beyond a sequence's length are not
     meaningful. Float64 throughout: probabilities come from differences of large sums.
 
-    Each step is a product with the exponentiated transitions, rescaled to sum to one, its
-    log scale carried alongside: a log-sum-exp per step in matrix form, many times cheaper
-    than ``np.logaddexp.reduce``.
+    Both passes run in one loop of matrix products, each step rescaled to sum to one with
+    its log scale summed afterwards: a batch of one sentence costs few NumPy calls per
+    token, a large batch no log or exp inside the loop. The backward pass runs over each
+    row reversed and right-aligned, so that every row starts at its own last token, and
+    carries each token's own unary weight so that it has the forward pass's form.
     """
     scores = np.asarray(scores, dtype="float64")
     trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
     b, t_max, k = scores.shape
     lengths = np.asarray(lengths, dtype="int64")
-    alpha = np.zeros((b, t_max, k))
-    beta = np.zeros((b, t_max, k))
     if t_max == 0:
-        return alpha, beta, np.zeros(b)
-    shift = scores.max(2, keepdims=True)
-    unary = np.exp(scores - shift)
+        return np.zeros((b, 0, k)), np.zeros((b, 0, k)), np.zeros(b)
+    rows = np.arange(b)[:, None]
+    shift = scores.max(2)
+    log_unary = np.maximum(scores - shift[:, :, None], LOG_UNARY_FLOOR)
+    # step i of the backward pass is token length - 1 - i (negative indices wrap onto padding)
+    reverse = ((np.maximum(lengths, 1) - 1)[:, None] - np.arange(t_max)[None, :]) % t_max
+    log_u = np.stack([log_unary, log_unary[rows, reverse]])
+    unary = np.exp(log_u)
     trans_shift = trans.max()
     weights = np.exp(trans - trans_shift)
+    both = np.stack([weights, weights.T])  # forward: previous tag -> tag; backward: the other way
+    first = np.stack([start + scores[:, 0], end + log_u[1, :, 0]])
+    x = np.exp(first - first.max(2, keepdims=True))
+    steps = np.empty((2, b, t_max, k))
+    steps[:, :, 0] = x
+    totals = np.ones((2, b, t_max))
     tiny = np.finfo("float64").tiny
+    for t in range(1, t_max):
+        x = np.matmul(x, both) * unary[:, :, t]
+        total = x.sum(2, keepdims=True) + tiny
+        x = x / total
+        steps[:, :, t] = x
+        totals[:, :, t] = total[:, :, 0]
+    scale = np.log(totals) + trans_shift
+    scale[:, :, 0] = first.max(2)
+    scale[0, :, 1:] += shift[:, 1:]
+    scale[1, :, 1:] += shift[rows, reverse][:, :-1]  # the unary shift of the token after
     with np.errstate(divide="ignore"):  # a tag no path reaches has log weight -inf
-        first = start + scores[:, 0]
-        scale = first.max(1, keepdims=True)
-        forward = np.exp(first - scale)
-        alpha[:, 0] = first
-        for t in range(1, t_max):
-            forward = (forward @ weights) * unary[:, t]
-            total = np.maximum(forward.sum(1, keepdims=True), tiny)
-            forward /= total
-            scale = scale + trans_shift + shift[:, t] + np.log(total)
-            alpha[:, t] = np.log(forward) + scale
-        end_shift = end.max()
-        ends = np.broadcast_to(np.exp(end - end_shift), (b, k))
-        backward, scale = ends, np.full((b, 1), end_shift)
-        beta[:, t_max - 1] = end
-        for t in range(t_max - 2, -1, -1):
-            inner = (unary[:, t + 1] * backward) @ weights.T
-            total = np.maximum(inner.sum(1, keepdims=True), tiny)
-            last_token = (t >= lengths - 1)[:, None]  # a sequence's last token: the end scores
-            backward = np.where(last_token, ends, inner / total)
-            scale = np.where(last_token, end_shift, scale + trans_shift + shift[:, t + 1] + np.log(total))
-            beta[:, t] = np.log(backward) + scale
+        logs = np.log(steps) + np.cumsum(scale, 2)[..., None]
+    alpha = logs[0]
+    beta = logs[1][rows, reverse] - log_unary  # ``reverse`` is its own inverse on each row's tokens
     last = np.clip(lengths - 1, 0, None)
     log_z = np.logaddexp.reduce(alpha[np.arange(b), last] + end, axis=1)
     return alpha, beta, np.where(lengths > 0, log_z, 0.0)
