@@ -90,7 +90,7 @@ def _chunk_tokens(chunk: str) -> Tuple[str, ...]:
 
 # CAMeL Tools tries a regular expression at every character; running text repeats most of its
 # chunks, so (like spaCy's own tokenizer) each short chunk is split once.
-_cached_chunk_tokens = lru_cache(maxsize=50_000)(_chunk_tokens)
+_cached_chunk_tokens = lru_cache(maxsize=20_000)(_chunk_tokens)
 
 
 def chunk_tokens(chunk: str) -> Tuple[str, ...]:
