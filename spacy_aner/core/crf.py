@@ -51,8 +51,8 @@ def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions
     return path
 
 
-#: Unary scores more than this far (in log space) below a token's best are floored to it: their
-#: weight, under e**-700 of the best tag's, is nothing next to it, and the backward pass divides by it.
+#: Unary scores more than this far (in log space) below their token's best are floored to it,
+#: because the backward pass divides by each unary weight and e**-745 is zero in float64.
 LOG_UNARY_FLOOR = -700.0
 
 
@@ -72,6 +72,11 @@ def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitio
     token, a large batch no log or exp inside the loop. The backward pass runs over each
     row reversed and right-aligned, so that every row starts at its own last token, and
     carries each token's own unary weight so that it has the forward pass's form.
+
+    Exact to rounding while no unary score lies more than ``-LOG_UNARY_FLOOR`` below its
+    token's best and the CRF's start, end and transition scores each span less than about
+    700: a trained network's scores are far inside both. The first token's ``alpha`` and
+    the last token's ``beta`` are set exactly, whatever the range.
     """
     scores = np.asarray(scores, dtype="float64")
     trans, start, end = (np.asarray(a, dtype="float64") for a in (transitions, start, end))
@@ -108,7 +113,9 @@ def forward_backward_batch(scores: np.ndarray, lengths: Sequence[int], transitio
     with np.errstate(divide="ignore"):  # a tag no path reaches has log weight -inf
         logs = np.log(steps) + np.cumsum(scale, 2)[..., None]
     alpha = logs[0]
+    alpha[:, 0] = start + scores[:, 0]
     beta = logs[1][rows, reverse] - log_unary  # ``reverse`` is its own inverse on each row's tokens
+    beta[np.arange(b), np.maximum(lengths, 1) - 1] = end
     last = np.clip(lengths - 1, 0, None)
     log_z = np.logaddexp.reduce(alpha[np.arange(b), last] + end, axis=1)
     return alpha, beta, np.where(lengths > 0, log_z, 0.0)

@@ -94,6 +94,7 @@ _cached_chunk_tokens = lru_cache(maxsize=20_000)(_chunk_tokens)
 
 
 def chunk_tokens(chunk: str) -> Tuple[str, ...]:
+    """:func:`_chunk_tokens`, cached for short chunks only: long ones rarely recur and would pin memory."""
     return _cached_chunk_tokens(chunk) if len(chunk) <= CACHED_CHUNK_CHARS else _chunk_tokens(chunk)
 
 

@@ -220,3 +220,12 @@ def test_rescaled_forward_backward_equals_log_space_recursions(scale):
             np.testing.assert_allclose(alpha[row, :n], a, rtol=0, atol=tolerance)
             np.testing.assert_allclose(beta[row, :n], b, rtol=0, atol=tolerance)
             assert log_z[row] == pytest.approx(z, abs=tolerance)
+
+
+def test_first_and_last_tokens_are_exact_for_crf_scores_of_any_range():
+    """Start and end scores far outside a trained CRF's range still give the exact edge values."""
+    scores = np.zeros((1, 1, 3))
+    start, end, transitions = np.array([0.0, 0.0, -800.0]), np.array([0.0, 0.0, 900.0]), np.zeros((3, 3))
+    alpha, beta, log_z = forward_backward_batch(scores, [1], transitions, start, end)
+    assert alpha[0, 0].tolist() == start.tolist() and beta[0, 0].tolist() == end.tolist()
+    assert log_z[0] == pytest.approx(100.0)
