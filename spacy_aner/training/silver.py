@@ -31,7 +31,7 @@ def split_sentences(words: Iterable[str]) -> Iterator[List[str]]:
         yield sentence
 
 
-def sample_sentences(paragraphs: Iterable[str], n: int, *, rate: float = 0.03, seed: int = 0,
+def sample_sentences(paragraphs: Iterable[str], n: int, *, rate: float = 0.1, seed: int = 0,
                      min_words: int = 5, max_words: int = 60) -> List[List[str]]:
     """Up to ``n`` distinct sentences of ``min_words``..``max_words`` tokens, each paragraph kept
     with probability ``rate``: spread over the corpus's sources and dates, not its first pages."""
@@ -60,7 +60,7 @@ def tag_sentences(teacher, sentences: Sequence[Sequence[str]]) -> List[Sentence]
 
 
 def make_silver(paragraphs: Iterable[str], teacher_dir: Path | str, output: Path | str, n: int, *,
-                rate: float = 0.03, seed: int = 0) -> Dict:
+                rate: float = 0.1, seed: int = 0) -> Dict:
     """Sample ``n`` sentences of ``paragraphs``, tag them with the model in ``teacher_dir``, write
     them as CoNLL to ``output``; returns their counts and the teacher's provenance."""
     from ..core.tagger import Tagger

@@ -45,8 +45,9 @@ def test_vector_run_meta(vector_run, tiny_conll_file, tiny_dev_file, tiny_vector
     meta = read_json(vector_run.dir / META_FILE)
     assert meta["command"].startswith("spacy-aner train ")
     assert meta["config"]["paths"] == {"train": str(tiny_conll_file), "dev": str(tiny_dev_file),
-                                       "vectors": str(tiny_vectors_kv), "gazetteer": None}
+                                       "vectors": str(tiny_vectors_kv), "gazetteer": None, "silver": None}
     assert meta["dev_sha256"] == sha256_file(tiny_dev_file) and meta["sentences"] == {"train": 32, "dev": 8}
+    assert meta["silver_sha256"] is None
     assert meta["vectors"]["sha256"] == sha256_file(tiny_vectors_kv) and meta["vectors"]["source_keys"] == 10
     assert "CC BY-NC-SA 4.0" in meta["license"]
     tagger = Tagger.load(vector_run.dir)
