@@ -1,5 +1,4 @@
-"""Data commands: ``prepare`` (ANERCorp to CoNLL and DocBin), ``embeddings`` (Word2Vec), ``silver``
-(teacher-tagged sentences) and ``gazetteer build``."""
+"""Data commands: ``prepare`` (ANERCorp to CoNLL and DocBin) and ``embeddings`` (Word2Vec)."""
 from __future__ import annotations
 
 import json
@@ -93,36 +92,6 @@ def embeddings(
     typer.echo(f"{len(kv):,} vectors of size {kv.vector_size} from {kv.n_training_words:,} words "
                f"in {minutes:.1f} min -> {output}")
 
-
-
-@app.command()
-def silver(
-    teacher: Path = typer.Argument(..., help="The model that tags: a model directory, such as the seed ensemble."),
-    output: Path = typer.Option(..., "--output", "-o", help="The CoNLL file to write (WORD<TAB>TAG), for --paths.silver."),
-    saudinewsnet: Path = typer.Option(None, "--saudinewsnet", help="SaudiNewsNet folder of *.zip files (read in place)."),
-    text: list[Path] = typer.Option([], "--text", help="Plain-text corpus file(s), one paragraph per line."),
-    sentences: int = typer.Option(18000, "--sentences", "-n", help="How many distinct sentences to tag."),
-    rate: float = typer.Option(0.1, help="Chance that a paragraph is read, so that the sample spans the corpus (0.03 of SaudiNewsNet gives about 8,500 sentences)."),
-    seed: int = typer.Option(0, help="Random seed of the sample."),
-) -> None:
-    """Tag sentences of unlabelled text with a teacher model, to train a smaller student on (distillation)."""
-    import itertools
-
-    from ..core.config import ModelLoadError
-    from ..training.silver import make_silver
-
-    sources = text_sources(saudinewsnet, text)
-    if output.is_dir():
-        fail(f"{output} is a folder: give the CoNLL file to write")
-    if not 0 < rate <= 1:
-        fail(f"--rate must be in (0, 1], not {rate}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        made = make_silver(itertools.chain(*sources), teacher, output, sentences, rate=rate, seed=seed)
-    except (ModelLoadError, FileNotFoundError, ValueError) as err:
-        fail(str(err))
-    typer.echo(f"{made['sentences']:,} sentences, {made['words']:,} words, {made['entities']:,} entities "
-               f"tagged by {teacher} -> {output}")
 
 
 gazetteer_app = typer.Typer(help="Name lists the network reads (gazetteers).", no_args_is_help=True)

@@ -28,8 +28,6 @@ class Paths:
     vectors: Optional[str] = None
     #: A gazetteer file (``spacy-aner gazetteer build``) whose matches the network reads.
     gazetteer: Optional[str] = None
-    #: Teacher-tagged sentences (``spacy-aner silver``) trained on beside ``train``, never held out as dev.
-    silver: Optional[str] = None
 
 
 @dataclass

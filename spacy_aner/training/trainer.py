@@ -103,8 +103,6 @@ def read_data(recipe: Recipe):
         train_sents, dev_sents = split_dev(train_sents, recipe.training.dev_fraction)
     if not train_sents or (not dev_sents and not recipe.refit):
         raise ValueError("training needs at least one training and one dev sentence")
-    if recipe.paths.silver:  # after the dev split: a dev set of teacher tags would score the teacher
-        train_sents = train_sents + read_conll(recipe.paths.silver).sentences
     if recipe.training.lr_drops and not recipe.refit:
         raise ValueError("training.lr_drops replays a schedule without a dev set; with one, dev F1 sets the schedule")
     return train_sents, dev_sents
@@ -170,7 +168,6 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
                     "kept_rows": len(vocab.words), "rows_with_vectors": hits},
         "gazetteer": None if gazetteer is None else {"sha256": sha256_file(recipe.paths.gazetteer),
                                                      "names": gazetteer.counts()},
-        "silver_sha256": sha256_file(recipe.paths.silver) if recipe.paths.silver else None,
         "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
         "refit": recipe.refit,
         "best_epoch": None if recipe.refit else max(history, key=lambda h: h["dev_f1"])["epoch"],

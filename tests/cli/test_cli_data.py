@@ -12,8 +12,8 @@ from spacy_aner.cli import app
 
 runner = CliRunner()
 
-COMMANDS = ("prepare", "embeddings", "silver", "train", "ensemble", "add-vectors", "evaluate", "annotate")
-REMOVED_COMMANDS = ("pretrain",)
+COMMANDS = ("prepare", "embeddings", "train", "ensemble", "add-vectors", "evaluate", "annotate")
+REMOVED_COMMANDS = ("silver", "pretrain")
 
 
 def test_help_lists_every_command_and_no_removed_one():
@@ -131,34 +131,3 @@ def test_embeddings_trains_vectors_on_text_and_conll(tmp_path, tiny_conll_file):
     assert kv.vector_size == 6 and "القاهره" in kv.key_to_index
     words = 9 * sum(len(text.split()) for text, _ in TINY_SENTENCES)  # the text file's 5 copies, the training file's 4
     assert f"{len(kv):,} vectors of size 6 from {words:,} words" in result.stdout
-
-
-def test_silver_tags_text_with_a_teacher(tiny_model_dir, tmp_path):
-    corpus = tmp_path / "news.txt"
-    corpus.write_text("زار محمد الرباط أمس .\nقال أحمد في القاهرة إن الأمم المتحدة ستجتمع .\n", encoding="utf-8")
-    out = tmp_path / "silver" / "news.conll"
-    result = runner.invoke(app, ["silver", str(tiny_model_dir), "--text", str(corpus), "-n", "5", "--rate", "1",
-                                 "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "2 sentences" in result.output and out.is_file()
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--text", "{corpus}", "-o", "{tmp}"], "is a folder"),
-    (["-o", "{tmp}/s.conll"], "give at least one of --saudinewsnet"),
-    (["--text", "{corpus}", "--rate", "0", "-o", "{tmp}/s.conll"], "--rate must be in (0, 1]"),
-    (["--text", "{tmp}/none.txt", "-o", "{tmp}/s.conll"], "file not found"),
-])
-def test_silver_refuses_bad_arguments(tiny_model_dir, tmp_path, args, message):
-    corpus = tmp_path / "news.txt"
-    corpus.write_text("زار محمد الرباط أمس .\n", encoding="utf-8")
-    args = [a.format(corpus=corpus, tmp=tmp_path) for a in args]
-    result = runner.invoke(app, ["silver", str(tiny_model_dir), *args])
-    assert result.exit_code == 1 and message in result.output
-
-
-def test_silver_refuses_a_folder_that_is_not_a_model(tmp_path):
-    corpus = tmp_path / "news.txt"
-    corpus.write_text("زار محمد الرباط أمس .\n", encoding="utf-8")
-    result = runner.invoke(app, ["silver", str(tmp_path), "--text", str(corpus), "-o", str(tmp_path / "s.conll")])
-    assert result.exit_code == 1 and "Traceback" not in result.output

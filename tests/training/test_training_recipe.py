@@ -91,7 +91,7 @@ def test_malformed_overrides(args, message):
     ({"optimizer": {}}, {}, r"unknown section\(s\) \['optimizer'\]"),
     ({}, {"trainer.seed": 1}, r"unknown section\(s\) \['trainer'\]"),
     ({}, {"training.sed": 1}, r"unknown key\(s\) in \[training\]: sed \(allowed: batch_size, dev_fraction"),
-    ({}, {"paths.test": "x"}, r"unknown key\(s\) in \[paths\]: test \(allowed: dev, gazetteer, silver, train, vectors\)"),
+    ({}, {"paths.test": "x"}, r"unknown key\(s\) in \[paths\]: test \(allowed: dev, gazetteer, train, vectors\)"),
     ({}, {"model.lstm_unit": 8}, r"unknown key\(s\) in \[model\]: lstm_unit"),
     ({}, {"model.members": 3}, r"unknown key\(s\) in \[model\]: members"),  # from `spacy-aner ensemble`
     ({}, {"model.word_dim": 50}, r"unknown key\(s\) in \[model\]: word_dim"),  # from the vectors

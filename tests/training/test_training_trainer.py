@@ -45,9 +45,8 @@ def test_vector_run_meta(vector_run, tiny_conll_file, tiny_dev_file, tiny_vector
     meta = read_json(vector_run.dir / META_FILE)
     assert meta["command"].startswith("spacy-aner train ")
     assert meta["config"]["paths"] == {"train": str(tiny_conll_file), "dev": str(tiny_dev_file),
-                                       "vectors": str(tiny_vectors_kv), "gazetteer": None, "silver": None}
+                                       "vectors": str(tiny_vectors_kv), "gazetteer": None}
     assert meta["dev_sha256"] == sha256_file(tiny_dev_file) and meta["sentences"] == {"train": 32, "dev": 8}
-    assert meta["silver_sha256"] is None
     assert meta["vectors"]["sha256"] == sha256_file(tiny_vectors_kv) and meta["vectors"]["source_keys"] == 10
     assert "CC BY-NC-SA 4.0" in meta["license"]
     tagger = Tagger.load(vector_run.dir)
@@ -167,17 +166,6 @@ def test_read_data_splits_or_reads_dev_as_the_recipe_says(tiny_conll_file, tiny_
         read_data(load_recipe({"paths": {"train": str(one)}}, {"training.dev_fraction": 0.2}))
     with pytest.raises(FileNotFoundError):
         read_data(load_recipe({"paths": {"train": str(tmp_path / "none.conll")}}))
-
-
-def test_silver_sentences_are_trained_on_and_never_held_out_as_dev(tiny_conll_file, tmp_path):
-    """The dev split is cut from the gold file alone; the teacher's sentences are added after it."""
-    silver = write_conll(tmp_path / "silver.conll", [("بيروت مدينة", "B-LOC O"), ("قال سمير", "O B-PERS")])
-    recipe = load_recipe({"paths": {"train": str(tiny_conll_file), "silver": str(silver)}},
-                         {"training.dev_fraction": 0.25})
-    train, dev = read_data(recipe)
-    assert (len(train), len(dev)) == (26, 8)
-    assert [s.words for s in train[-2:]] == [["بيروت", "مدينة"], ["قال", "سمير"]]
-    assert all(s.words not in (["بيروت", "مدينة"], ["قال", "سمير"]) for s in dev)
 
 
 def test_train_refuses_empty_dev_before_building_anything(tmp_path):
