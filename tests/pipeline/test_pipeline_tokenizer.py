@@ -6,8 +6,8 @@ import re
 import pytest
 import spacy
 from aner_support import TOKENIZER_CONFIG
-from hypothesis import given, settings
 from camel_tools.tokenizers.word import simple_word_tokenize
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.util import registry
 
