@@ -65,7 +65,7 @@ def stage_timers(nlp):
                 totals[name] += time.perf_counter() - t0
         return wrapper
 
-    tokenizer, network = nlp.tokenizer, tagger.scores_fn()
+    tokenizer, scorer = nlp.tokenizer, tagger.scorer
 
     class TimedTokenizer:
         __call__ = staticmethod(timed("tokenizer (CAMeL)", tokenizer))
@@ -74,19 +74,18 @@ def stage_timers(nlp):
             return map(self, texts)
 
     nlp.tokenizer = TimedTokenizer()
-    tagger.vocab.distinct_rows = timed("featurise (distinct keys, batch inputs)", tagger.vocab.distinct_rows)
-    tagger.batch_inputs = timed("featurise (distinct keys, batch inputs)", tagger.batch_inputs)
-    tagger.row_features = timed("char features (once per predict call)", tagger.row_features)
-    timed_network = timed("network call (unary scores)", network)
-    tagger.scores_fn = lambda: timed_network
+    tagger.rows = timed("featurise (distinct keys, word vectors)", tagger.rows)
+    tagger.name_features = timed("gazetteer matches", tagger.name_features)
+    scorer.scores = timed("network call (unary scores)", scorer.scores)
     tagger.decode = timed("decode (Viterbi)", tagger.decode)
+    tagger.entity_probabilities = timed("entity probabilities (forward-backward)", tagger.entity_probabilities)
     comp.set_annotations = timed("set_annotations (consistency, Spans, doc.ents)", comp.set_annotations)
     try:
         yield totals
     finally:
         nlp.tokenizer = tokenizer
-        del tagger.vocab.distinct_rows, tagger.batch_inputs, tagger.row_features, tagger.scores_fn
-        del tagger.decode, comp.set_annotations
+        del tagger.rows, tagger.name_features, scorer.scores, tagger.decode, tagger.entity_probabilities
+        del comp.set_annotations
 
 
 def profile_stages(nlp, texts: Sequence[str], n_words: int, batch_size: int, repeats: int) -> Dict[str, object]:

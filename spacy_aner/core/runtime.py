@@ -5,6 +5,11 @@ of a call (its vector and its characters) and, per token, the row it uses, so th
 CNNs run once per distinct word. It returns the unary tag scores, averaged over ensemble
 members, and the CRF's transition, start and end scores, averaged likewise.
 
+A word's char features depend on its characters alone, and most words of running text
+were seen a few calls before, so the scorer keeps the features of recent words
+(:class:`FeatureCache`) and the graph runs the char CNNs only over the others. The kept
+features are the graph's own float32 output, so the scores are those of an uncached call.
+
 A session is made on first use in each process: one inherited through ``fork`` would
 share the parent's thread pool, so a forked child makes its own (``nlp.pipe(n_process=N)``
 works with any start method).
@@ -13,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +35,64 @@ CONFIG_KEY, CHARS_KEY = "spacy_aner.config", "spacy_aner.chars"
 #: Sessions inherited through fork, kept alive on purpose (see :meth:`OnnxScorer.session`).
 INHERITED_SESSIONS: List = []
 CRF_OUTPUTS = ("transitions", "start", "end")
+#: The char features of rows the caller kept (input) and of the rows the graph computed (output).
+CACHED_INPUT, CHAR_FEATURES = "cached_char_features", "char_features"
+#: Words whose char features a scorer keeps (float32, ``char_width`` each: 24 MiB for the shipped model).
+CACHE_WORDS = 8192
+
+
+def char_width(config: ModelConfig) -> int:
+    """Char features per word, all members together."""
+    return config.members * config.char_filters * len(config.char_kernels)
+
+
+class FeatureCache:
+    """The char features of the most recently used words, one row each of a table filled as
+    words arrive. Thread-safe: each method holds the lock for its whole work."""
+
+    def __init__(self, width: int, size: int = CACHE_WORDS) -> None:
+        self.width, self.size = width, size
+        self.slots: "OrderedDict[Hashable, int]" = OrderedDict()  # key -> row of table, least recent first
+        self.table: Optional[np.ndarray] = None
+        self.lock = threading.Lock()
+
+    def __getstate__(self):
+        return {"width": self.width, "size": self.size}  # a copy starts empty
+
+    def __setstate__(self, state) -> None:
+        self.__init__(state["width"], state["size"])
+
+    def lookup(self, keys: Sequence[Hashable]) -> Tuple[List[int], np.ndarray]:
+        """The positions in ``keys`` of the words kept, and a copy of their features."""
+        with self.lock:
+            found, slots = [], []
+            for i, key in enumerate(keys):
+                slot = self.slots.get(key)
+                if slot is not None:
+                    self.slots.move_to_end(key)
+                    found.append(i)
+                    slots.append(slot)
+            features = self.table[slots] if slots else np.zeros((0, self.width), np.float32)
+            return found, features
+
+    def store(self, keys: Sequence[Hashable], features: np.ndarray) -> None:
+        """Keep ``features`` (one row per key), dropping the least recently used words."""
+        if self.size <= 0:
+            return
+        keys, features = keys[-self.size:], features[-self.size:]
+        with self.lock:
+            if self.table is None:
+                self.table = np.empty((self.size, self.width), np.float32)  # pages are touched as rows fill
+            for key, row in zip(keys, features):
+                slot = self.slots.pop(key, None)
+                if slot is None:
+                    slot = len(self.slots) if len(self.slots) < self.size else self.slots.popitem(last=False)[1]
+                self.slots[key] = slot
+                self.table[slot] = row
+
+    def clear(self) -> None:
+        with self.lock:
+            self.slots.clear()
 
 
 class OnnxScorer:
@@ -44,6 +109,11 @@ class OnnxScorer:
         self._crf: Optional[Tuple[np.ndarray, ...]] = None
         self._inputs: Tuple[str, ...] = ()
         self.session()  # a broken graph fails now, naming the file
+        cached = {i.name: i for i in self._session.get_inputs()}.get(CACHED_INPUT)
+        if cached is None or not isinstance(cached.shape[1], int):
+            raise ModelLoadError(f"{self.path}: a graph without the input {CACHED_INPUT!r}, exported by a "
+                                 f"development version of 0.6.0; retrain or install a matching spacy-aner")
+        self.cache = FeatureCache(cached.shape[1])
 
     def __getstate__(self):
         return {**self.__dict__, "_session": None, "_pid": None}
@@ -57,6 +127,7 @@ class OnnxScorer:
                 # threads do not exist in this process, and hang.
                 INHERITED_SESSIONS.append(self._session)
                 self._session = None
+                self.cache.lock = threading.Lock()  # another thread may have held it at the fork
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
@@ -93,9 +164,27 @@ class OnnxScorer:
 
     def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths``
-        (B,) and, for a model with a gazetteer, ``gazetteer`` (B, T, G)."""
+        (B,) and, for a model with a gazetteer, ``gazetteer`` (B, T, G). With ``row_keys`` (U,), the
+        look-up key of each row, the char features of rows seen in recent calls are reused."""
         session = self.session()
-        return session.run(["scores"], {k: feeds[k] for k in self._inputs})[0]
+        keys = feeds.get("row_keys")
+        found, cached = self.cache.lookup(keys if keys is not None else [])
+        order = np.arange(len(feeds["char_rows"]))
+        if found:  # rows to compute first, then the kept ones, as the graph reads them
+            kept = np.zeros(len(order), bool)
+            kept[found] = True
+            order = np.concatenate([order[~kept], order[kept]])
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        computed = order[: len(order) - len(found)]
+        run = {"row_vectors": feeds["row_vectors"][order], "char_rows": feeds["char_rows"][computed],
+               "index": position[feeds["index"]], "lengths": feeds["lengths"], CACHED_INPUT: cached}
+        if GAZETTEER_INPUT in self._inputs:
+            run[GAZETTEER_INPUT] = feeds[GAZETTEER_INPUT]
+        scores, features = session.run(["scores", CHAR_FEATURES], run)
+        if keys is not None:
+            self.cache.store([keys[i] for i in computed], features)
+        return scores
 
     def crf(self) -> Tuple[np.ndarray, ...]:
         """Transition, start and end scores (they depend on the weights alone; read once)."""
@@ -107,6 +196,6 @@ class OnnxScorer:
                      "index": np.zeros((1, 1), np.int64), "lengths": np.ones(1, np.int32)}
             if GAZETTEER_INPUT in inputs:
                 feeds[GAZETTEER_INPUT] = np.zeros((1, 1, inputs[GAZETTEER_INPUT].shape[2]), np.float32)
+            feeds[CACHED_INPUT] = np.zeros((0, self.cache.width), np.float32)
             self._crf = tuple(self.session().run(list(CRF_OUTPUTS), feeds))
         return self._crf
-

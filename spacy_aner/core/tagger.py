@@ -124,6 +124,7 @@ class Tagger:
             index[i, : len(r)] = r
         used, local = np.unique(index, return_inverse=True)
         feeds = {"char_rows": table["char_rows"][used].astype("int64"), "row_words": table["row_words"][used],
+                 "row_keys": table["row_keys"][used],
                  "index": local.reshape(index.shape).astype("int64"),
                  "lengths": np.array([len(r) for r in rows], dtype="int32")}
         if "row_vectors" in table:

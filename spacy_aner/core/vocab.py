@@ -163,8 +163,8 @@ class Vocabulary:
 
     def distinct_rows(self, sequences: Sequence[Sequence[str]]) -> Tuple[Dict[str, np.ndarray], List[np.ndarray]]:
         """One row per distinct look-up key of ``sequences`` (row 0: padding), in order of first
-        use: its word id ``row_words`` (u,) and char ids ``char_rows`` (u, max_word_chars); and
-        each sequence's rows, word by word.
+        use: its key ``row_keys`` (u,), word id ``row_words`` (u,) and char ids ``char_rows``
+        (u, max_word_chars); and each sequence's rows, word by word.
 
         Everything the network reads about a word depends on its key alone and most tokens
         repeat a key, so the char CNNs run once per row.
@@ -177,7 +177,9 @@ class Vocabulary:
             row_words[r] = self._word_id(key)
             ids = self._char_ids(key)
             char_rows[r, : len(ids)] = ids
-        return {"row_words": row_words, "char_rows": char_rows}, [np.asarray(r, dtype="int32") for r in rows]
+        row_keys = np.array([None, *keys], dtype=object)
+        return ({"row_keys": row_keys, "row_words": row_words, "char_rows": char_rows},
+                [np.asarray(r, dtype="int32") for r in rows])
 
     def stored(self) -> Tuple[dict, List[int]]:
         """What ``vocab.json`` holds (the words as a :class:`WordList` string), and the current

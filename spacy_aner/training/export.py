@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..core.config import GRAPH_FILE, ModelConfig, ModelLoadError
 from ..core.gazetteer import Gazetteer
-from ..core.runtime import CHARS_KEY, CONFIG_KEY, GAZETTEER_INPUT
+from ..core.runtime import CACHED_INPUT, CHAR_FEATURES, CHARS_KEY, CONFIG_KEY, GAZETTEER_INPUT, char_width
 from ..core.storage import WordVectors, write_model
 from ..core.vocab import Vocabulary
 from .network import bilstm_layer_name, member_prefix
@@ -74,11 +74,13 @@ def keras_lstm_arrays(w: np.ndarray, r: np.ndarray, b: np.ndarray) -> List[np.nd
     return [a for d in (0, 1) for a in (w[d].T[:, back], r[d].T[:, back], b[d, :4 * units][back])]
 
 
-def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix: str) -> str:
-    """One member's unary scores (T, B, n_tags): char CNNs per row, BiLSTMs per token, dense."""
+def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix: str, member: int) -> Tuple[str, str]:
+    """One member's unary scores (T, B, n_tags) and the char features it computed (rows, width):
+    char CNNs over ``char_rows``, the first rows, whose features the runtime has not kept;
+    the other rows' features are read from ``cached_char_features``; then BiLSTMs per token, dense."""
     chars = g.node("Gather", [g.weight(prefix + "char_embedding/0", weights[prefix + "char_embedding"][0]), "char_rows"])
     chars = g.node("Transpose", [chars], perm=[0, 2, 1])  # rows, dim, positions
-    features = ["row_vectors"]
+    pooled = []
     for k in config.char_kernels:
         name = f"{prefix}char_cnn_{k}"
         kernel, bias = weights[name]
@@ -86,8 +88,14 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
         left = (k - 1) // 2  # Keras's "same" puts the odd zero on the right
         conv = g.node("Relu", [g.node("Conv", [chars, w, g.weight(name + "/1", bias)], pads=[left, k - 1 - left],
                                       kernel_shape=[k])])
-        features.append(g.node("ReduceMax", [conv, g.const(name + "/pool_axis", np.array([2]))], keepdims=0))
-    x = g.node("Gather", [g.node("Concat", features, axis=1), "index"])  # B, T, D
+        pooled.append(g.node("ReduceMax", [conv, g.const(name + "/pool_axis", np.array([2]))], keepdims=0))
+    computed = g.node("Concat", pooled, axis=1)
+    width = config.char_filters * len(config.char_kernels)
+    cached = g.node("Slice", [CACHED_INPUT, g.const(prefix + "cached/start", np.array([member * width])),
+                              g.const(prefix + "cached/end", np.array([(member + 1) * width])),
+                              g.const(prefix + "cached/axis", np.array([1]))])
+    features = g.node("Concat", [computed, cached], axis=0)
+    x = g.node("Gather", [g.node("Concat", ["row_vectors", features], axis=1), "index"])  # B, T, D
     if config.gazetteer_labels:
         x = g.node("Concat", [x, GAZETTEER_INPUT], axis=2)
     x = g.node("Transpose", [x], perm=[1, 0, 2])
@@ -98,7 +106,9 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
         y = g.node("Transpose", [y], perm=[0, 2, 1, 3])  # T, B, 2, units
         x = g.node("Reshape", [y, g.const(name + "/shape", np.array([0, 0, 2 * config.lstm_units]))])
     kernel, bias = weights[prefix + "scores"]
-    return g.node("Add", [g.node("MatMul", [x, g.weight(prefix + "scores/0", kernel)]), g.weight(prefix + "scores/1", bias)])
+    scores = g.node("Add", [g.node("MatMul", [x, g.weight(prefix + "scores/0", kernel)]),
+                            g.weight(prefix + "scores/1", bias)])
+    return scores, computed
 
 
 def mean(g: GraphBuilder, values: List[str], output: str) -> str:
@@ -112,13 +122,16 @@ def build_graph(weights: Weights, config: ModelConfig):
 
     g = GraphBuilder()
     prefixes = [member_prefix(m) for m in range(config.members)]
-    scores = mean(g, [member_scores(g, weights, config, p) for p in prefixes], "member_mean")
+    members = [member_scores(g, weights, config, p, m) for m, p in enumerate(prefixes)]
+    scores = mean(g, [s for s, _ in members], "member_mean")
+    g.node("Concat", [c for _, c in members], CHAR_FEATURES, axis=1)
     g.node("Transpose", [scores], "scores", perm=[1, 0, 2])
     for i, name in enumerate(("transitions", "start", "end")):
         mean(g, [g.weight(f"{p}tag_scores/{i}", weights[p + "tag_scores"][i]) for p in prefixes], name)
     n_tags, value = len(config.tags), helper.make_tensor_value_info
     inputs = [value("row_vectors", TensorProto.FLOAT, ["rows", config.word_dim]),
-              value("char_rows", TensorProto.INT64, ["rows", config.max_word_chars]),
+              value("char_rows", TensorProto.INT64, ["computed_rows", config.max_word_chars]),
+              value(CACHED_INPUT, TensorProto.FLOAT, ["cached_rows", char_width(config)]),
               value("index", TensorProto.INT64, ["batch", "time"]), value("lengths", TensorProto.INT32, ["batch"])]
     if config.gazetteer_labels:
         inputs.append(value(GAZETTEER_INPUT, TensorProto.FLOAT, ["batch", "time", 2 * len(config.gazetteer_labels)]))
@@ -126,7 +139,8 @@ def build_graph(weights: Weights, config: ModelConfig):
         g.nodes, "aner_lstm", inputs,
         [value("scores", TensorProto.FLOAT, ["batch", "time", n_tags]),
          value("transitions", TensorProto.FLOAT, [n_tags, n_tags]),
-         value("start", TensorProto.FLOAT, [n_tags]), value("end", TensorProto.FLOAT, [n_tags])],
+         value("start", TensorProto.FLOAT, [n_tags]), value("end", TensorProto.FLOAT, [n_tags]),
+         value(CHAR_FEATURES, TensorProto.FLOAT, ["computed_rows", char_width(config)])],
         initializer=g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="spacy-aner")
     n_chars = weights["char_embedding"][0].shape[0]

@@ -102,6 +102,8 @@ def test_distinct_rows_one_row_per_key_in_order_of_first_use():
     assert [len(r) for r in rows] == [len(s) for s in seqs]
     assert rows[0][0] == rows[0][1]  # one key, one row
     assert rows[0].tolist() == [1, 1, 2, 3] and rows[2].tolist() == [4, 2, 5]
+    assert table["row_keys"].tolist() == [None] + [normalize_word(w) or w for w in
+                                                   ("محمد", "في", "المستشفيات", "والمستشفيات", "😀")]
     # The table reproduces encode() word by word.
     words, chars = vocab.encode(seqs, 4)
     for i, r in enumerate(rows):
