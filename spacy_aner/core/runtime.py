@@ -87,10 +87,11 @@ class FeatureCache:
                 slot = self.slots.pop(key, None)
                 if slot is None:
                     slot = len(self.slots) if len(self.slots) < self.size else self.slots.popitem(last=False)[1]
+                self.table[slot] = row  # before the key points at it
                 self.slots[key] = slot
-                self.table[slot] = row
 
     def clear(self) -> None:
+        """Forget every word (the table's memory stays, for the words to come)."""
         with self.lock:
             self.slots.clear()
 
@@ -127,7 +128,8 @@ class OnnxScorer:
                 # threads do not exist in this process, and hang.
                 INHERITED_SESSIONS.append(self._session)
                 self._session = None
-                self.cache.lock = threading.Lock()  # another thread may have held it at the fork
+                # Another thread of the parent may have been inside the cache, holding its lock.
+                self.cache = FeatureCache(self.cache.width, self.cache.size)
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads

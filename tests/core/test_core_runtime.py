@@ -2,6 +2,7 @@
 keeps the most recent words, and a graph exported before the cache is refused."""
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 import random
 import shutil
@@ -68,9 +69,11 @@ def test_tags_and_probabilities_with_and_without_the_cache(fresh_tagger, scrambl
     assert not uncached.scorer.cache.slots
 
 
-def test_threads_sharing_one_cache_get_their_own_scores(fresh_tagger):
+def test_threads_sharing_one_cache_get_their_own_scores(fresh_tagger, scrambled_model_dir):
     groups = [random_sentences(seed, 12) for seed in range(4)]
-    expected = [fresh_tagger.tag(g, 4) for g in groups]
+    uncached = Tagger.load(scrambled_model_dir)
+    uncached.scorer.cache = FeatureCache(uncached.scorer.cache.width, size=0)
+    expected = [uncached.tag(g, 4) for g in groups]
     results, errors = {}, []
 
     def work(i):
@@ -86,6 +89,30 @@ def test_threads_sharing_one_cache_get_their_own_scores(fresh_tagger):
         t.join(timeout=120)
     assert not errors and len(results) == 4
     assert all(run == expected[i] for i, runs in results.items() for run in runs)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_process_starts_with_an_empty_cache(fresh_tagger):
+    """A thread of the parent may be inside the cache when it forks: the child makes its own."""
+    sentences = random_sentences(3, 20)
+    expected = fresh_tagger.tag(sentences, 8)
+    assert fresh_tagger.scorer.cache.slots
+    FORKED["tagger"] = fresh_tagger  # inherited by the forked child, not pickled
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            kept, tags = pool.apply(tag_in_child, (sentences,))
+    finally:
+        FORKED.clear()
+    assert kept == 0 and tags == expected
+
+
+FORKED: dict = {}
+
+
+def tag_in_child(sentences):
+    tagger = FORKED["tagger"]
+    tagger.scorer.session()
+    return len(tagger.scorer.cache.slots), tagger.tag(sentences, 8)
 
 
 def test_cache_keeps_the_most_recently_used_words():
