@@ -126,6 +126,7 @@ class AnerLSTM(Pipe):
         state = self.__dict__.copy()
         state["_tagger"] = None  # the copy loads its own (an ONNX Runtime session does not pickle)
         state["_cleanup"] = None  # the directory belongs to this object, not to its copies
+        state["name"] = self.name  # a Cython attribute of Pipe, not in __dict__
         return (_unpickle_component, (type(self), state))
 
     # ------------------------------------------------------------------ model
@@ -251,5 +252,7 @@ class AnerLSTM(Pipe):
 
 def _unpickle_component(cls, state: dict) -> AnerLSTM:
     component = cls.__new__(cls)
+    state = dict(state)
+    component.name = state.pop("name")
     component.__dict__.update(state)
     return component
