@@ -13,18 +13,22 @@ record. A well-formed line whose document cannot be tokenised is always an error
 
 Memory: documents go through ``nlp.pipe`` in lazily read chunks, each inside
 ``nlp.memory_zone()``, so the strings spaCy interns for new words are freed after each
-chunk. With ``n_process > 1`` each chunk gets fresh worker processes for the same reason;
-forked workers share the loaded model's memory (the word table is memory-mapped) and
-make their own ONNX Runtime session of one thread. Chunks end on batch boundaries, so
-documents meet the network in the same batches whatever ``n_process`` is, and the output
-is byte-identical.
+chunk. With ``n_process > 1`` a pool of worker processes annotates one batch per task,
+each in a memory zone of its own, and sends back only the entity records (not the
+``Doc``), a few batches in flight at a time; workers forked from this process share the
+loaded model's memory (the word table is memory-mapped) and make their own ONNX Runtime
+session of one thread. Documents meet the network in the same batches whatever
+``n_process`` is, and the output is byte-identical.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
@@ -38,8 +42,8 @@ from .records import STDIN, InputRecord, read_records, resolve_text_key, source_
 DEFAULT_BATCH_SIZE = 256
 #: Characters of text per memory zone with one process (spaCy's vocabulary is reset after each).
 ZONE_CHARS = 2_000_000
-#: Characters per worker process in one multi-process chunk (new workers for every chunk).
-PROCESS_CHUNK_CHARS = 25_000_000
+#: Batches in flight per worker process: enough to keep the workers busy, few enough to bound memory.
+BATCHES_PER_WORKER = 2
 #: Decimal places of an entity's score in the output: enough to threshold, short lines.
 SCORE_DIGITS = 4
 
@@ -78,8 +82,9 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
 
     A text that cannot be annotated (see :func:`text_problem`) gives
     ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
-    lazily, a few batches ahead. ``n_process > 1`` runs ``nlp.pipe(n_process=...)`` with
-    identical output. ``chunk_chars`` is the text per memory zone (see the module docstring).
+    lazily, a few batches ahead. ``n_process > 1`` annotates in that many worker processes,
+    with identical output. ``chunk_chars`` is the text per memory zone in this process (see
+    the module docstring).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -107,22 +112,57 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
 
 def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
                    chunk_chars: Optional[int]) -> Iterator[List[Dict[str, Any]]]:
-    """Entity records of every text, through ``nlp.pipe`` one memory zone (chunk) at a time."""
-    if chunk_chars is None:
-        chunk_chars = ZONE_CHARS if n_process == 1 else PROCESS_CHUNK_CHARS * n_process
+    """Entity records of every text: in this process one memory zone (chunk) at a time, or
+    through a pool of ``n_process`` workers."""
+    if n_process > 1:
+        yield from _pool_entities(nlp, texts, batch_size, n_process)
+        return
     it = iter(texts)
     while True:
         first = next(it, None)
         if first is None:
             return
-        chunk = _chunk(first, it, batch_size, chunk_chars)
+        chunk = _chunk(first, it, batch_size, ZONE_CHARS if chunk_chars is None else chunk_chars)
         with nlp.memory_zone():
-            if n_process == 1:
-                for doc in nlp.pipe(chunk, batch_size=batch_size):
-                    yield entity_records(doc)
-            else:
-                for doc in nlp.pipe(chunk, batch_size=batch_size, n_process=n_process):
-                    yield entity_records(doc)
+            for doc in nlp.pipe(chunk, batch_size=batch_size):
+                yield entity_records(doc)
+
+
+#: The pipeline a worker process annotates with (set by :func:`_start_worker`).
+_worker_nlp = None
+
+
+def _start_worker(nlp) -> None:
+    global _worker_nlp
+    _worker_nlp = nlp
+
+
+def _annotate_batch(texts: List[str], batch_size: int) -> List[List[Dict[str, Any]]]:
+    """In a worker: the entity records of one batch, its new strings freed afterwards."""
+    with _worker_nlp.memory_zone():
+        return [entity_records(doc) for doc in _worker_nlp.pipe(texts, batch_size=batch_size)]
+
+
+def _pool_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int) -> Iterator[List[Dict[str, Any]]]:
+    """Batches of ``batch_size`` texts annotated by ``n_process`` workers, in input order.
+    A forked worker inherits ``nlp`` as loaded; under spawn it is pickled (the component
+    then loads its model in the worker)."""
+    it = iter(texts)
+    in_flight: deque = deque()
+    with ProcessPoolExecutor(n_process, mp_context=multiprocessing.get_context(), initializer=_start_worker,
+                             initargs=(nlp,)) as pool:
+        try:
+            while True:
+                batch = list(islice(it, batch_size))
+                if batch:
+                    in_flight.append(pool.submit(_annotate_batch, batch, batch_size))
+                if in_flight and (not batch or len(in_flight) >= BATCHES_PER_WORKER * n_process):
+                    yield from in_flight.popleft().result()
+                elif not batch:
+                    return
+        finally:
+            for future in in_flight:
+                future.cancel()
 
 
 def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> Iterator[str]:

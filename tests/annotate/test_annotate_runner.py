@@ -242,22 +242,62 @@ def test_load_pipeline_reports_a_broken_model_before_any_input(scrambled_model_d
 
 @pytest.mark.slow
 def test_two_processes_give_the_records_of_one(nlp):
-    """nlp.pipe(n_process=2) through annotate_texts: same records, same order, with the network
+    """Two worker processes through annotate_texts: same records, same order, with the network
     already run in this process (forked workers make their own ONNX Runtime session)."""
     rng = random.Random(11)
     texts = [random_text(rng) for _ in range(150)]
     texts[7], texts[40], texts[149] = "\ud800", "", "x\udfff"
     tagger = nlp.get_pipe("aner_lstm").tagger
     one = list(annotate_texts(nlp, texts, batch_size=8, n_process=1))
-    chunk = sum(map(len, texts)) * 2 // 3
-    two = list(annotate_texts(nlp, texts, batch_size=8, n_process=2, chunk_chars=chunk))  # 2 chunks, 2 pools
+    two = list(annotate_texts(nlp, texts, batch_size=8, n_process=2))  # 19 batches, 4 in flight
     assert two == one
+    assert list(annotate_texts(nlp, texts[:5], batch_size=8, n_process=3)) == one[:5]  # fewer batches than workers
     assert nlp.get_pipe("aner_lstm")._tagger is tagger
     assert "error" in one[7] and "error" in one[149] and one[40] == {"entities": []}
     assert sum(len(r["entities"]) for r in one) > 100
     for text, rec in zip(texts, one):
         if "error" not in rec:
             assert_offsets(rec, text)
+
+
+@pytest.mark.slow
+def test_spawned_workers_load_the_model_themselves_and_give_the_same_records(scrambled_model_dir, monkeypatch):
+    """Under spawn (forkserver is Python 3.14's default) the pipeline is pickled without its network."""
+    import multiprocessing
+    import types
+
+    from spacy_aner.annotate import runner
+
+    nlp = load_pipeline(scrambled_model_dir)
+    texts = [random_text(random.Random(k)) for k in range(30)]
+    one = list(annotate_texts(nlp, texts, batch_size=4))
+    spawn = types.SimpleNamespace(get_context=lambda: multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(runner, "multiprocessing", spawn)
+    assert list(annotate_texts(nlp, texts, batch_size=4, n_process=2)) == one
+
+
+@pytest.mark.slow
+def test_an_error_in_a_worker_reaches_the_caller(scrambled_model_dir, monkeypatch):
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.get_start_method() != "fork":
+        pytest.skip("the patched component reaches the workers only through fork")
+    nlp = load_pipeline(scrambled_model_dir)
+    component = nlp.get_pipe("aner_lstm")
+    predict = component.predict
+
+    def failing(docs):
+        if any("boom" in doc.text for doc in docs):
+            raise RuntimeError("a worker failed")
+        return predict(docs)
+
+    monkeypatch.setattr(component, "predict", failing)
+    texts = [random_text(random.Random(k)) for k in range(40)] + ["boom"] + ["محمد"] * 20
+    got = []
+    with pytest.raises(RuntimeError, match="a worker failed"):
+        for rec in annotate_texts(nlp, texts, batch_size=4, n_process=2):
+            got.append(rec)
+    assert len(got) == 40  # every batch before the failing one was written
 
 
 def test_load_pipeline_runs_one_thread_per_process(scrambled_model_dir):
