@@ -157,7 +157,7 @@ def watch(cmd: List[str], input_path: Path, input_bytes: int, interval: float) -
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_rss = peak_pss = peak_single = peak_procs = 0
-    timeline = []  # (seconds, fraction of input read, tree RSS MB, tree PSS MB)
+    timeline = []  # (seconds, fraction of input read, tree RSS, tree PSS); memory in MiB (the keys say mb)
     next_mark = 0.0
     stderr_chunks: List[bytes] = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
@@ -215,8 +215,8 @@ def run_one(cmd: List[str], input_path: Path, info: Dict[str, int], out: Path, i
         "entities": int(m.group(3).replace(",", "")) if m else None,
         "input_mb_per_second": round(info["bytes"] / 1e6 / run["seconds"], 3),
     })
-    log(f"peak RSS {run['peak_tree_rss_mb']:,} MB (tree), PSS {run['peak_tree_pss_mb']:,} MB, largest process "
-        f"{run['peak_single_rss_mb']:,} MB; {run['docs_per_second']} docs/s; {run['seconds']:.0f} s")
+    log(f"peak RSS {run['peak_tree_rss_mb']:,} MiB (tree), PSS {run['peak_tree_pss_mb']:,} MiB, largest process "
+        f"{run['peak_single_rss_mb']:,} MiB; {run['docs_per_second']} docs/s; {run['seconds']:.0f} s")
     return run
 
 
@@ -250,8 +250,8 @@ def print_table(result: Dict) -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in result["runs"].values():
         docs = "–" if r["docs_per_second"] is None else f"{r['docs_per_second']:,}"
-        print(f"| {r['input_mb']:,.1f} MB | {r['input_lines']:,} | {r['n_process']} | {r['peak_tree_rss_mb']:,} MB "
-              f"| {r['peak_tree_pss_mb']:,} MB | {r['peak_single_rss_mb']:,} MB | {docs} "
+        print(f"| {r['input_mb']:,.1f} MB | {r['input_lines']:,} | {r['n_process']} | {r['peak_tree_rss_mb']:,} MiB "
+              f"| {r['peak_tree_pss_mb']:,} MiB | {r['peak_single_rss_mb']:,} MiB | {docs} "
               f"| {r['input_mb_per_second']:.2f} | {r['seconds']:,.0f} s |")
     if result["identical_outputs"] is not None:
         print(f"\noutputs {'byte-identical' if result['identical_outputs'] else 'DIFFER'} across --n-process values")

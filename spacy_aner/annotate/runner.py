@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -135,6 +136,14 @@ _worker_nlp = None
 def _start_worker(nlp) -> None:
     global _worker_nlp
     _worker_nlp = nlp
+    # A worker whose parent was killed (SIGKILL, an OOM kill) would wait on its queue forever.
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _annotate_batch(texts: List[str], batch_size: int) -> List[List[Dict[str, Any]]]:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict
 
@@ -131,7 +135,7 @@ def annotate(
     text_key: str = typer.Option(None, "--text-key", help="Read INPUT as JSONL, each document from this key (an input named *.jsonl or *.ndjson is JSONL with key 'text')."),
     id_key: str = typer.Option(None, "--id-key", help="JSONL only: write this key's value instead of the text into each record."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Documents per nlp.pipe batch."),
-    n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe; output is byte-identical to 1 process."),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes, each annotating whole batches; output is byte-identical to 1 process."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
     label: list[str] = typer.Option(None, "--label", metavar="LABEL=NAME", help="Rename a label (PERS=PERSON), or drop it with an empty name (MISC=); repeatable."),
     gazetteer: list[Path] = typer.Option(None, "--gazetteer", metavar="FILE", help="Names of your own the network reads as evidence (name<TAB>LABEL lines, or JSONL with text and label); repeatable. The model must have been trained with a gazetteer."),
@@ -168,9 +172,13 @@ def annotate(
     except ValueError as err:  # a broken model (ModelLoadError), label map or name list
         fail(str(err))
     try:
-        stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
-                              n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
-                              warn=warn)
+        with exit_on_sigterm():
+            stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
+                                  n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
+                                  warn=warn)
+    except BrokenProcessPool:
+        fail("a worker process died (killed, or out of memory?)"
+             + ("" if output == STDIN else "; nothing was written"))
     except InvalidInputError as err:
         where = "" if output == STDIN else "; nothing was written"
         fail(f"{err}\n(fix the line, or pass --skip-invalid to write an error record for it and go on{where})")
@@ -182,6 +190,20 @@ def annotate(
     if not quiet:
         typer.echo(f"{stats.records:,} records ({stats.errors:,} errors), {stats.entities:,} entities in "
                    f"{stats.seconds:.1f} s ({stats.docs_per_second:,.0f} docs/s) -> {output}", err=True)
+
+
+@contextmanager
+def exit_on_sigterm():
+    """SIGTERM (timeout, docker stop, a scheduler) unwinds like Ctrl-C: cleanup code runs, so
+    no temporary file or worker process is left behind."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def label_map(options: list[str]) -> Dict[str, str]:

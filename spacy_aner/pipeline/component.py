@@ -253,6 +253,6 @@ class AnerLSTM(Pipe):
 def _unpickle_component(cls, state: dict) -> AnerLSTM:
     component = cls.__new__(cls)
     state = dict(state)
-    component.name = state.pop("name")
+    component.name = state.pop("name", "aner_lstm")  # states pickled before 0.6.0 lack it
     component.__dict__.update(state)
     return component

@@ -325,3 +325,84 @@ def test_annotate_with_one_and_two_processes_writes_identical_bytes(scrambled_mo
                           "error": "not valid Unicode: lone surrogate U+D800 at offset 5 (cannot be tokenised)"}
     assert records[9] == {"id": None, "entities": []}
     assert sum(len(r["entities"]) for r in records) > 200
+
+
+def _children(pid: int) -> list:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_annotate_killed_leaves_no_worker_and_no_file(scrambled_model_dir, tmp_path, how):
+    """SIGTERM unwinds (exit 143, no output, no temporary file); after SIGKILL the workers notice and exit."""
+    import signal
+    import time
+
+    rng = random.Random(4)
+    (tmp_path / "in.txt").write_text("\n".join(random_text(rng) for _ in range(200_000)) + "\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "-o", "out.jsonl", "-q",
+                             "--model", str(scrambled_model_dir), "--n-process", "2", "--batch-size", "8"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2 and proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(1.0)  # the workers are annotating
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=120)
+        deadline = time.monotonic() + 30
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_alive, workers))
+        assert code == (143 if how == "SIGTERM" else -9), proc.stderr.read().decode()[-2000:]
+        if how == "SIGTERM":
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_annotate_says_so_when_a_worker_dies(scrambled_model_dir, tmp_path):
+    import signal
+    import time
+
+    rng = random.Random(5)
+    (tmp_path / "in.txt").write_text("\n".join(random_text(rng) for _ in range(200_000)) + "\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "-o", "out.jsonl", "-q",
+                             "--model", str(scrambled_model_dir), "--n-process", "2", "--batch-size", "8"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.kill(_children(proc.pid)[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1
+        assert "error: a worker process died (killed, or out of memory?); nothing was written" in err
+        assert "Traceback" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
