@@ -268,7 +268,8 @@ def markdown(result: Dict) -> str:
 def training_note(t: Dict) -> str:
     if not t.get("cap"):
         return f"spaCy ner: reused {t.get('model')} (not trained in this run)."
-    return (f"spaCy ner: stopped by {t['stopped_by']} after {t.get('steps_completed')} steps "
+    # spaCy's log shows only evaluated steps (every eval_frequency) and, with a deadline, the step it hit.
+    return (f"spaCy ner: stopped by {t['stopped_by']} at step {t.get('steps_completed')}, the last its log shows "
             f"({t.get('epochs')} epochs, {t['wall_s']:.0f} s); best dev ents_f {t.get('best_dev_ents_f')} "
             f"at step {t.get('best_step')}.")
 

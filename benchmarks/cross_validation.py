@@ -20,9 +20,12 @@ is reused, so an interrupted run resumes.
     python -m benchmarks.cross_validation corpus_full/train.conll --folds 5 --jobs 2 --workdir cv \\
         --recipe base=configs/aner_lstm.cfg --recipe "seed14=configs/aner_lstm.cfg --training.seed 14"
     python -m benchmarks.cross_validation TRAIN --folds 2 --workdir /tmp/cv --output /tmp/cv.json \\
-        --recipe base=configs/aner_lstm.cfg --paths.vectors null --training.epochs 1 --model.lstm_units 8
+        --recipe base=configs/aner_lstm.cfg --paths.vectors null --paths.gazetteer null --training.epochs 1 \\
+        --model.lstm_units 8
 
-``corpus_full/`` is ``spacy-aner prepare ../shared/data/anercorp corpus_full --dev-fraction 0``.
+``corpus_full/`` is ``spacy-aner prepare ../shared/data/anercorp corpus_full --dev-fraction 0``; the
+recipe's name lists are ``spacy-aner gazetteer build --shared ../shared/data/gazetteers -o
+gazetteer/builtin.json.gz`` (``--paths.gazetteer null``: none).
 """
 from __future__ import annotations
 
