@@ -171,17 +171,17 @@ def annotate(
         nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []), gazetteers=gazetteer or [])
     except ValueError as err:  # a broken model (ModelLoadError), label map or name list
         fail(str(err))
+    nothing_written = "" if output == STDIN else "; nothing was written"  # a file appears only on success
     try:
         with exit_on_sigterm():
             stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
                                   n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
                                   warn=warn)
     except BrokenProcessPool:
-        fail("a worker process died (killed, or out of memory?)"
-             + ("" if output == STDIN else "; nothing was written"))
+        fail(f"a worker process died (killed, or out of memory?){nothing_written}")
     except InvalidInputError as err:
-        where = "" if output == STDIN else "; nothing was written"
-        fail(f"{err}\n(fix the line, or pass --skip-invalid to write an error record for it and go on{where})")
+        fail(f"{err}\n(fix the line, or pass --skip-invalid to write an error record for it and go on"
+             f"{nothing_written})")
     except BrokenPipeError:  # e.g. `| head`: the reader has gone, stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1)

@@ -90,7 +90,7 @@ def member_scores(g: GraphBuilder, weights: Weights, config: ModelConfig, prefix
                                       kernel_shape=[k])])
         pooled.append(g.node("ReduceMax", [conv, g.const(name + "/pool_axis", np.array([2]))], keepdims=0))
     computed = g.node("Concat", pooled, axis=1)
-    width = config.char_filters * len(config.char_kernels)
+    width = char_width(config) // config.members  # one member's share of the cached features
     cached = g.node("Slice", [CACHED_INPUT, g.const(prefix + "cached/start", np.array([member * width])),
                               g.const(prefix + "cached/end", np.array([(member + 1) * width])),
                               g.const(prefix + "cached/axis", np.array([1]))])
