@@ -91,24 +91,20 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if n_process < 1:
         raise ValueError(f"n_process must be positive, got {n_process}")
-    pending: deque = deque()  # per input text in flight: None (a doc will come) or its error record
+    pending: deque = deque()  # per input text in flight: None, or its error record
     max_length = getattr(nlp, "max_length", None)
 
-    def valid_texts() -> Iterator[str]:
+    def placeholders() -> Iterator[str]:
+        # A text that cannot be annotated goes through as "", so that its error record
+        # leaves with the texts around it: a long run of them is never held in memory.
         for text in texts:
             problem = text_problem(text, max_length)
             pending.append(None if problem is None else {"error": problem, "entities": []})
-            if problem is None:
-                yield text
+            yield "" if problem else text
 
-    for entities in _pipe_entities(nlp, valid_texts(), batch_size, n_process, chunk_chars):
-        # Every error queued before this document's marker belongs to a text before it.
-        while pending[0] is not None:
-            yield pending.popleft()
-        pending.popleft()
-        yield {"entities": entities}
-    while pending:  # texts after the last valid one: all errors
-        yield pending.popleft()
+    for entities in _pipe_entities(nlp, placeholders(), batch_size, n_process, chunk_chars):
+        error = pending.popleft()
+        yield {"entities": entities} if error is None else error
 
 
 def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,

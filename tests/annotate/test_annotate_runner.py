@@ -102,6 +102,33 @@ def test_annotate_texts_reads_its_input_lazily(nlp):
     results.close()
 
 
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_a_run_of_invalid_texts_is_read_lazily_too(nlp, n_process):
+    """Error records leave in step with the input: a long run of texts that cannot be
+    annotated is never held in memory waiting for the next valid one."""
+    seen = []
+
+    def texts():
+        yield "محمد في الرباط"
+        for i in range(10_000):
+            seen.append(i)
+            yield None if i % 2 else "x" * 50
+        yield "علي"
+
+    max_length, nlp.max_length = nlp.max_length, 40
+    try:
+        results = annotate_texts(nlp, texts(), batch_size=4, n_process=n_process)
+        assert next(results) == {"entities": entity_records(nlp("محمد في الرباط"))}
+        assert next(results)["error"].startswith("document of 50 characters is longer than nlp.max_length")
+        assert next(results) == {"error": "expected a str, got NoneType", "entities": []}
+        assert len(seen) < 100
+        rest = list(results)
+    finally:
+        nlp.max_length = max_length
+    assert len(rest) == 10_000 - 2 + 1 and all("error" in r for r in rest[:-1])
+    assert rest[-1] == {"entities": entity_records(nlp("علي"))}
+
+
 def test_annotate_records_one_output_per_input_in_order(nlp):
     recs = [InputRecord(1, "محمد في الرباط", "a"), InputRecord(2, None, "b", error="invalid UTF-8 at byte 0"),
             InputRecord(3, "\udc80", "c"), InputRecord(4, "", None), InputRecord(5, "علي", "e")]
