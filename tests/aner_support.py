@@ -108,7 +108,8 @@ def scramble_model(src: Path, dst: Path, seed: int,
     import numpy as np
 
     from spacy_aner.core.tagger import Tagger
-    from spacy_aner.training.export import read_weights, save_model
+    from spacy_aner.core.graph import read_weights
+    from spacy_aner.training.export import save_model
 
     rng = np.random.default_rng(seed)
     tagger, weights = Tagger.load(src), read_weights(src)

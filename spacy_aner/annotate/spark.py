@@ -54,12 +54,13 @@ class WorkerSettings:
     max_length: int = MAX_DOC_CHARS
     labels: Tuple[Tuple[str, str], ...] = ()  # the component's label map, as sorted pairs (hashable)
     gazetteers: Tuple[str, ...] = ()  # the component's name lists (paths readable on every executor)
+    members: int = 0  # the component's: the ensemble's first members only (0: all)
 
     @classmethod
     def of(cls, model, batch_size: int, max_length: int, labels: Optional[Dict[str, str]],
-           gazetteers: Sequence[str] = ()) -> "WorkerSettings":
+           gazetteers: Sequence[str] = (), members: int = 0) -> "WorkerSettings":
         return cls(None if model is None else str(model), batch_size, max_length, tuple(sorted((labels or {}).items())),
-                   tuple(name_list_paths(gazetteers)))
+                   tuple(name_list_paths(gazetteers)), members)
 
 
 def worker_pipeline(settings: WorkerSettings):
@@ -71,7 +72,8 @@ def worker_pipeline(settings: WorkerSettings):
     if key not in _PIPELINES:
         start = time.perf_counter()
         _PIPELINES[key] = load_pipeline(settings.model, max_length=settings.max_length,
-                                         labels=dict(settings.labels), gazetteers=settings.gazetteers)
+                                         labels=dict(settings.labels), gazetteers=settings.gazetteers,
+                                         members=settings.members)
         print(f"{LOAD_MESSAGE} {settings.model or 'shipped model'} in process {os.getpid()} "
               f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
     return _PIPELINES[key]
@@ -122,7 +124,7 @@ def _output_columns(schema, entities: List[List[Dict[str, Any]]], errors: List[O
 
 def annotate_dataframe(df, text_col: str = "text", *, id_col: Optional[str] = None, model: Optional[str] = None,
                        batch_size: int = DEFAULT_BATCH_SIZE, max_length: int = MAX_DOC_CHARS,
-                       labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = ()):
+                       labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (), members: int = 0):
     """``df`` with an ``entities`` column (``array<struct<start,end,label,text,score>>``) and an ``error`` column.
 
     ``text_col`` is a string or binary column (binary is decoded as UTF-8; undecodable bytes
@@ -133,7 +135,8 @@ def annotate_dataframe(df, text_col: str = "text", *, id_col: Optional[str] = No
     out of the result, as ``annotate --id-key`` writes the id instead of the text.
     ``model`` is a model directory readable on every executor (default: the shipped model);
     ``labels`` is the component's label map (``{"PERS": "PERSON", "MISC": ""}``), ``gazetteers``
-    its name lists (like ``model``, readable on every executor).
+    its name lists (like ``model``, readable on every executor); ``members`` the ensemble's
+    first members to compute with (0: all).
     """
     from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
@@ -150,7 +153,7 @@ def annotate_dataframe(df, text_col: str = "text", *, id_col: Optional[str] = No
     kept = [f for f in df.schema.fields if id_col is None or f.name != text_col]
     schema = StructType(kept + [StructField(ENTITIES_COLUMN, entities_spark_type()),
                                 StructField(ERROR_COLUMN, StringType())])
-    settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers)
+    settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers, members)
     return df.mapInArrow(partial(annotate_batches, text_col=text_col, kept=[f.name for f in kept],
                                  schema=schema, settings=settings), schema)
 

@@ -143,7 +143,7 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
                    id_key: Optional[str] = None, output_format: str = "jsonl", model: Optional[str] = None,
                    batch_size: int = DEFAULT_BATCH_SIZE, partitions: Optional[int] = None,
                    max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None,
-                   gazetteers: Sequence[str] = ()) -> SparkRun:
+                   gazetteers: Sequence[str] = (), members: int = 0) -> SparkRun:
     """Annotate ``source`` into the folder ``output`` (``"jsonl"`` part files or ``"parquet"``).
 
     Every input row gives one output row; a row that cannot be annotated gives an error
@@ -167,7 +167,7 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     partitions = max(1, min(partitions, rows_in))
     spec = RecordSpec("rows" if fmt == "parquet" else "lines", text_key, id_key, jsonl=output_format == "jsonl")
     schema = record_schema(spec, id_type)
-    settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers)
+    settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers, members)
     counters = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
     fn = partial(record_batches, spec=spec, schema=schema, settings=settings, counters=counters)
     records = numbered.repartitionByRange(partitions, "line").sortWithinPartitions("line").mapInArrow(fn, schema)

@@ -42,6 +42,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 127.0.0.1 keeps it to this machine."),
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
     model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    members: int = typer.Option(0, "--members", min=0, help="Compute with the first N networks of the model's ensemble only (0: all): faster, less accurate."),
     max_bytes: int = typer.Option(1_000_000, "--max-bytes", min=1, help="Largest request body; larger ones get 413."),
     max_texts: int = typer.Option(1_000, "--max-texts", min=1, help="Most texts in one {\"texts\": [...]} request; more get 413."),
     max_batch: int = typer.Option(64, "--max-batch", min=1, help="Most texts of concurrent requests run together in one nlp.pipe call."),
@@ -60,8 +61,8 @@ def serve(
     from ..annotate.runner import load_pipeline
 
     try:
-        nlp = load_pipeline(model)
-    except ModelLoadError as err:
+        nlp = load_pipeline(model, members=members)
+    except ValueError as err:  # a broken model (ModelLoadError), or more members than it has
         fail(str(err))
     typer.echo(f"serving {model or 'the shipped model'} on http://{host}:{port}/ (Ctrl+C stops)", err=True)
     run(nlp, host=host, port=port, access_log=access_log, max_bytes=max_bytes, max_texts=max_texts,

@@ -13,7 +13,7 @@ from typing import Dict
 
 import typer
 
-from ..core.config import META_FILE, TRAINING_LOG_FILE, ModelLoadError
+from ..core.config import META_FILE, TRAINING_LOG_FILE
 from .common import app, fail, invocation, warn
 
 
@@ -26,6 +26,7 @@ def evaluate(
     raw: bool = typer.Option(False, "--raw", help="Also score on raw text through the CAMeL tokenizer, matching entities by character offsets."),
     doc_context: bool = typer.Option(False, "--doc-context", help="Also score with each file read as running text: names found in one sentence are tagged where they recur in the next ones (the component's consistency_window)."),
     batch_size: int = typer.Option(256, help="Sentences per nlp.pipe batch."),
+    members: int = typer.Option(0, "--members", min=0, help="Score the first N networks of the model's ensemble alone (0: all)."),
     record: bool = typer.Option(False, "--record", help="Write the micro scores and this command into the model's meta.json (test_scores)."),
 ) -> None:
     """Entity-level P/R/F1 (seqeval default and strict IOB2, and spaCy's Scorer) with plots.
@@ -45,11 +46,13 @@ def evaluate(
             gold[p] = read_gold(p)  # every file checked before the model loads or anything is scored
         except ValueError as err:
             fail(str(err))
+    if record and members:
+        fail("--record keeps the scores of the whole model: leave out --members")
     model_dir = model or DEFAULT_MODEL
     try:
-        nlp = load(model_dir)
+        nlp = load(model_dir, members=members)
         tagger = nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
-    except ModelLoadError as err:
+    except ValueError as err:  # a broken model (ModelLoadError), or more members than it has
         fail(str(err))
     output.mkdir(parents=True, exist_ok=True)
     results, reports = {}, []
@@ -66,7 +69,7 @@ def evaluate(
         "mode": first["seqeval_default"]["mode"],
         "micro": micro, "macro": first["seqeval_default"]["macro"], "per_type": first["seqeval_default"]["per_type"],
         "sentences": first["sentences"], "words": first["words"], "file": first["file"],
-        "model": str(model_dir), "model_hash": model_hash(model_dir),
+        "model": str(model_dir), "model_hash": model_hash(model_dir), "members": members or tagger.config.members,
         "files": {name: {k: v for k, v in strip_private(r).items() if not k.startswith("report")}
                   for name, r in results.items()},
     }
@@ -139,6 +142,7 @@ def annotate(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on past lines that are not UTF-8 or not a usable JSON object: warn and write {line, error, entities: []} for each, instead of stopping."),
     label: list[str] = typer.Option(None, "--label", metavar="LABEL=NAME", help="Rename a label (PERS=PERSON), or drop it with an empty name (MISC=); repeatable."),
     gazetteer: list[Path] = typer.Option(None, "--gazetteer", metavar="FILE", help="Names of your own the network reads as evidence (name<TAB>LABEL lines, or JSONL with text and label); repeatable. The model must have been trained with a gazetteer."),
+    members: int = typer.Option(0, "--members", min=0, help="Compute with the first N networks of the model's ensemble only (0: all): faster, less accurate."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (warnings are still shown)."),
     spark: str = typer.Option(None, "--spark", metavar="MASTER_URL", help="Run on Apache Spark (e.g. spark://host:7077, local[4]); INPUT may then be text, JSONL or Parquet, a file, folder or glob, and OUTPUT is a folder of part files, Parquet if it ends in .parquet. See docs/spark.md."),
     partitions: int = typer.Option(None, "--partitions", min=1, help="With --spark: partitions to annotate (default: one per 8 MB of input, at least two per core)."),
@@ -160,7 +164,7 @@ def annotate(
     if spark is not None:
         return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,
                                  batch_size=batch_size, n_process=n_process, partitions=partitions, quiet=quiet,
-                                 labels=label_map(label or []), gazetteers=gazetteer or [])
+                                 labels=label_map(label or []), gazetteers=gazetteer or [], members=members)
     if id_key is not None and resolve_text_key(input_path, text_key) is None:
         fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
     if input_path != STDIN and not Path(input_path).is_file():
@@ -168,8 +172,9 @@ def annotate(
     if output != STDIN and Path(output).is_dir():
         fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
     try:
-        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []), gazetteers=gazetteer or [])
-    except ValueError as err:  # a broken model (ModelLoadError), label map or name list
+        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []), gazetteers=gazetteer or [],
+                            members=members)
+    except ValueError as err:  # a broken model (ModelLoadError), label map, name list or member count
         fail(str(err))
     nothing_written = "" if output == STDIN else "; nothing was written"  # a file appears only on success
     try:
@@ -218,7 +223,8 @@ def label_map(options: list[str]) -> Dict[str, str]:
 
 
 def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_key, id_key, batch_size: int,
-                      n_process: int, partitions, quiet: bool, labels: Dict[str, str], gazetteers: list) -> None:
+                      n_process: int, partitions, quiet: bool, labels: Dict[str, str], gazetteers: list,
+                      members: int) -> None:
     """``annotate --spark``: the same records, written as part files by a Spark job."""
     import time
     import warnings
@@ -241,9 +247,9 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail(f"cannot write {output}: it exists")
     if id_key is not None and input_format(input_path, text_key) == "text":
         fail("--id-key needs JSONL or Parquet input: give --text-key (or a *.jsonl file)")
-    if model is not None or labels or gazetteers:
-        try:
-            load_pipeline(model, labels=labels, gazetteers=gazetteers)  # a broken model, label map or list fails here
+    if model is not None or labels or gazetteers or members:
+        try:  # a broken model, label map, list or member count fails here
+            load_pipeline(model, labels=labels, gazetteers=gazetteers, members=members)
         except ValueError as err:  # ModelLoadError included
             fail(str(err))
     # pyspark warns that pandas 3 is not supported yet: batches go through Arrow only, never pandas.
@@ -255,7 +261,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail(f"could not start Spark on {master} (is Java 17 or newer installed?): {err}")
     try:
         run = annotate_files(session, input_path, output, text_key=text_key, id_key=id_key, model=model, labels=labels,
-                             gazetteers=[str(p.resolve()) for p in gazetteers],
+                             gazetteers=[str(p.resolve()) for p in gazetteers], members=members,
                              output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
                              batch_size=batch_size, partitions=partitions)
     except (ValueError, PySparkException) as err:  # a missing column, an output that exists, a path not found

@@ -16,34 +16,23 @@ works with any start method).
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .config import CONFIG_FILE, GRAPH_FILE, VOCAB_FILE, ModelConfig, ModelLoadError
+from .config import GRAPH_FILE, ModelConfig, ModelLoadError
+from .graph import CACHED_INPUT, CHAR_FEATURES, GAZETTEER_INPUT, check_record, first_members
 
-#: The input of a graph that reads gazetteer features ``(B, T, 2 * labels)``.
-GAZETTEER_INPUT = "gazetteer"
-#: Graph metadata written by the export: the model configuration (JSON) and the character count.
-CONFIG_KEY, CHARS_KEY = "spacy_aner.config", "spacy_aner.chars"
 #: Sessions inherited through fork, kept alive on purpose (see :meth:`OnnxScorer.session`).
 INHERITED_SESSIONS: List = []
 CRF_OUTPUTS = ("transitions", "start", "end")
-#: The char features of rows the caller kept (input) and of the rows the graph computed (output).
-CACHED_INPUT, CHAR_FEATURES = "cached_char_features", "char_features"
 #: Words whose char features a scorer keeps (float32, ``char_width`` each: 24 MiB for the shipped model).
 CACHE_WORDS = 8192
-
-
-def char_width(config: ModelConfig) -> int:
-    """Char features per word, all members together."""
-    return config.members * config.char_filters * len(config.char_kernels)
 
 
 class FeatureCache:
@@ -99,17 +88,25 @@ class FeatureCache:
 class OnnxScorer:
     """Unary scores and CRF parameters of a model directory's ``tagger.onnx``."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, config: ModelConfig, n_chars: int, threads: int = 1, members: int = 0) -> None:
+        """The graph of the model directory ``path``, checked against ``config`` and ``n_chars``
+        (see :func:`~.graph.check_record`); with ``members``, the graph of the ensemble's first
+        ``members`` members (:func:`~.graph.first_members`)."""
         self.path = Path(path) / GRAPH_FILE
         if not self.path.is_file():
             raise ModelLoadError(f"missing model file: {self.path}")
         self.graph = self.path.read_bytes()  # kept: a model can be saved again after its files are gone
         self.threads = threads
+        self.session_graph = self.graph
+        if members and members != config.members:
+            self.session_graph = first_members(self.graph, config, n_chars, members, self.path)
+            config = replace(config, members=members)
         self._session = None
         self._pid: Optional[int] = None
         self._crf: Optional[Tuple[np.ndarray, ...]] = None
         self._inputs: Tuple[str, ...] = ()
         self.session()  # a broken graph fails now, naming the file
+        check_record(self._session.get_modelmeta().custom_metadata_map, config, n_chars, self.path)
         cached = {i.name: i for i in self._session.get_inputs()}.get(CACHED_INPUT)
         if cached is None or not isinstance(cached.shape[1], int):
             raise ModelLoadError(f"{self.path}: a graph without the input {CACHED_INPUT!r}, exported by a "
@@ -137,32 +134,14 @@ class OnnxScorer:
             options.log_severity_level = 3
             options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's memory for good
             try:
-                self._session = ort.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
+                self._session = ort.InferenceSession(self.session_graph, options,
+                                                     providers=["CPUExecutionProvider"])
             except Exception as err:  # ONNX Runtime raises its own types for a bad file
                 raise ModelLoadError(f"{self.path}: not a usable ONNX graph ({type(err).__name__}: "
                                      f"{str(err).splitlines()[0] if str(err) else ''})") from None
             self._inputs = tuple(i.name for i in self._session.get_inputs())
             self._pid = os.getpid()
         return self._session
-
-    def check(self, config: ModelConfig, n_chars: int) -> None:
-        """Refuse a graph made for another configuration or character set than ``config`` and
-        ``n_chars``: the graph is complete in itself, so ONNX Runtime would run it anyway, or
-        fail only on the first call. The export records both in the graph's metadata."""
-        recorded = self.session().get_modelmeta().custom_metadata_map
-        try:
-            graph_config, graph_chars = json.loads(recorded[CONFIG_KEY]), int(recorded[CHARS_KEY])
-            graph_config = {**asdict(ModelConfig()), **graph_config}  # fields added since have their defaults
-        except (KeyError, ValueError, TypeError):
-            raise ModelLoadError(f"{self.path}: not a graph written by spacy-aner (no recorded configuration)") from None
-        want = asdict(config)
-        differ = sorted(k for k in set(want) | set(graph_config) if want.get(k) != graph_config.get(k))
-        if differ or graph_chars != n_chars:
-            what = ", ".join(f"{k} {graph_config.get(k)!r} (config.json: {want.get(k)!r})" for k in differ)
-            if graph_chars != n_chars:
-                what = ", ".join(filter(None, [what, f"{graph_chars} characters ({VOCAB_FILE}: {n_chars})"]))
-            raise ModelLoadError(f"{self.path}: made for another model than {CONFIG_FILE} and {VOCAB_FILE} "
-                                 f"describe: {what}")
 
     def scores(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
         """``(B, T, n_tags)`` from ``row_vectors`` (U, dim), ``char_rows`` (U, C), ``index`` (B, T), ``lengths``

@@ -10,8 +10,8 @@ import numpy as np
 
 from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
-from .runtime import OnnxScorer
 from .gazetteer import Gazetteer, GazetteerError
+from .runtime import OnnxScorer
 from .storage import WordVectors, read_config, read_gazetteer, read_meta, read_vocab, write_model
 from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
@@ -75,18 +75,19 @@ class Tagger:
         self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
 
     @classmethod
-    def load(cls, path: Path | str, threads: int = 1) -> "Tagger":
+    def load(cls, path: Path | str, threads: int = 1, members: int = 0) -> "Tagger":
         """Load a model directory; every problem raises :class:`ModelLoadError` naming the file.
 
-        ``threads``: ONNX Runtime's threads per call (0: one per core)."""
+        ``threads``: ONNX Runtime's threads per call (0: one per core). ``members``: compute
+        with the ensemble's first ``members`` members only (0: all); a ``ValueError`` if the
+        model has fewer."""
         path = Path(path)
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
         config = read_config(path)
         vocab = read_vocab(path, config)
         vectors = WordVectors.load(path, config, len(vocab.words))
-        scorer = OnnxScorer(path, threads)
-        scorer.check(config, len(vocab.chars))
+        scorer = OnnxScorer(path, config, len(vocab.chars), threads, members)
         return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config))
 
     def write(self, path: Path | str) -> None:

@@ -36,6 +36,7 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
         "consistency_window": 250,
         "split_sentences": True,
         "threads": 1,
+        "members": 0,
         "threshold": 0.0,
         "labels": {},
         "gazetteers": [],
@@ -46,7 +47,7 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
 )
 def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: int,
                    overwrite_ents: bool, consistency_window: int, split_sentences: bool, threads: int,
-                   threshold: float, labels: Dict[str, str], gazetteers: List[str],
+                   members: int, threshold: float, labels: Dict[str, str], gazetteers: List[str],
                    scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
@@ -64,6 +65,9 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
     threads: ONNX Runtime threads per network call; 0 is one per core. One is the default:
         more did not make batches faster on two cores and made single documents slower.
+    members: compute with the first ``members`` networks of the model's ensemble only; 0 is
+        all of them. The shipped model is an ensemble of three: fewer members trade accuracy
+        for speed (the README's table).
     threshold: entities whose probability (``doc.spans[name].attrs["scores"]``) is below it
         are not set; 0 keeps every entity.
     labels: the model's labels renamed (``{"PERS": "PERSON"}``), ``""`` to drop one
@@ -77,8 +81,8 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     """
     return AnerLSTM(nlp.vocab, name=name, model=model, batch_size=batch_size,
                     overwrite_ents=overwrite_ents, consistency_window=consistency_window,
-                    split_sentences=split_sentences, threads=threads, threshold=threshold, labels=labels,
-                    gazetteers=gazetteers, scorer=scorer)
+                    split_sentences=split_sentences, threads=threads, members=members, threshold=threshold,
+                    labels=labels, gazetteers=gazetteers, scorer=scorer)
 
 
 class AnerLSTM(Pipe):
@@ -97,7 +101,7 @@ class AnerLSTM(Pipe):
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
-                 split_sentences: bool = True, threads: int = 1, threshold: float = 0.0,
+                 split_sentences: bool = True, threads: int = 1, members: int = 0, threshold: float = 0.0,
                  labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (),
                  scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:
@@ -114,6 +118,9 @@ class AnerLSTM(Pipe):
         if threads < 0:
             raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
         self.threads = threads
+        if members < 0:
+            raise ValueError(f"members must be 0 (all) or positive, got {members}")
+        self.members = members
         self.threshold = check_threshold(threshold)
         self.label_map = check_label_map(labels)
         self.user_names = UserNames.from_files(gazetteers)
@@ -133,7 +140,7 @@ class AnerLSTM(Pipe):
     @property
     def tagger(self) -> Tagger:
         if self._tagger is None:
-            self._tagger = self.user_names.added_to(Tagger.load(self.model_path, self.threads))
+            self._tagger = self.user_names.added_to(Tagger.load(self.model_path, self.threads, self.members))
         return self._tagger
 
     @property
@@ -219,7 +226,7 @@ class AnerLSTM(Pipe):
         # pipeline's config holds the same settings, and a load-time override must win.
         path = ensure_path(path)
         self.user_names = UserNames.saved(path, self.user_names)
-        self._tagger = self.user_names.added_to(Tagger.load(path, self.threads))  # ModelLoadError names a broken file
+        self._tagger = self.user_names.added_to(Tagger.load(path, self.threads, self.members))  # ModelLoadError names a broken file
         self.model_path = path
         return self
 

@@ -10,13 +10,13 @@ import numpy as np
 
 from ..about import __version__
 from ..core.config import META_FILE, TRAINING_LOG_FILE, ModelConfig
+from ..core.graph import member_prefix, read_weights
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
 from .corpus import read_conll, sha256_file
 from .embeddings import load_vectors, vectors_by_key
 from .evaluation import entity_scores
-from .export import read_weights, save_model
-from .network import member_prefix
+from .export import save_model
 
 #: Recipe settings that may differ between members: the seed, and the schedule a refit replays.
 MEMBER_SETTINGS = ("seed", "epochs", "lr_drops")

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..core.config import ModelConfig
+from ..core.graph import bilstm_layer_name, member_prefix
 
 
 def keras_and_tf():
@@ -95,11 +96,6 @@ def crf_loss(network):
     return loss
 
 
-def member_prefix(member: int) -> str:
-    """Layer-name prefix of ensemble member ``member``; member 0 keeps the single-model names."""
-    return "" if member == 0 else f"m{member}_"
-
-
 def build_network(config: ModelConfig, n_words: int, n_chars: int,
                   embedding_matrix: Optional[np.ndarray] = None):
     """The Keras model: ``{"words", "chars"[, "gazetteer"]}`` -> unary tag scores ``(B, T, n_tags)``."""
@@ -144,10 +140,6 @@ def word_features(config: ModelConfig, n_chars: int, w, chars_in, prefix: str = 
     x = L.Concatenate(name=prefix + "features")([w, *features])
     x = L.Dropout(config.dropout)(x)
     return x if names is None else L.Concatenate(name=prefix + "with_names")([x, names])
-
-
-def bilstm_layer_name(layer: int, prefix: str = "") -> str:
-    return prefix + ("bilstm" if layer == 0 else f"bilstm_{layer + 1}")
 
 
 def tagger_tower(config: ModelConfig, n_chars: int, w, chars_in, mask, prefix: str, names=None):

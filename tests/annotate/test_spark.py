@@ -87,6 +87,13 @@ def test_the_executors_pipeline_has_the_label_map(shipped_model_dir):
     assert "PERSON" in labels and not labels & {"PERS", "MISC"}
 
 
+def test_the_executors_pipeline_computes_with_the_members_asked_for(shipped_model_dir):
+    settings = WorkerSettings.of(None, 64, MAX_DOC_CHARS, None, members=1)
+    assert settings.members == 1 and worker_pipeline(settings) is not worker_pipeline(WorkerSettings())
+    tagger = worker_pipeline(settings).get_pipe("aner_lstm").tagger
+    assert tagger.scorer.cache.width * 3 == worker_pipeline(WorkerSettings()).get_pipe("aner_lstm").tagger.scorer.cache.width
+
+
 def test_the_executors_pipeline_reads_the_user_lists(gazetteer_model_dir, tmp_path):
     names = tmp_path / "names.tsv"
     names.write_text("سعيد الزهراني\tPERS\n", encoding="utf-8")
@@ -188,6 +195,7 @@ def test_input_format(tmp_path):
     (["IN", "-o", "IN"], "it exists"),
     (["IN", "-o", "OUT", "--id-key", "id"], "--id-key needs JSONL or Parquet input"),
     (["IN", "-o", "OUT", "--n-process", "2"], "--n-process does not apply with --spark"),
+    (["IN", "-o", "OUT", "--members", "4"], "members=4: the model is an ensemble of 3"),
 ])
 def test_the_command_checks_its_arguments_before_starting_spark(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -46,7 +46,8 @@ def test_package_errors_are_one_line(tiny_model_dir, tmp_path):
 def test_serve_help_lists_its_options():
     result = runner.invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--model", "--max-bytes", "--max-texts", "--max-batch", "--batch-wait-ms"):
+    for option in ("--host", "--port", "--model", "--members", "--max-bytes", "--max-texts", "--max-batch",
+                   "--batch-wait-ms"):
         assert option in result.stdout
 
 
@@ -57,4 +58,6 @@ def test_serve_with_a_broken_model_fails_before_listening(tiny_model_dir, model_
     assert result.exit_code == 1 and f"{broken / 'vocab.json'}: not valid JSON" in result.stderr
     result = runner.invoke(app, ["serve", "--model", str(tmp_path / "nope"), "--port", "0"])
     assert result.exit_code == 1 and "model directory not found" in result.stderr
+    result = runner.invoke(app, ["serve", "--model", str(tiny_model_dir), "--members", "2", "--port", "0"])
+    assert result.exit_code == 1 and "members=2: the model is an ensemble of 1" in result.stderr
     assert runner.invoke(app, ["serve", "--port", "70000"]).exit_code == 2

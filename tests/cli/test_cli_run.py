@@ -74,6 +74,31 @@ def test_evaluate_an_ensemble_on_two_files_of_one_name(vector_model_dir, refit_r
                                                                            "confusion_dev_2.png"}
 
 
+def test_members_one_scores_and_annotates_as_the_first_member(vector_model_dir, refit_run, tiny_dev_file, tmp_path):
+    from spacy_aner.training.ensemble import ensemble
+
+    ensemble([vector_model_dir, refit_run.dir], tmp_path / "ens")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("محمد يعيش في الرباط\n\nزار أحمد علي القاهرة أمس\n", encoding="utf-8")
+    out = {}
+    for name, args in {"first": ["--model", str(vector_model_dir)],
+                       "members": ["--model", str(tmp_path / "ens"), "--members", "1"]}.items():
+        result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / name), *args])
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text(encoding="utf-8"))
+        result = runner.invoke(app, ["annotate", str(texts), "-o", str(tmp_path / f"{name}.jsonl"), "--quiet", *args])
+        assert result.exit_code == 0, result.output
+        out[name] = (metrics["micro"], metrics["members"], (tmp_path / f"{name}.jsonl").read_bytes())
+    assert out["members"] == out["first"]
+    for command in (["annotate", str(texts)], ["evaluate", str(tiny_dev_file)]):
+        result = runner.invoke(app, [*command, "-o", str(tmp_path / "x"), "--model", str(tmp_path / "ens"),
+                                     "--members", "3"])
+        assert result.exit_code == 1 and "members=3: the model is an ensemble of 2" in result.stderr
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / "x"), "--model",
+                                 str(tmp_path / "ens"), "--members", "1", "--record"])
+    assert result.exit_code == 1 and "leave out --members" in result.stderr
+
+
 GOLD_PROBLEMS = {
     "empty": (b"", "no sentences to score"),
     "untagged": ("باريس\nهي\nعاصمة\n".encode(), "malformed line(s) in the gold file"),
@@ -127,7 +152,7 @@ def test_annotate_help_lists_its_options():
     result = runner.invoke(app, ["annotate", "--help"])
     assert result.exit_code == 0
     for option in ("--output", "--model", "--text-key", "--id-key", "--batch-size", "--n-process",
-                   "--skip-invalid", "--label", "--quiet"):
+                   "--skip-invalid", "--label", "--members", "--quiet"):
         assert option in result.output
 
 

@@ -13,7 +13,8 @@ import pytest
 from aner_support import WORDS
 
 from spacy_aner.core.config import GRAPH_FILE, ModelLoadError
-from spacy_aner.core.runtime import CACHED_INPUT, CHAR_FEATURES, FeatureCache
+from spacy_aner.core.graph import CACHED_INPUT, CHAR_FEATURES
+from spacy_aner.core.runtime import FeatureCache
 from spacy_aner.core.tagger import Tagger
 
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"

@@ -21,10 +21,11 @@ from spacy_aner.core.config import (
     ModelConfig,
     ModelLoadError,
 )
+from spacy_aner.core.graph import read_weights
 from spacy_aner.core.normalize import NORMALIZATION_VERSION
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.core.tags import TAGS
-from spacy_aner.training.export import read_weights, save_model
+from spacy_aner.training.export import save_model
 
 
 def stored_dtypes(model_dir: Path) -> set:

@@ -646,6 +646,38 @@ def test_threads_reaches_the_onnx_runtime_session(scrambled_model_dir, tmp_path)
     assert spacy.load(tmp_path / "pipeline").get_pipe("aner_lstm").tagger.scorer.threads == 2  # as saved
 
 
+# --------------------------------------------------------------------------- members
+
+
+def test_members_is_validated(scrambled_model_dir):
+    with pytest.raises(ValueError, match="members must be 0"):
+        spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "members": -1})
+    assert spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent"}).members == 0  # all
+    nlp = spacy_aner.load(scrambled_model_dir, members=2)  # a single network
+    with pytest.raises(ValueError, match="members=2: the model is an ensemble of 1"):
+        nlp("محمد يعيش في الرباط")
+
+
+def test_the_shipped_ensemble_with_one_member_saves_and_loads_as_configured(shipped_model_dir, shipped_nlp,
+                                                                           tmp_path):
+    nlp = spacy_aner.load(members=1)
+    comp = nlp.get_pipe("aner_lstm")
+    text = "زار محمد علي القاهرة أمس مع وفد من الأمم المتحدة ."
+    doc = nlp(text)
+    assert {(e.text, e.label_) for e in doc.ents} >= {("القاهرة", "LOC"), ("الأمم المتحدة", "ORG")}
+    assert comp.tagger.config.members == 3 and comp.tagger.scorer.cache.width * 3 == \
+        shipped_nlp.get_pipe("aner_lstm").tagger.scorer.cache.width
+    nlp.to_disk(tmp_path / "pipeline")
+    assert (tmp_path / "pipeline" / "aner_lstm" / "tagger.onnx").read_bytes() == \
+        (shipped_model_dir / "tagger.onnx").read_bytes()  # the whole ensemble is saved
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.config["components"]["aner_lstm"]["members"] == 1
+    assert ents_of(loaded(text)) == ents_of(doc)
+    assert [s for s in loaded(text).spans["aner_lstm"].attrs["scores"]] == list(doc.spans["aner_lstm"].attrs["scores"])
+    whole = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"members": 0}}})
+    assert ents_of(whole(text)) == ents_of(shipped_nlp(text))
+
+
 def test_invisible_characters_stay_out_of_entities(nlp):
     """The tagger sees the same words with or without direction marks, BOM or NUL around them."""
     for text in SAMPLE_TEXTS[:6]:

@@ -6,6 +6,7 @@ same recipe, data and vectors, so they may be merged.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from dataclasses import asdict
 
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 from aner_support import random_words, read_json, scramble_model
 
-from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE, VECTOR_SCALE_FILE, ModelConfig
+from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE, VECTOR_SCALE_FILE, ModelConfig, ModelLoadError
 from spacy_aner.core.crf import viterbi_decode
+from spacy_aner.core.graph import read_weights
 from spacy_aner.core.storage import WordVectors
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.training.embeddings import load_vectors
@@ -26,7 +28,7 @@ from spacy_aner.training.ensemble import (
     merge_members,
     provenance_differences,
 )
-from spacy_aner.training.export import read_weights, save_model
+from spacy_aner.training.export import save_model
 
 OUTPUT_LAYERS = ("scores", "tag_scores")  # scrambled so members disagree and tag; the word table stays shared
 
@@ -95,6 +97,32 @@ def test_ensemble_decodes_the_averaged_scores_of_its_members(members, scrambled_
                                  **{"m1_" + k: v for k, v in read_weights(scrambled_dirs[1]).items()}})
     assert not [name for name in stored if "word_embedding" in name]
     np.testing.assert_array_equal(merged.vectors.table, taggers[0].vectors.table)
+
+
+def test_the_first_members_of_an_ensemble_compute_as_those_members_alone(members, tmp_path):
+    """``members=1`` runs a graph of the first member, made at load from the ensemble's own
+    graph: its scores, CRF and tags are those of the member saved as a model of its own."""
+    save_model(tmp_path / "ens", *merge_members(members), {"name": "aner_lstm"})
+    first = members[0][0]
+    alone = Tagger.load(tmp_path / "ens", members=1)
+    seqs = [random_words(random.Random(i), n) for i, n in enumerate([1, 5, 12, 31, 40])]
+    np.testing.assert_array_equal(alone.unary_scores(seqs, 40), first.unary_scores(seqs, 40))
+    for mine, want in zip(alone.scorer.crf(), first.scorer.crf()):
+        np.testing.assert_array_equal(mine, want)
+    assert alone.tag(seqs) == first.tag(seqs)
+    assert alone.scorer.cache.width * 2 == Tagger.load(tmp_path / "ens").scorer.cache.width
+    # All members is the file's own graph; the model saved from a reduced tagger is still the ensemble.
+    whole = Tagger.load(tmp_path / "ens", members=2)
+    assert whole.scorer.session_graph is whole.scorer.graph
+    alone.write(tmp_path / "again")
+    assert (tmp_path / "again" / "tagger.onnx").read_bytes() == (tmp_path / "ens" / "tagger.onnx").read_bytes()
+    assert Tagger.load(tmp_path / "again").config.members == 2
+    with pytest.raises(ValueError, match="members=3: the model is an ensemble of 2"):
+        Tagger.load(tmp_path / "ens", members=3)
+    config = read_json(tmp_path / "ens" / "config.json")
+    (tmp_path / "ens" / "config.json").write_text(json.dumps({**config, "lstm_units": 7}), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="made for another model than config.json"):
+        Tagger.load(tmp_path / "ens", members=1)  # the ensemble's graph is checked before it is cut
 
 
 def test_an_ensemble_of_8_bit_members_keeps_their_table(member_dirs, tmp_path):

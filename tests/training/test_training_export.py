@@ -8,10 +8,11 @@ import pytest
 from aner_support import WORDS, random_words
 
 from spacy_aner.core.config import GRAPH_FILE, ModelConfig
+from spacy_aner.core.graph import read_weights
 from spacy_aner.core.normalize import normalize_word
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.core.vocab import Vocabulary
-from spacy_aner.training.export import keras_network, read_weights, save_network, store_table
+from spacy_aner.training.export import keras_network, save_network, store_table
 from spacy_aner.training.network import KerasScorer, build_network, layer_weights
 
 #: Words of 1 to 25 letters, up to and past max_word_chars (20), and a long Latin one.

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from spacy_aner.core.config import ModelConfig
+from spacy_aner.core.graph import member_prefix
 from spacy_aner.core.tagger import padded_length
-from spacy_aner.training.network import build_network, char_cnn_widths, crf_loss, layer_weights, member_prefix, set_layer_weights
+from spacy_aner.training.network import build_network, char_cnn_widths, crf_loss, layer_weights, set_layer_weights
 
 SMALL = dict(lstm_units=4, char_filters=3, char_dim=5, word_dim=6, char_kernels=[2, 3, 5], max_word_chars=10)
 
