@@ -20,6 +20,7 @@
 
     python -m benchmarks.annotate_memory --size-mb 100 --n-process 1
     python -m benchmarks.annotate_memory --size-mb 50 --n-process 1 2 --model DIR
+    python -m benchmarks.annotate_memory --size-mb 100 --n-process 1 2 --members 1   # the first network alone
 
 Linux only (``/proc``).
 """
@@ -190,10 +191,11 @@ def watch(cmd: List[str], input_path: Path, input_bytes: int, interval: float) -
 
 
 def annotate_command(input_path: Path, out: Path, model: Optional[Path], n: int, batch_size: int,
-                     nice: int) -> List[str]:
+                     nice: int, members: int = 0) -> List[str]:
     cmd = [sys.executable, "-m", "spacy_aner", "annotate", str(input_path), "-o", str(out),
            "--n-process", str(n), "--batch-size", str(batch_size)]
     cmd += ["--model", str(model)] if model else []
+    cmd += ["--members", str(members)] if members else []
     return (["nice", "-n", str(nice)] if nice and shutil.which("nice") else []) + cmd
 
 
@@ -238,7 +240,7 @@ def run_all(args, source: str, workdir: Path) -> Dict:
     runs, outputs = {}, []
     for n in args.n_process:
         out = workdir / f"output_n{n}.jsonl"
-        cmd = annotate_command(input_path, out, args.model, n, args.batch_size, args.nice)
+        cmd = annotate_command(input_path, out, args.model, n, args.batch_size, args.nice, args.members)
         runs[f"n_process={n}"] = {"n_process": n, **run_one(cmd, input_path, info, out, args.interval)}
         outputs.append(out)
     identical = all(same_file(outputs[0], o) for o in outputs[1:]) if len(outputs) > 1 else None
@@ -272,6 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--n-process", type=int, nargs="+", default=[1], help="process counts to run, e.g. 1 2")
     ap.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--members", type=int, default=0, help="annotate --members N (0: the whole ensemble)")
     ap.add_argument("--source", default=str(SAUDINEWSNET), help="SaudiNewsNet folder of *.zip files, or 'synthetic'")
     ap.add_argument("--workdir", type=Path, default=None, help="where the input and outputs go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated input and outputs")

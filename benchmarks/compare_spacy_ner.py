@@ -9,7 +9,7 @@
    first (spaCy's early stopping still applies). ``--skip-train --spacy-model DIR`` reuses a
    trained pipeline instead.
 3. Saves ``spacy_aner.load(--model)`` with ``nlp.to_disk`` so both pipelines load the same
-   way, ``spacy.load(DIR)``.
+   way, ``spacy.load(DIR)``; for an ensemble, also with ``members=1`` (its first network alone).
 4. Measures each pipeline in its own fresh process, so that memory peaks do not mix: load
    time (imports included), test-split entity F1 on the gold words (seqeval default and
    strict IOB2 on the release's tags, and spaCy's Scorer), words/sec on the raw test
@@ -59,6 +59,8 @@ from benchmarks.spacy_ner.deadline import CALLBACK as DEADLINE_CALLBACK
 MODULE = "benchmarks.compare_spacy_ner"
 SPACY_DIR = ROOT / "benchmarks" / "spacy_ner"
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "spacy_aner_compare"
+#: The pipeline of the ensemble's first network alone (the component's ``members=1``).
+ONE_MEMBER = "aner_lstm_members_1"
 PUBLISHED = [{"name": "AraBERT v0.2-base", "f1": 83.7}, {"name": "CAMeLBERT-MSA", "f1": 82.4}]
 PUBLISHED_SOURCE = ("fine-tuned transformers on the same ANERCorp CAMeL Lab test split, as published "
                     "(Inoue et al., 2021, 'The Interplay of Variant, Size, and Task Type in Arabic "
@@ -253,7 +255,10 @@ def markdown(result: Dict) -> str:
     lines = ["| pipeline | test F1 | strict F1 | P | R | " + " | ".join(f"words/s b={b}" for b in bs)
              + " | peak RSS MB after load / run | load s |",
              "| --- |" + " ---: |" * (6 + len(bs))]
-    for key, label in (("aner_lstm", "aner_lstm (measured)"), ("spacy_ner", "spaCy `ner` (measured)")):
+    for key, label in (("aner_lstm", "aner_lstm (measured)"), (ONE_MEMBER, "aner_lstm, `members=1` (measured)"),
+                       ("spacy_ner", "spaCy `ner` (measured)")):
+        if key not in result["pipelines"]:
+            continue
         r = result["pipelines"][key]
         s = r["scores"][str(r["score_batch_size"])]
         d, st = s["seqeval_default"]["micro"], s["seqeval_strict"]["micro"]
@@ -303,16 +308,22 @@ def build_parser():
     return ap
 
 
-def aner_pipeline(model: Optional[str], work: Path) -> Tuple[Path, Path]:
-    """``spacy_aner.load(model)`` saved with ``nlp.to_disk``, so that it loads as the other pipeline does."""
+def aner_pipelines(model: Optional[str], work: Path) -> Tuple[Dict[str, Path], Path]:
+    """``spacy_aner.load(model)`` saved with ``nlp.to_disk``, so that it loads as the other pipeline does;
+    for an ensemble also with ``members=1`` (:data:`ONE_MEMBER`), its first network alone."""
     import spacy_aner
 
     nlp = spacy_aner.load(model)
     model_dir = nlp.get_pipe("aner_lstm").model_path
-    out = work / "aner_lstm_pipeline"
-    if out.exists():
-        shutil.rmtree(out)
-    nlp.to_disk(out)
+    settings = {"aner_lstm": 0}
+    if nlp.get_pipe("aner_lstm").tagger.config.members > 1:
+        settings[ONE_MEMBER] = 1
+    out = {}
+    for name, members in settings.items():
+        out[name] = work / f"{name}_pipeline"
+        if out[name].exists():
+            shutil.rmtree(out[name])
+        spacy_aner.load(model, members=members).to_disk(out[name])
     return out, model_dir
 
 
@@ -337,9 +348,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         training = {"skipped": True, "model": str(args.spacy_model.resolve())}
     else:
         training = train_spacy(args, corpus, work / "spacy_ner")
-    aner_dir, model_dir = aner_pipeline(args.model, work)
+    aner_dirs, model_dir = aner_pipelines(args.model, work)
     pipelines = {name: run_worker(name, path, args, corpus, work / f"measure_{name}.json")
-                 for name, path in (("aner_lstm", aner_dir), ("spacy_ner", Path(training["model"])))}
+                 for name, path in (*aner_dirs.items(), ("spacy_ner", Path(training["model"])))}
     f1 = {k: p["scores"][str(args.score_batch_size)]["seqeval_default"]["micro"]["f1"] for k, p in pipelines.items()}
     result: Dict[str, object] = {
         "what": "aner_lstm vs spaCy's built-in ner on the ANERCorp CAMeL Lab test split, measured in one run",
