@@ -69,7 +69,7 @@ def evaluate(
         "mode": first["seqeval_default"]["mode"],
         "micro": micro, "macro": first["seqeval_default"]["macro"], "per_type": first["seqeval_default"]["per_type"],
         "sentences": first["sentences"], "words": first["words"], "file": first["file"],
-        "model": str(model_dir), "model_hash": model_hash(model_dir), "members": members or tagger.config.members,
+        "model": str(model_dir), "model_hash": model_hash(model_dir), "members": tagger.scorer.members,
         "files": {name: {k: v for k, v in strip_private(r).items() if not k.startswith("report")}
                   for name, r in results.items()},
     }

@@ -207,16 +207,24 @@ def graph_weights(model) -> Weights:
     return weights
 
 
-def read_weights(path: Path | str) -> Weights:
-    """:func:`graph_weights` of a model directory's graph."""
+def parse_graph(graph: bytes, path: Path):
+    """The ONNX ``ModelProto`` of ``graph``, read from ``path`` (named by the error if it is not one)."""
     import onnx
 
+    try:
+        return onnx.load_from_string(graph)
+    except Exception as err:  # protobuf raises its own types for bad bytes
+        raise ModelLoadError(f"{path}: not a readable ONNX graph ({type(err).__name__})") from None
+
+
+def read_weights(path: Path | str) -> Weights:
+    """:func:`graph_weights` of a model directory's graph."""
     path = Path(path) / GRAPH_FILE
     try:
-        model = onnx.load(str(path))
-    except Exception as err:
-        raise ModelLoadError(f"{path}: not a readable ONNX graph ({type(err).__name__})") from None
-    return graph_weights(model)
+        graph = path.read_bytes()
+    except OSError as err:
+        raise ModelLoadError(f"{path}: cannot be read ({err.strerror})") from None
+    return graph_weights(parse_graph(graph, path))
 
 
 def first_members(graph: bytes, config: ModelConfig, n_chars: int, members: int, path: Path) -> bytes:
@@ -224,14 +232,14 @@ def first_members(graph: bytes, config: ModelConfig, n_chars: int, members: int,
     alone: the same arithmetic per member, a share of the work. ``graph``, the ensemble's, read
     from ``path``, is checked against ``config`` and ``n_chars`` first (:func:`check_record`)."""
     if not 1 <= members <= config.members:
-        raise ValueError(f"members={members}: the model is an ensemble of {config.members}")
+        networks = f"{config.members} network" + ("s" if config.members > 1 else "")
+        raise ValueError(f"members={members}, but the model in {path.parent} has {networks}")
     if members == config.members:
         return graph
-    import onnx
-
-    try:
-        model = onnx.load_from_string(graph)
-    except Exception as err:
-        raise ModelLoadError(f"{path}: not a readable ONNX graph ({type(err).__name__})") from None
+    model = parse_graph(graph, path)
     check_record({p.key: p.value for p in model.metadata_props}, config, n_chars, path)
-    return build_graph(graph_weights(model), replace(config, members=members)).SerializeToString()
+    try:
+        return build_graph(graph_weights(model), replace(config, members=members)).SerializeToString()
+    except Exception as err:  # weights not named as the export names them; onnx's checker refusing the result
+        raise ModelLoadError(f"{path}: cannot take its first {members} members, the graph's weights are not "
+                             f"those spacy-aner writes ({type(err).__name__}: {err})") from None

@@ -1,8 +1,8 @@
 """The network at inference: its ONNX graph run by ONNX Runtime, no TensorFlow.
 
-The graph (written by :mod:`spacy_aner.training.export`) reads one row per distinct word
-of a call (its vector and its characters) and, per token, the row it uses, so the char
-CNNs run once per distinct word. It returns the unary tag scores, averaged over ensemble
+The graph (built by :mod:`.graph`, at export, or at load for an ensemble's first members)
+reads one row per distinct word of a call (its vector and its characters) and, per token,
+the row it uses, so the char CNNs run once per distinct word. It returns the unary tag scores, averaged over ensemble
 members, and the CRF's transition, start and end scores, averaged likewise.
 
 A word's char features depend on its characters alone, and most words of running text
@@ -98,9 +98,10 @@ class OnnxScorer:
         self.graph = self.path.read_bytes()  # kept: a model can be saved again after its files are gone
         self.threads = threads
         self.session_graph = self.graph
-        if members and members != config.members:
+        if members:
             self.session_graph = first_members(self.graph, config, n_chars, members, self.path)
             config = replace(config, members=members)
+        self.members = config.members  # the networks this scorer computes with
         self._session = None
         self._pid: Optional[int] = None
         self._crf: Optional[Tuple[np.ndarray, ...]] = None

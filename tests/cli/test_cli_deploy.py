@@ -59,5 +59,5 @@ def test_serve_with_a_broken_model_fails_before_listening(tiny_model_dir, model_
     result = runner.invoke(app, ["serve", "--model", str(tmp_path / "nope"), "--port", "0"])
     assert result.exit_code == 1 and "model directory not found" in result.stderr
     result = runner.invoke(app, ["serve", "--model", str(tiny_model_dir), "--members", "2", "--port", "0"])
-    assert result.exit_code == 1 and "members=2: the model is an ensemble of 1" in result.stderr
+    assert result.exit_code == 1 and "has 1 network" in result.stderr
     assert runner.invoke(app, ["serve", "--port", "70000"]).exit_code == 2

@@ -8,9 +8,11 @@ from __future__ import annotations
 import copy
 import json
 import random
+import shutil
 from dataclasses import asdict
 
 import numpy as np
+import onnx
 import pytest
 from aner_support import random_words, read_json, scramble_model
 
@@ -111,14 +113,23 @@ def test_the_first_members_of_an_ensemble_compute_as_those_members_alone(members
         np.testing.assert_array_equal(mine, want)
     assert alone.tag(seqs) == first.tag(seqs)
     assert alone.scorer.cache.width * 2 == Tagger.load(tmp_path / "ens").scorer.cache.width
+    assert alone.scorer.members == 1 and alone.config.members == 2  # the model's own configuration is kept
     # All members is the file's own graph; the model saved from a reduced tagger is still the ensemble.
     whole = Tagger.load(tmp_path / "ens", members=2)
-    assert whole.scorer.session_graph is whole.scorer.graph
+    assert whole.scorer.session_graph is whole.scorer.graph and whole.scorer.members == 2
     alone.write(tmp_path / "again")
     assert (tmp_path / "again" / "tagger.onnx").read_bytes() == (tmp_path / "ens" / "tagger.onnx").read_bytes()
     assert Tagger.load(tmp_path / "again").config.members == 2
-    with pytest.raises(ValueError, match="members=3: the model is an ensemble of 2"):
+    with pytest.raises(ValueError, match=r"members=3, but the model in .* has 2 networks"):
         Tagger.load(tmp_path / "ens", members=3)
+    # A graph whose weights are not named as the export names them cannot be cut: an error, not a KeyError.
+    graph = onnx.load(str(tmp_path / "ens" / "tagger.onnx"))
+    next(i for i in graph.graph.initializer if i.name == "char_embedding/0").name = "renamed/0"
+    renamed = tmp_path / "renamed"
+    shutil.copytree(tmp_path / "ens", renamed)
+    onnx.save(graph, str(renamed / "tagger.onnx"))
+    with pytest.raises(ModelLoadError, match="cannot take its first 1 members"):
+        Tagger.load(renamed, members=1)
     config = read_json(tmp_path / "ens" / "config.json")
     (tmp_path / "ens" / "config.json").write_text(json.dumps({**config, "lstm_units": 7}), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="made for another model than config.json"):
