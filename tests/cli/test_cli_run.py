@@ -156,6 +156,31 @@ def test_annotate_help_lists_its_options():
         assert option in result.output
 
 
+MAIN_THEN_TORCH = """
+import sys
+from spacy_aner.cli import main
+sys.argv = ["spacy-aner", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+print("torch:", "blocked" if sys.modules.get("torch", 0) is None else "imported" if "torch" in sys.modules else "absent")
+"""
+
+
+def test_inference_commands_run_without_torch_and_others_leave_it_alone(scrambled_model_dir, tmp_path):
+    """thinc imports PyTorch whenever it is installed; the console script keeps it out of an
+    inference command's process, and only there."""
+    (tmp_path / "in.txt").write_text("محمد يعيش في الرباط\n", encoding="utf-8")
+    annotate = ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"), "-q",
+                "--model", str(scrambled_model_dir)]
+    for args, expected in ((annotate, "torch: blocked"), (["prepare", "--help"], "torch: absent")):
+        done = subprocess.run([sys.executable, "-c", MAIN_THEN_TORCH, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == expected
+    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["text"] == "محمد يعيش في الرباط"
+
+
 def test_annotate_stdin_to_stdout(scrambled_model_dir):
     texts = ["محمد يعيش في الرباط", "", "زار أحمد علي القاهرة 😀 أمس"]
     result = runner.invoke(app, ["annotate", "-", "--model", str(scrambled_model_dir), "--quiet"],
