@@ -2,8 +2,9 @@
 
 The graph (built by :mod:`.graph`, at export, or at load for an ensemble's first members)
 reads one row per distinct word of a call (its vector and its characters) and, per token,
-the row it uses, so the char CNNs run once per distinct word. It returns the unary tag scores, averaged over ensemble
-members, and the CRF's transition, start and end scores, averaged likewise.
+the row it uses, so the char CNNs run once per distinct word. It returns the unary tag
+scores, averaged over ensemble members, and the CRF's transition, start and end scores,
+averaged likewise.
 
 A word's char features depend on its characters alone, and most words of running text
 were seen a few calls before, so the scorer keeps the features of recent words
