@@ -315,15 +315,15 @@ def aner_pipelines(model: Optional[str], work: Path) -> Tuple[Dict[str, Path], P
 
     nlp = spacy_aner.load(model)
     model_dir = nlp.get_pipe("aner_lstm").model_path
-    settings = {"aner_lstm": 0}
+    pipelines = {"aner_lstm": nlp}
     if nlp.get_pipe("aner_lstm").tagger.config.members > 1:
-        settings[ONE_MEMBER] = 1
+        pipelines[ONE_MEMBER] = spacy_aner.load(model, members=1)
     out = {}
-    for name, members in settings.items():
+    for name, pipeline in pipelines.items():
         out[name] = work / f"{name}_pipeline"
         if out[name].exists():
             shutil.rmtree(out[name])
-        spacy_aner.load(model, members=members).to_disk(out[name])
+        pipeline.to_disk(out[name])
     return out, model_dir
 
 
