@@ -29,25 +29,28 @@ def viterbi_decode_batch(scores: np.ndarray, lengths: Sequence[int], transitions
     """:func:`viterbi_decode` for a padded batch ``(B, T, K)`` at once: paths
     ``(B, max(longest, 1))``, valid up to each length. The same float operations per sequence, so the same paths
     (tested); a finished sequence just carries its scores along."""
-    b, _, _ = scores.shape
+    b, _, k = scores.shape
     lengths = np.asarray(lengths, dtype="int64")
     longest = int(lengths.max(initial=0))
     path = np.zeros((b, max(longest, 1)), dtype="int64")
     if longest == 0:
         return path
+    ragged = bool((lengths < longest).any())  # never for one sequence: no masks per token then
     score = start + scores[:, 0]
-    back = np.zeros((b, longest, scores.shape[2]), dtype="int64")
+    back = np.empty((b, longest, k), dtype="int64")
     for t in range(1, longest):
         cand = score[:, :, None] + transitions
         back[:, t] = cand.argmax(1)
-        score = np.where((t < lengths)[:, None], cand.max(1) + scores[:, t], score)
+        step = cand.max(1) + scores[:, t]
+        score = np.where((t < lengths)[:, None], step, score) if ragged else step
+    if ragged:  # past its end a row points each tag at itself, so backtracking carries its last tag
+        back[np.arange(longest) >= lengths[:, None]] = np.arange(k)
     rows = np.arange(b)
     best = (score + end).argmax(1)
-    for t in range(longest - 1, -1, -1):
-        active = t < lengths
-        path[active, t] = best[active]
-        if t:
-            best = np.where(active, back[rows, t, best], best)
+    path[:, longest - 1] = best
+    for t in range(longest - 1, 0, -1):
+        best = back[rows, t, best]
+        path[:, t - 1] = best
     return path
 
 

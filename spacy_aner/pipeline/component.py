@@ -21,7 +21,7 @@ from ..core.tagger import Tagger
 from ..core.tags import Tagging, join_taggings
 from .consistency import with_recurrences
 from .entities import check_label_map, check_threshold, doc_spans, output_labels, relabel_references, set_entities
-from .sentences import doc_sentence_bounds, word_positions
+from .sentences import doc_sentence_bounds, tagger_words
 
 #: The model trained by this project, shipped inside the package.
 DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
@@ -167,9 +167,9 @@ class AnerLSTM(Pipe):
                 error_handler(self.name, self, docs, e)
 
     def predict(self, docs: List[Doc]) -> List[Tagging]:
-        """Tags and scored entities over the words of each doc (:func:`~.sentences.word_positions`)."""
-        positions = [word_positions(doc) for doc in docs]
-        words = [[doc[i].text for i in pos] for doc, pos in zip(docs, positions)]
+        """Tags and scored entities over the words of each doc (:func:`~.sentences.tagger_words`)."""
+        found = [tagger_words(doc) for doc in docs]
+        positions, words = [p for p, _ in found], [w for _, w in found]
         if not self.split_sentences:
             return self.tagger.tag(words, batch_size=self.batch_size)
         # Every sentence of every doc in one call, so batching across docs is kept.
@@ -180,10 +180,10 @@ class AnerLSTM(Pipe):
 
     def set_annotations(self, docs: List[Doc], taggings: List[Tagging]) -> None:
         for doc, tagging in zip(docs, taggings):
-            positions = word_positions(doc)
+            positions, words = tagger_words(doc)
             entities = tagging.entities
             if self.consistency_window:
-                entities = with_recurrences([doc[i].text for i in positions], tagging, self.consistency_window)
+                entities = with_recurrences(words, tagging, self.consistency_window)
             scored = doc_spans(doc, positions, entities, self.label_map, self.threshold)
             set_entities(doc, scored, self.name, self.overwrite_ents)
         return None

@@ -25,6 +25,8 @@ def _has_letter(words: Sequence[str]) -> bool:
 #: Proclitics written joined to the next word (and, so, in/with, for, like, and their
 #: pairs), longest first: "وباريس" is a recurrence of "باريس".
 PROCLITICS = ("وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
+#: Their first letters: most words start with none of them and skip the proclitic loop.
+PROCLITIC_INITIALS = frozenset(p[0] for p in PROCLITICS)
 
 
 class Recurrence(NamedTuple):
@@ -95,6 +97,8 @@ def find_recurrences(words: Sequence[str], tags: Sequence[str], window: int,
     if window <= 0 or not words:
         return found
     index, starts_of, lengths = mention_index(words, tags)
+    if not lengths:
+        return found
     free = free_runs(tags)
 
     def match(i: int, first: str) -> int:
@@ -121,8 +125,9 @@ def find_recurrences(words: Sequence[str], tags: Sequence[str], window: int,
         n = 0
         if free[i]:
             w = words[i]
-            n = match(i, w)
-            if not n and clitics:
+            if w in lengths:
+                n = match(i, w)
+            if not n and clitics and w[:1] in PROCLITIC_INITIALS:
                 for p in PROCLITICS:
                     if w.startswith(p) and len(w) - len(p) >= 2 and w[len(p):] in lengths:
                         n = match(i, w[len(p):])

@@ -56,6 +56,18 @@ def doc_sentence_bounds(doc: Doc, positions: List[int], words: List[str]) -> Lis
     return sentence_bounds(words, starts)
 
 
+def tagger_words(doc: Doc) -> Tuple[List[int], List[str]]:
+    """The tokens the tagger sees (not whitespace, not a run of invisible characters): their
+    positions in the doc and their texts."""
+    positions: List[int] = []
+    words: List[str] = []
+    for i, text in enumerate([t.text for t in doc]):
+        if not text.isspace() and not is_invisible(text):  # isspace is spaCy's is_space
+            positions.append(i)
+            words.append(text)
+    return positions, words
+
+
 def word_positions(doc: Doc) -> List[int]:
-    """The tokens the tagger sees: not whitespace, not a run of invisible characters."""
-    return [t.i for t in doc if not t.is_space and not is_invisible(t.text)]
+    """The positions of :func:`tagger_words`."""
+    return tagger_words(doc)[0]

@@ -58,7 +58,8 @@ _INVISIBLE_RUN = re.compile(f"[{_FORMAT_MARKS}{re.escape(_CONTROLS)}]+")
 
 def is_invisible(text: str) -> bool:
     """True for a non-empty run of direction marks, byte-order marks or control characters."""
-    return bool(text) and _INVISIBLE_RUN.fullmatch(text) is not None
+    # nearly every token starts with a letter or digit, which no invisible character is
+    return bool(text) and not text[0].isalnum() and _INVISIBLE_RUN.fullmatch(text) is not None
 
 
 def _split_invisible(word: str) -> List[str]:

@@ -9,6 +9,7 @@ from spacy_aner.pipeline.sentences import (
     doc_sentence_bounds,
     ends_sentence,
     sentence_bounds,
+    tagger_words,
     word_positions,
 )
 
@@ -46,6 +47,7 @@ def test_word_positions_skip_whitespace_and_invisible_tokens(nlp_camel):
     doc = nlp_camel("\u200fمحمد  يعيش\n\nفي\x00الرباط ")
     assert [doc[i].text for i in word_positions(doc)] == ["محمد", "يعيش", "في", "الرباط"]
     assert word_positions(nlp_camel("")) == [] and word_positions(nlp_camel(" \n\u200f ")) == []
+    assert tagger_words(doc) == (word_positions(doc), ["محمد", "يعيش", "في", "الرباط"])
 
 
 def test_doc_sentence_bounds_read_the_docs_own_boundaries(nlp_camel):
