@@ -46,14 +46,15 @@ def evaluate(
             gold[p] = read_gold(p)  # every file checked before the model loads or anything is scored
         except ValueError as err:
             fail(str(err))
-    if record and members:
-        fail("--record keeps the scores of the whole model: leave out --members")
     model_dir = model or DEFAULT_MODEL
     try:
         nlp = load(model_dir, members=members)
         tagger = nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
     except ValueError as err:  # a broken model (ModelLoadError), or more members than it has
         fail(str(err))
+    if record and tagger.scorer.members != tagger.config.members:
+        fail(f"--record keeps the scores of the whole model ({tagger.config.members} networks): "
+             f"leave out --members")
     output.mkdir(parents=True, exist_ok=True)
     results, reports = {}, []
     for path in test_files:

@@ -96,7 +96,10 @@ def test_members_one_scores_and_annotates_as_the_first_member(vector_model_dir, 
         assert result.exit_code == 1 and "members=3, but the model in" in result.stderr and "has 2 networks" in result.stderr
     result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / "x"), "--model",
                                  str(tmp_path / "ens"), "--members", "1", "--record"])
-    assert result.exit_code == 1 and "leave out --members" in result.stderr
+    assert result.exit_code == 1 and "(2 networks): leave out --members" in result.stderr
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / "x"), "--model",
+                                 str(tmp_path / "ens"), "--members", "2", "--record"])
+    assert result.exit_code == 0, result.output  # all of its networks: the whole model's scores
 
 
 GOLD_PROBLEMS = {
