@@ -3,8 +3,8 @@
 The input is the raw text of the ANERCorp test split: each sentence's gold words joined
 by single spaces, one Doc per sentence, run through ``nlp.pipe(texts, batch_size=B)``.
 words/sec = gold words / wall-clock seconds of one full pass, the median of ``--repeats``
-timed passes after an untimed warm-up pass (TensorFlow traces its graph on the first
-call); words per CPU second are recorded too, since other jobs on a shared machine
+timed passes after an untimed warm-up pass (the first makes the network's session and fills the
+caches); words per CPU second are recorded too, since other jobs on a shared machine
 disturb them much less. In the same run and on the same texts it times two tokenizers
 alone: the CAMeL Tools tokenizer (``spacy_aner.load(ner=False)``; pipeline / tokenizer
 says how much of the time is the model) and ``spacy.blank("ar")``'s rules.
