@@ -23,8 +23,8 @@ from typing import Optional
 
 import numpy as np
 
-from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, VECTOR_SCALE_FILE,
-                     VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
+from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, TRAINING_LOG_FILE,
+                     VECTOR_SCALE_FILE, VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
 from .gazetteer import Gazetteer, GazetteerError
 from .normalize import NORMALIZATION_VERSION
 from .vocab import RESERVED_ROWS, Vocabulary, WordList
@@ -104,6 +104,27 @@ def read_gazetteer(path: Path, config: ModelConfig) -> Optional[Gazetteer]:
 
 def read_meta(path: Path) -> dict:
     return read_json(path / META_FILE) if (path / META_FILE).exists() else {}
+
+
+def first_members_meta(meta: dict, members: int, ensemble_members: int) -> dict:
+    """The record (meta.json) of an ensemble's first ``members`` networks saved as a model of
+    their own: their entries under ``members``; the ensemble's test scores are not theirs, so
+    they move under ``ensemble`` with its network count."""
+    out = {k: v for k, v in meta.items() if k != "test_scores"}
+    if isinstance(meta.get("members"), list):
+        out["members"] = meta["members"][:members]
+    out["ensemble"] = {"members": ensemble_members, "test_scores": meta.get("test_scores")}
+    return out
+
+
+def keep_first_members_log(path: Path, members: int) -> None:
+    """Cut the training log of the model directory ``path`` (if it has one, of an ensemble) to
+    its first ``members`` networks' curves."""
+    log_file = path / TRAINING_LOG_FILE
+    if log_file.is_file():
+        log = read_json(log_file)
+        if isinstance(log.get("members"), list):
+            log_file.write_text(json.dumps({**log, "members": log["members"][:members]}, indent=2), encoding="utf-8")
 
 
 def read_array(path: Path, mmap: bool = True) -> np.ndarray:

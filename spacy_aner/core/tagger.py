@@ -3,6 +3,7 @@ entity's probability under the CRF."""
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
@@ -12,7 +13,8 @@ from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .gazetteer import Gazetteer, GazetteerError
 from .runtime import OnnxScorer
-from .storage import WordVectors, read_config, read_gazetteer, read_meta, read_vocab, write_model
+from .storage import (WordVectors, first_members_meta, keep_first_members_log, read_config, read_gazetteer,
+                      read_meta, read_vocab, write_model)
 from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
 
@@ -91,9 +93,17 @@ class Tagger:
         return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config))
 
     def write(self, path: Path | str) -> None:
-        """Save this model's files to ``path`` (from memory: the files it was loaded from may be gone)."""
-        write_model(Path(path), self.config, self.vocab, self.scorer.graph, self.vectors, self.meta,
-                    self.model_gazetteer)
+        """Save the model this tagger computes with to ``path``, from memory (the files it was
+        loaded from may be gone). With ``members``, that is the ensemble's first networks as a
+        model of their own: their graph, configuration and record, and their curves in a
+        training log already at ``path``."""
+        path, config, meta, members = Path(path), self.config, self.meta, self.scorer.members
+        cut = members != config.members
+        if cut:
+            config, meta = replace(config, members=members), first_members_meta(meta, members, config.members)
+        write_model(path, config, self.vocab, self.scorer.session_graph, self.vectors, meta, self.model_gazetteer)
+        if cut:
+            keep_first_members_log(path, members)
 
     def add_names(self, names: Gazetteer) -> "Tagger":
         """Add a user's names to the lists the network reads (no retraining)."""

@@ -207,18 +207,18 @@ class AnerLSTM(Pipe):
     # ------------------------------------------------------------------ serialisation
     def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
         """Copy the model files into ``path`` so the saved pipeline is self-contained (the model
-        loads first, so a model path that never worked fails here with ModelLoadError)."""
+        loads first, so a model path that never worked fails here with ModelLoadError). With
+        ``members``, the saved model is those networks alone: it loads without the others."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
         needed = REQUIRED_FILES + ((GAZETTEER_FILE,) if self.tagger.config.gazetteer_labels else ())
-        if all((source / f).is_file() for f in needed):
-            if source.resolve() != path.resolve():  # in place, the files are already there
-                for f in MODEL_FILES:
-                    if (source / f).is_file():
-                        shutil.copyfile(source / f, path / f)
-        else:  # the source files are gone: write from memory
-            self.tagger.write(path)
+        if source.resolve() != path.resolve():  # in place, the files are already there
+            for f in MODEL_FILES:
+                if (source / f).is_file():
+                    shutil.copyfile(source / f, path / f)
+        if self.tagger.scorer.members != self.tagger.config.members or not all((source / f).is_file() for f in needed):
+            self.tagger.write(path)  # from memory: the networks computed with, or the source files are gone
         self.user_names.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":

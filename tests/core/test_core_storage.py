@@ -23,6 +23,7 @@ from spacy_aner.core.config import (
 )
 from spacy_aner.core.graph import read_weights
 from spacy_aner.core.normalize import NORMALIZATION_VERSION
+from spacy_aner.core.storage import first_members_meta, keep_first_members_log
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.core.tags import TAGS
 from spacy_aner.training.export import save_model
@@ -308,3 +309,18 @@ def test_meta_is_written_as_utf8_json(tiny_model_dir, tmp_path):
     assert Tagger.load(tmp_path / "m").meta == {"name": "aner_lstm", "note": "محمد"}
     assert json.loads((tmp_path / "m" / META_FILE).read_text(encoding="utf-8"))["note"] == "محمد"
     assert "محمد" in (tmp_path / "m" / META_FILE).read_text(encoding="utf-8")  # not \u-escaped
+
+
+def test_the_record_of_an_ensembles_first_members(tmp_path):
+    meta = {"name": "aner_lstm", "members": [{"seed": 13}, {"seed": 14}, {"seed": 15}], "test_scores": {"t": 74.0}}
+    assert first_members_meta(meta, 1, 3) == {"name": "aner_lstm", "members": [{"seed": 13}],
+                                              "ensemble": {"members": 3, "test_scores": {"t": 74.0}}}
+    assert first_members_meta({"name": "x"}, 2, 3) == {"name": "x", "ensemble": {"members": 3, "test_scores": None}}
+    keep_first_members_log(tmp_path, 1)  # no log: nothing to cut, nothing written
+    assert not (tmp_path / "training.json").exists()
+    (tmp_path / "training.json").write_text(json.dumps({"members": [[{"epoch": 1}], [{"epoch": 2}]]}), encoding="utf-8")
+    keep_first_members_log(tmp_path, 1)
+    assert read_json(tmp_path / "training.json") == {"members": [[{"epoch": 1}]]}
+    (tmp_path / "training.json").write_text(json.dumps({"epochs": [{"epoch": 1}]}), encoding="utf-8")
+    keep_first_members_log(tmp_path, 1)  # a single model's log is left as it is
+    assert read_json(tmp_path / "training.json") == {"epochs": [{"epoch": 1}]}

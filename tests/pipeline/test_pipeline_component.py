@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of, tagging
+from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of, read_json, tagging
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -668,14 +668,23 @@ def test_the_shipped_ensemble_with_one_member_saves_and_loads_as_configured(ship
     assert comp.tagger.config.members == 3 and comp.tagger.scorer.cache.width * 3 == \
         shipped_nlp.get_pipe("aner_lstm").tagger.scorer.cache.width
     nlp.to_disk(tmp_path / "pipeline")
-    assert (tmp_path / "pipeline" / "aner_lstm" / "tagger.onnx").read_bytes() == \
-        (shipped_model_dir / "tagger.onnx").read_bytes()  # the whole ensemble is saved
+    saved = tmp_path / "pipeline" / "aner_lstm"  # the network computed with, as a model of its own
+    assert (saved / "tagger.onnx").stat().st_size < (shipped_model_dir / "tagger.onnx").stat().st_size / 2
+    assert read_json(saved / "config.json")["members"] == 1
+    meta, shipped_meta = read_json(saved / "meta.json"), read_json(shipped_model_dir / "meta.json")
+    assert meta["members"] == shipped_meta["members"][:1] and "test_scores" not in meta
+    assert meta["ensemble"] == {"members": 3, "test_scores": shipped_meta["test_scores"]}  # not this model's scores
+    assert len(read_json(saved / "training.json")["members"]) == 1
+    assert (saved / "LICENSE-MODEL.txt").read_bytes() == (shipped_model_dir / "LICENSE-MODEL.txt").read_bytes()
     loaded = spacy.load(tmp_path / "pipeline")
     assert loaded.config["components"]["aner_lstm"]["members"] == 1
     assert ents_of(loaded(text)) == ents_of(doc)
     assert [s for s in loaded(text).spans["aner_lstm"].attrs["scores"]] == list(doc.spans["aner_lstm"].attrs["scores"])
-    whole = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"members": 0}}})
-    assert ents_of(whole(text)) == ents_of(shipped_nlp(text))
+    alone = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"members": 0}}})
+    assert ents_of(alone(text)) == ents_of(doc) and alone.get_pipe("aner_lstm").tagger.config.members == 1
+    # Loading it builds no graph, so it does not import the onnx package.
+    probe = f"import spacy, sys; spacy.load({str(tmp_path / 'pipeline')!r})('{text}'); print('onnx' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 
