@@ -108,12 +108,14 @@ def read_meta(path: Path) -> dict:
 
 def first_members_meta(meta: dict, members: int, ensemble_members: int) -> dict:
     """The record (meta.json) of an ensemble's first ``members`` networks saved as a model of
-    their own: their entries under ``members``; the ensemble's test scores are not theirs, so
-    they move under ``ensemble`` with its network count."""
-    out = {k: v for k, v in meta.items() if k != "test_scores"}
+    their own: their entries under ``members``. The ensemble's dev and test scores are not
+    theirs, so they move under ``ensemble`` with its network count (a record already there,
+    from an earlier cut, is the original ensemble's and stays)."""
+    out = {k: v for k, v in meta.items() if k not in ("dev_scores", "test_scores")}
     if isinstance(meta.get("members"), list):
         out["members"] = meta["members"][:members]
-    out["ensemble"] = {"members": ensemble_members, "test_scores": meta.get("test_scores")}
+    out["ensemble"] = meta.get("ensemble") or {"members": ensemble_members, "dev_scores": meta.get("dev_scores"),
+                                               "test_scores": meta.get("test_scores")}
     return out
 
 

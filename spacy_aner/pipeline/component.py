@@ -208,16 +208,19 @@ class AnerLSTM(Pipe):
     def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
         """Copy the model files into ``path`` so the saved pipeline is self-contained (the model
         loads first, so a model path that never worked fails here with ModelLoadError). With
-        ``members``, the saved model is those networks alone: it loads without the others."""
+        ``members``, the saved model is those networks alone, which loads without the others;
+        saved in place, the model's files stay as they are (the other networks are not lost)."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
         needed = REQUIRED_FILES + ((GAZETTEER_FILE,) if self.tagger.config.gazetteer_labels else ())
-        if source.resolve() != path.resolve():  # in place, the files are already there
+        complete = all((source / f).is_file() for f in needed)
+        in_place = source.resolve() == path.resolve()
+        if not in_place:
             for f in MODEL_FILES:
                 if (source / f).is_file():
                     shutil.copyfile(source / f, path / f)
-        if self.tagger.scorer.members != self.tagger.config.members or not all((source / f).is_file() for f in needed):
+        if not complete or (self.tagger.scorer.members != self.tagger.config.members and not in_place):
             self.tagger.write(path)  # from memory: the networks computed with, or the source files are gone
         self.user_names.write(path)
 

@@ -97,9 +97,12 @@ def test_members_one_scores_and_annotates_as_the_first_member(vector_model_dir, 
     result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / "x"), "--model",
                                  str(tmp_path / "ens"), "--members", "1", "--record"])
     assert result.exit_code == 1 and "(2 networks): leave out --members" in result.stderr
+    assert "test_scores" not in json.loads((tmp_path / "ens" / "meta.json").read_text(encoding="utf-8"))
     result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "-o", str(tmp_path / "x"), "--model",
                                  str(tmp_path / "ens"), "--members", "2", "--record"])
     assert result.exit_code == 0, result.output  # all of its networks: the whole model's scores
+    recorded = json.loads((tmp_path / "ens" / "meta.json").read_text(encoding="utf-8"))["test_scores"]
+    assert [r["file"] for r in recorded.values()] == [str(tiny_dev_file)]
 
 
 GOLD_PROBLEMS = {

@@ -312,10 +312,14 @@ def test_meta_is_written_as_utf8_json(tiny_model_dir, tmp_path):
 
 
 def test_the_record_of_an_ensembles_first_members(tmp_path):
-    meta = {"name": "aner_lstm", "members": [{"seed": 13}, {"seed": 14}, {"seed": 15}], "test_scores": {"t": 74.0}}
-    assert first_members_meta(meta, 1, 3) == {"name": "aner_lstm", "members": [{"seed": 13}],
-                                              "ensemble": {"members": 3, "test_scores": {"t": 74.0}}}
-    assert first_members_meta({"name": "x"}, 2, 3) == {"name": "x", "ensemble": {"members": 3, "test_scores": None}}
+    meta = {"name": "aner_lstm", "members": [{"seed": 13}, {"seed": 14}, {"seed": 15}], "test_scores": {"t": 74.0},
+            "dev_scores": {"d": 80.0}}
+    two = first_members_meta(meta, 2, 3)
+    assert two == {"name": "aner_lstm", "members": [{"seed": 13}, {"seed": 14}],
+                   "ensemble": {"members": 3, "dev_scores": {"d": 80.0}, "test_scores": {"t": 74.0}}}
+    assert first_members_meta(two, 1, 2) == {**two, "members": [{"seed": 13}]}  # the original ensemble's record stays
+    assert first_members_meta({"name": "x"}, 2, 3) == {
+        "name": "x", "ensemble": {"members": 3, "dev_scores": None, "test_scores": None}}
     keep_first_members_log(tmp_path, 1)  # no log: nothing to cut, nothing written
     assert not (tmp_path / "training.json").exists()
     (tmp_path / "training.json").write_text(json.dumps({"members": [[{"epoch": 1}], [{"epoch": 2}]]}), encoding="utf-8")

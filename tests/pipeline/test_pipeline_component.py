@@ -673,7 +673,8 @@ def test_the_shipped_ensemble_with_one_member_saves_and_loads_as_configured(ship
     assert read_json(saved / "config.json")["members"] == 1
     meta, shipped_meta = read_json(saved / "meta.json"), read_json(shipped_model_dir / "meta.json")
     assert meta["members"] == shipped_meta["members"][:1] and "test_scores" not in meta
-    assert meta["ensemble"] == {"members": 3, "test_scores": shipped_meta["test_scores"]}  # not this model's scores
+    assert meta["ensemble"] == {"members": 3, "dev_scores": shipped_meta["dev_scores"],  # not this model's scores
+                                "test_scores": shipped_meta["test_scores"]}
     assert len(read_json(saved / "training.json")["members"]) == 1
     assert (saved / "LICENSE-MODEL.txt").read_bytes() == (shipped_model_dir / "LICENSE-MODEL.txt").read_bytes()
     loaded = spacy.load(tmp_path / "pipeline")
@@ -685,6 +686,14 @@ def test_the_shipped_ensemble_with_one_member_saves_and_loads_as_configured(ship
     # Loading it builds no graph, so it does not import the onnx package.
     probe = f"import spacy, sys; spacy.load({str(tmp_path / 'pipeline')!r})('{text}'); print('onnx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
+    # Saved back over its own folder, an ensemble pipeline keeps all of its networks.
+    shipped_nlp.to_disk(tmp_path / "whole")
+    spacy.load(tmp_path / "whole", config={"components": {"aner_lstm": {"members": 1}}}).to_disk(tmp_path / "whole")
+    assert (tmp_path / "whole" / "aner_lstm" / "tagger.onnx").read_bytes() == \
+        (shipped_model_dir / "tagger.onnx").read_bytes()
+    assert ents_of(spacy.load(tmp_path / "whole")(text)) == ents_of(doc)  # members=1, as its config now says
+    whole = spacy.load(tmp_path / "whole", config={"components": {"aner_lstm": {"members": 0}}})
+    assert ents_of(whole(text)) == ents_of(shipped_nlp(text))
 
 
 
@@ -698,6 +707,7 @@ def test_one_member_with_user_names_through_bytes_and_worker_processes(shipped_m
     copy = spacy_aner.load(ner=False)
     copy.add_pipe("aner_lstm", config={"members": 1}).from_bytes(nlp.get_pipe("aner_lstm").to_bytes())
     assert copy.get_pipe("aner_lstm").tagger.scorer.members == 1
+    assert copy.get_pipe("aner_lstm").tagger.config.members == 1  # the bytes hold that network alone
     assert [ents_of(d) for d in copy.pipe(texts)] == [ents_of(d) for d in docs]
     forked = list(nlp.pipe(texts, n_process=2, batch_size=2))
     assert [ents_of(d) for d in forked] == [ents_of(d) for d in docs]
