@@ -1,10 +1,11 @@
 """Where the network's time goes, and how close its BiLSTMs run to the machine's arithmetic limit.
 
-One pass of ``nlp.pipe`` over the raw test sentences (as :mod:`benchmarks.throughput`),
-with ONNX Runtime's profiler on for the aner_lstm network: time per operator type and the
-padded tokens the network computed. The BiLSTMs' arithmetic rate (multiply-adds per token,
-from the shapes of the LSTM weights in the graph, × padded tokens / LSTM time) is set
-against ONNX Runtime's own float32 matrix product on the same number of threads, timed in
+One pass of ``nlp.pipe`` over the raw test sentences after a warm-up pass, starting with no
+char features kept, as :mod:`benchmarks.throughput` times them, with ONNX Runtime's
+profiler on for the aner_lstm network: time per operator type and the tokens the network
+computed. The BiLSTMs' arithmetic rate (multiply-adds per token, from the shapes of the
+LSTM weights in the graph, × rows × longest row of each call, where the LSTMs stop, / LSTM
+time) is set against ONNX Runtime's own float32 matrix product on the same number of threads, timed in
 the same run: when the two are close, only less arithmetic (fewer or smaller networks,
 int8 kernels) makes the network faster, not a faster runtime.
 
@@ -100,13 +101,16 @@ def profile_pass(nlp, texts: Sequence[str], batch_size: int, prefix: str) -> Dic
     scorer = nlp.get_pipe("aner_lstm").tagger.scorer
     session = ort.InferenceSession(scorer.session_graph, session_options(scorer.threads, prefix),
                                    providers=["CPUExecutionProvider"])
-    counts = {"calls": 0, "padded_tokens": 0, "tokens": 0}
+    counts = {"calls": 0, "padded_tokens": 0, "lstm_steps": 0, "tokens": 0}
     scores = scorer.scores
 
     def counted(feeds):
+        lengths = feeds["lengths"]
         counts["calls"] += 1
         counts["padded_tokens"] += int(feeds["index"].size)
-        counts["tokens"] += int(feeds["lengths"].sum())
+        # the LSTMs read the lengths and stop at the longest row of the call
+        counts["lstm_steps"] += len(lengths) * int(lengths.max(initial=0))
+        counts["tokens"] += int(lengths.sum())
         return scores(feeds)
 
     scorer.session, scorer.scores = (lambda: session), counted
@@ -149,7 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run = profile_pass(nlp, texts, args.batch_size, str(Path(tempfile.gettempdir()) / "aner_onnxruntime_profile"))
     macs = lstm_macs_per_token(tagger.scorer.session_graph)
     lstm_s = run["operators_s"].get("LSTM", 0.0)
-    lstm = 2 * macs * run["padded_tokens"] / lstm_s / 1e9 if lstm_s else None
+    lstm = 2 * macs * run["lstm_steps"] / lstm_s / 1e9 if lstm_s else None
     gemm = gemm_gflops(tagger.scorer.threads)
     result = {
         "what": "ONNX Runtime's profile of the aner_lstm network over one nlp.pipe pass of the raw test sentences",
