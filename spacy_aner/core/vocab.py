@@ -116,8 +116,19 @@ class Vocabulary:
         self.clitic_backoff = clitic_backoff
         self.word_index = self.words if isinstance(self.words, WordList) else {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self._cache_lookups()
+
+    def _cache_lookups(self) -> None:
         self._char_ids = lru_cache(maxsize=200_000)(self._char_ids_uncached)
         self._word_id = lru_cache(maxsize=200_000)(self._word_id_uncached)
+
+    def __getstate__(self):
+        """Without the look-up caches (bound ``lru_cache`` wrappers do not pickle); a copy starts empty."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_char_ids", "_word_id")}
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._cache_lookups()
 
     def _lookup(self, key: str) -> Optional[int]:
         idx = self.word_index.get(key)

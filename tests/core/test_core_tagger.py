@@ -227,3 +227,14 @@ def test_tag_is_independent_of_batching_and_reads_the_network_once(scrambled_tag
         np.testing.assert_allclose([e[3] for e in x.entities], [e[3] for e in y.entities], atol=1e-6)
     cfg = scrambled_tagger.config
     assert sum(calls) == sum(len(make_windows(len(s), cfg.window, cfg.context)) for s in seqs)
+
+
+def test_a_tagger_pickles_and_tags_alike(scrambled_tagger):
+    """For multiprocessing under spawn: the copy makes its own session and look-up caches."""
+    import pickle
+
+    seqs = [random_words(random.Random(i), n) for i, n in enumerate([3, 17, 40])]
+    want = scrambled_tagger.tag(seqs)
+    copy = pickle.loads(pickle.dumps(scrambled_tagger))
+    assert copy.tag(seqs) == want and scrambled_tagger.tag(seqs) == want
+    assert copy.vocab.encode(seqs, 40)[0].tolist() == scrambled_tagger.vocab.encode(seqs, 40)[0].tolist()
