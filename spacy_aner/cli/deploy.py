@@ -18,6 +18,7 @@ def package(
     license: str = typer.Option(None, "--license", help="Licence to declare (default: the one the model's LICENSE-MODEL.txt or meta.json names; the shipped model's is CC BY-NC-SA 4.0)."),
     build: str = typer.Option("wheel", "--build", help="wheel, sdist, or none (only the package folder)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing package folder of the same name and version."),
+    members: int = typer.Option(0, "--members", min=0, help="Package the first N networks of the model's ensemble alone (0: all): faster, less accurate."),
 ) -> None:
     """Build a spaCy pipeline package (CAMeL tokenizer + aner_lstm) for spacy.load("ar_aner_lstm").
 
@@ -31,7 +32,7 @@ def package(
         fail(f"model directory not found: {model}")
     try:
         built = build_package(output_dir, model, name=name, version=version, license=license, build=build,
-                              force=force, silent=False)
+                              force=force, silent=False, members=members)
     except (ValueError, FileExistsError, RuntimeError, ModelLoadError) as err:
         fail(str(err))
     typer.echo(f"-> {built}")

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ..about import __version__
 from ..core.config import LICENSE_FILE, META_FILE
@@ -45,8 +45,11 @@ def model_license(model_dir: Path) -> Optional[str]:
     return meta_license or None
 
 
-def package_meta(model_dir: Path, name: str, version: str, license: str) -> Dict[str, Any]:
-    """The fields of the package's meta.json that spaCy cannot know."""
+def package_meta(model_dir: Path, name: str, version: str, license: str,
+                 cut: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+    """The fields of the package's meta.json that spaCy cannot know. ``cut`` is ``(members,
+    networks)`` for a package of an ensemble's first members: the ensemble's test scores are
+    not theirs, so there are no performance figures."""
     meta = read_model_meta(model_dir)
     out: Dict[str, Any] = {
         "name": name,
@@ -57,6 +60,9 @@ def package_meta(model_dir: Path, name: str, version: str, license: str) -> Dict
         "requirements": [f"spacy-aner{_minor_range(__version__)}"],
     }
     scores = next(iter((meta.get("test_scores") or {}).values()), {}).get("seqeval_default")
+    if cut:
+        scores = None
+        out["notes"] = f"The first {cut[0]} of the model's {cut[1]} networks (the component's members={cut[0]})."
     if scores:  # spaCy's convention: fractions, not percentages
         out["performance"] = {f"ents_{k[0]}": round(scores[k] / 100, 4) for k in ("precision", "recall", "f1")}
         out["notes"] = "Performance: seqeval entity-level micro scores on the ANERCorp test split (CAMeL Lab)."
@@ -74,13 +80,15 @@ def _minor_range(version: str) -> str:
 
 def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = None, *, name: str = DEFAULT_NAME,
                   version: Optional[str] = None, license: Optional[str] = None, build: str = "wheel",
-                  force: bool = False, silent: bool = True) -> Path:
-    """Build ``ar_<name>`` from ``model`` (default: the shipped model) into ``output_dir``.
+                  force: bool = False, silent: bool = True, members: int = 0) -> Path:
+    """Build ``ar_<name>`` from ``model`` (default: the shipped model) into ``output_dir``;
+    with ``members``, of the ensemble's first ``members`` networks alone (the component's option).
 
     Returns the wheel (``build="wheel"``), the sdist (``"sdist"``) or the package folder
     (``"none"``). ``version`` defaults to spacy-aner's; ``license`` to :func:`model_license`.
-    Raises ValueError for a bad name, build or missing licence, FileExistsError if the
-    package folder exists (unless ``force``), RuntimeError if spaCy's packaging fails.
+    Raises ValueError for a bad name, build or missing licence, or more members than the
+    model has; FileExistsError if the package folder exists (unless ``force``); RuntimeError
+    if spaCy's packaging fails.
     """
     from spacy.cli.package import has_build, has_wheel, package
 
@@ -101,9 +109,10 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
     main_dir = output_dir / f"{full_name}-{version}"
     if main_dir.exists() and not force:
         raise FileExistsError(f"{main_dir} exists; remove it or pass force")
-    nlp = load(model_dir)
-    nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (a broken model fails here, before any packaging)
-    nlp.meta.update(package_meta(model_dir, name, version, license))
+    nlp = load(model_dir, members=members)
+    tagger = nlp.get_pipe("aner_lstm").tagger  # a broken model, or too many members, fails here
+    networks = (tagger.scorer.members, tagger.config.members)
+    nlp.meta.update(package_meta(model_dir, name, version, license, networks if networks[0] != networks[1] else None))
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aner_package_") as tmp:
         pipeline_dir = Path(tmp) / "pipeline"

@@ -35,6 +35,7 @@ def test_package_errors_are_one_line(tiny_model_dir, tmp_path):
         (["--model", str(tmp_path / "nope")], "model directory not found"),
         (["--model", str(tiny_model_dir), "--name", "ar-ner"], "must be a Python identifier"),
         (["--model", str(tiny_model_dir), "--build", "egg"], "build must be one of wheel, sdist, none"),
+        (["--model", str(tiny_model_dir), "--members", "2"], "members=2, but the model in"),
     ]
     for extra, message in cases:
         result = runner.invoke(app, ["package", str(tmp_path / "out")] + extra)

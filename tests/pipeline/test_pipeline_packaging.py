@@ -70,6 +70,22 @@ def test_package_of_another_model_with_name_version_and_licence(tiny_model_dir, 
     assert read_meta(default)["license"] == "Trained on ANERCorp only; see README for data terms."
 
 
+def test_package_of_the_shipped_models_first_network(shipped_model_dir, tmp_path):
+    """``members=1``: the package holds that network alone, and no test scores, which are the ensemble's."""
+    import spacy
+
+    folder = build_package(tmp_path, build="none", members=1)
+    meta = read_meta(folder)
+    assert "performance" not in meta and "The first 1 of the model's 3 networks" in meta["notes"]
+    data = folder / "ar_aner_lstm" / f"ar_aner_lstm-{spacy_aner.__version__}"
+    assert json.loads((data / "aner_lstm" / "config.json").read_text(encoding="utf-8"))["members"] == 1
+    text = "زار محمد علي القاهرة أمس مع وفد من الأمم المتحدة ."
+    want = spacy_aner.load(members=1)(text)
+    assert [(e.text, e.label_) for e in spacy.load(data)(text).ents] == [(e.text, e.label_) for e in want.ents]
+    with pytest.raises(ValueError, match="members=4, but the model in .* has 3 networks"):
+        build_package(tmp_path / "x", build="none", members=4)
+
+
 def test_bad_arguments_fail_before_anything_is_written(tiny_model_dir, model_copy, tmp_path):
     with pytest.raises(ValueError, match="must be a Python identifier"):
         build_package(tmp_path / "a", tiny_model_dir, name="ar-ner")
