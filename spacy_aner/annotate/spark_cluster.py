@@ -24,10 +24,17 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 180
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> List[int]:
+    """``n`` distinct ports free now: held open together, so the system cannot give one twice
+    (ports taken one at a time can repeat before the JVMs bind them)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def spark_home() -> Path:
@@ -51,8 +58,7 @@ class LocalCluster:
         self.own_dir = log_dir is None
         self.dir = Path(tempfile.mkdtemp(prefix="spark_cluster_")) if log_dir is None else Path(log_dir)
         self.procs: List[subprocess.Popen] = []
-        self.port = free_port()
-        self.ui_port = free_port()
+        self.port, self.ui_port, *self.worker_ports = free_ports(2 + 2 * workers)  # each worker: port, web UI
 
     @property
     def url(self) -> str:
@@ -79,7 +85,8 @@ class LocalCluster:
                                    "--webui-port", str(self.ui_port)])
             for k in range(self.workers):
                 self._spawn(f"worker{k + 1}", ["org.apache.spark.deploy.worker.Worker", self.url, "--host", HOST,
-                                               "--port", str(free_port()), "--webui-port", str(free_port()),
+                                               "--port", str(self.worker_ports[2 * k]),
+                                               "--webui-port", str(self.worker_ports[2 * k + 1]),
                                                "--cores", str(self.cores), "--memory", self.memory,
                                                "--work-dir", str(self.dir / "work")])
             self._wait_for_workers()
@@ -102,8 +109,8 @@ class LocalCluster:
             try:
                 if self.status().get("aliveworkers", 0) >= self.workers:
                     return
-            except OSError:
-                pass  # not listening yet
+            except (OSError, ValueError):
+                pass  # not listening yet, or not the JSON page yet
             time.sleep(0.5)
         raise RuntimeError(f"the Spark cluster did not start in {START_TIMEOUT} s:\n{self.logs()}")
 

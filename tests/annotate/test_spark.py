@@ -208,6 +208,17 @@ def test_the_command_checks_its_arguments_before_starting_spark(args, message, t
 # --------------------------------------------------------------------------- on a standalone cluster
 
 
+def test_the_clusters_ports_are_distinct_and_taken_before_any_process_starts(tmp_path):
+    """Ports taken one at a time could repeat before the JVMs bind them (a worker's web UI on the
+    master's): all are chosen together when the cluster is made."""
+    from spacy_aner.annotate.spark_cluster import LocalCluster, free_ports
+
+    assert len(set(free_ports(50))) == 50
+    cluster = LocalCluster(workers=3, log_dir=tmp_path)
+    ports = [cluster.port, cluster.ui_port, *cluster.worker_ports]
+    assert len(ports) == 8 and len(set(ports)) == 8 and not cluster.procs
+
+
 @pytest.fixture(scope="module")
 def cluster():
     from spacy_aner.annotate.spark_cluster import LocalCluster
