@@ -99,7 +99,7 @@ def profile_pass(nlp, texts: Sequence[str], batch_size: int, prefix: str) -> Dic
     import onnxruntime as ort
 
     scorer = nlp.get_pipe("aner_lstm").tagger.scorer
-    session = ort.InferenceSession(scorer.session_graph, session_options(scorer.threads, prefix),
+    session = ort.InferenceSession(scorer.graph, session_options(scorer.threads, prefix),
                                    providers=["CPUExecutionProvider"])
     counts = {"calls": 0, "padded_tokens": 0, "lstm_steps": 0, "tokens": 0}
     scores = scorer.scores
@@ -151,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pipe_runner(nlp, texts, args.batch_size)()  # warm-up
     log(f"profiling one pass of {len(texts):,} sentences at batch size {args.batch_size} ...")
     run = profile_pass(nlp, texts, args.batch_size, str(Path(tempfile.gettempdir()) / "aner_onnxruntime_profile"))
-    macs = lstm_macs_per_token(tagger.scorer.session_graph)
+    macs = lstm_macs_per_token(tagger.scorer.graph)
     lstm_s = run["operators_s"].get("LSTM", 0.0)
     lstm = 2 * macs * run["lstm_steps"] / lstm_s / 1e9 if lstm_s else None
     gemm = gemm_gflops(tagger.scorer.threads)

@@ -96,11 +96,11 @@ class OnnxScorer:
         self.path = Path(path) / GRAPH_FILE
         if not self.path.is_file():
             raise ModelLoadError(f"missing model file: {self.path}")
-        self.graph = self.path.read_bytes()  # kept: a model can be saved again after its files are gone
+        # The graph this scorer runs, kept: a model can be saved again after its files are gone.
+        self.graph = self.path.read_bytes()
         self.threads = threads
-        self.session_graph = self.graph
         if members:
-            self.session_graph = first_members(self.graph, config, n_chars, members, self.path)
+            self.graph = first_members(self.graph, config, n_chars, members, self.path)
             config = replace(config, members=members)
         self.members = config.members  # the networks this scorer computes with
         self._session = None
@@ -136,7 +136,7 @@ class OnnxScorer:
             options.log_severity_level = 3
             options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's memory for good
             try:
-                self._session = ort.InferenceSession(self.session_graph, options,
+                self._session = ort.InferenceSession(self.graph, options,
                                                      providers=["CPUExecutionProvider"])
             except Exception as err:  # ONNX Runtime raises its own types for a bad file
                 raise ModelLoadError(f"{self.path}: not a usable ONNX graph ({type(err).__name__}: "

@@ -101,7 +101,7 @@ class Tagger:
         cut = members != config.members
         if cut:
             config, meta = replace(config, members=members), first_members_meta(meta, members, config.members)
-        write_model(path, config, self.vocab, self.scorer.session_graph, self.vectors, meta, self.model_gazetteer)
+        write_model(path, config, self.vocab, self.scorer.graph, self.vectors, meta, self.model_gazetteer)
         if cut:
             keep_first_members_log(path, members)
 
