@@ -15,7 +15,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
-from ..core.config import GAZETTEER_FILE, MODEL_FILES, REQUIRED_FILES, ModelLoadError
+from ..core.config import GAZETTEER_FILE, MODEL_FILES, REQUIRED_FILES, UNHELD_FILES, ModelLoadError
 from ..core.gazetteer import UserNames
 from ..core.tagger import Tagger
 from ..core.tags import Tagging, join_taggings
@@ -214,14 +214,16 @@ class AnerLSTM(Pipe):
         path.mkdir(parents=True, exist_ok=True)
         source = self.model_path
         needed = REQUIRED_FILES + ((GAZETTEER_FILE,) if self.tagger.config.gazetteer_labels else ())
-        complete = all((source / f).is_file() for f in needed)
         in_place = source.resolve() == path.resolve()
+        # From memory: the networks computed with, or the source files are gone.
+        from_memory = (not all((source / f).is_file() for f in needed)
+                       or (self.tagger.scorer.members != self.tagger.config.members and not in_place))
         if not in_place:
-            for f in MODEL_FILES:
+            for f in UNHELD_FILES if from_memory else MODEL_FILES:  # the rest is written below
                 if (source / f).is_file():
                     shutil.copyfile(source / f, path / f)
-        if not complete or (self.tagger.scorer.members != self.tagger.config.members and not in_place):
-            self.tagger.write(path)  # from memory: the networks computed with, or the source files are gone
+        if from_memory:
+            self.tagger.write(path)
         self.user_names.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
