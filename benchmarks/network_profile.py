@@ -5,8 +5,8 @@ char features kept, as :mod:`benchmarks.throughput` times them, with ONNX Runtim
 profiler on for the aner_lstm network: time per operator type and the tokens the network
 computed. The BiLSTMs' arithmetic rate (multiply-adds per token, from the shapes of the
 LSTM weights in the graph, × rows × longest row of each call, where the LSTMs stop, / LSTM
-time) is set against ONNX Runtime's own float32 matrix product on the same number of threads, timed in
-the same run: when the two are close, only less arithmetic (fewer or smaller networks,
+time) is set against ONNX Runtime's own float32 matrix product on one thread, timed in
+the same run (the component runs each call on one thread, ``threads=1`` here so calls do not overlap): when the two are close, only less arithmetic (fewer or smaller networks,
 int8 kernels) makes the network faster, not a faster runtime.
 
     python -m benchmarks.network_profile                       # the shipped ensemble, batch 256
@@ -55,11 +55,11 @@ def lstm_macs_per_token(graph: bytes) -> int:
     return total
 
 
-def session_options(threads: int, profile_prefix: Optional[str] = None):
+def session_options(profile_prefix: Optional[str] = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     if profile_prefix:
@@ -68,7 +68,7 @@ def session_options(threads: int, profile_prefix: Optional[str] = None):
     return options
 
 
-def gemm_gflops(threads: int, repeats: int = 5) -> float:
+def gemm_gflops(repeats: int = 5) -> float:
     """ONNX Runtime's float32 MatMul of :data:`GEMM_SHAPE`, in GFLOP/s (median of ``repeats``)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -81,7 +81,7 @@ def gemm_gflops(threads: int, repeats: int = 5) -> float:
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [m, n])],
         [numpy_helper.from_array(rng.normal(size=(k, n)).astype(np.float32), "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
+    session = ort.InferenceSession(model.SerializeToString(), session_options(),
                                    providers=["CPUExecutionProvider"])
     feed = {"a": rng.normal(size=(m, k)).astype(np.float32)}
     session.run(None, feed)
@@ -99,7 +99,7 @@ def profile_pass(nlp, texts: Sequence[str], batch_size: int, prefix: str) -> Dic
     import onnxruntime as ort
 
     scorer = nlp.get_pipe("aner_lstm").tagger.scorer
-    session = ort.InferenceSession(scorer.graph, session_options(scorer.threads, prefix),
+    session = ort.InferenceSession(scorer.graph, session_options(prefix),
                                    providers=["CPUExecutionProvider"])
     counts = {"calls": 0, "padded_tokens": 0, "lstm_steps": 0, "tokens": 0}
     scores = scorer.scores
@@ -146,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     machine = machine_info()
     words, _ = read_tagged(args.test_file, args.limit)
     texts = [" ".join(w) for w in words]
-    nlp = spacy_aner.load(args.model, members=args.members)
+    nlp = spacy_aner.load(args.model, members=args.members, threads=1)
     tagger = nlp.get_pipe("aner_lstm").tagger
     pipe_runner(nlp, texts, args.batch_size)()  # warm-up
     log(f"profiling one pass of {len(texts):,} sentences at batch size {args.batch_size} ...")
@@ -154,11 +154,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     macs = lstm_macs_per_token(tagger.scorer.graph)
     lstm_s = run["operators_s"].get("LSTM", 0.0)
     lstm = 2 * macs * run["lstm_steps"] / lstm_s / 1e9 if lstm_s else None
-    gemm = gemm_gflops(tagger.scorer.threads)
+    gemm = gemm_gflops()
     result = {
         "what": "ONNX Runtime's profile of the aner_lstm network over one nlp.pipe pass of the raw test sentences",
         "model": str(nlp.get_pipe("aner_lstm").model_path), "members": tagger.scorer.members,
-        "threads": tagger.scorer.threads, "batch_size": args.batch_size, "sentences": len(texts), **run,
+        "threads": tagger.threads, "batch_size": args.batch_size, "sentences": len(texts), **run,
         "network_share_of_pass": round(run["network_s"] / run["pass_s"], 4),
         "lstm_macs_per_token": macs, "lstm_gflops": round(lstm, 1) if lstm else None,
         "reference_gemm": {"shape": GEMM_SHAPE, "gflops": round(gemm, 1)},

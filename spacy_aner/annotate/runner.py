@@ -221,19 +221,18 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
         yield out
 
 
-def load_pipeline(model: Union[str, os.PathLike, None] = None, *, n_process: int = 1,
-                  max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None,
-                  gazetteers: Sequence[str] = (), members: int = 0):
+def load_pipeline(model: Union[str, os.PathLike, None] = None, *, max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None,
+                  gazetteers: Sequence[str] = (), members: int = 0, threads: int = 0):
     """``spacy_aner.load(model)`` with its model loaded now, for batch annotation.
 
     A missing, truncated or incompatible model raises
     :class:`~spacy_aner.core.config.ModelLoadError` naming the file, before any input is
     read; a bad label map (the component's ``labels``) or name list (its ``gazetteers``)
-    raises ``ValueError``, as does ``members`` (the component's) above the model's. Each
-    process's network runs on one thread. ``nlp.max_length`` is ``max_length``: the
-    pipeline is linear in the length of a document.
+    raises ``ValueError``, as does ``members`` (the component's) above the model's.
+    ``threads`` is the component's (0: one per core, one in each worker process).
+    ``nlp.max_length`` is ``max_length``: the pipeline is linear in the length of a document.
     """
-    nlp = load(model, threads=1, members=members, labels=dict(labels or {}), gazetteers=name_list_paths(gazetteers))
+    nlp = load(model, threads=threads, members=members, labels=dict(labels or {}), gazetteers=name_list_paths(gazetteers))
     nlp.max_length = max_length
     nlp.get_pipe("aner_lstm").tagger  # noqa: B018  (loads the model: errors surface here)
     return nlp

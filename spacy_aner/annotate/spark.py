@@ -73,7 +73,7 @@ def worker_pipeline(settings: WorkerSettings):
         start = time.perf_counter()
         _PIPELINES[key] = load_pipeline(settings.model, max_length=settings.max_length,
                                          labels=dict(settings.labels), gazetteers=settings.gazetteers,
-                                         members=settings.members)
+                                         members=settings.members, threads=1)  # a worker per core
         print(f"{LOAD_MESSAGE} {settings.model or 'shipped model'} in process {os.getpid()} "
               f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
     return _PIPELINES[key]

@@ -173,7 +173,7 @@ def annotate(
     if output != STDIN and Path(output).is_dir():
         fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
     try:
-        nlp = load_pipeline(model, n_process=n_process, labels=label_map(label or []), gazetteers=gazetteer or [],
+        nlp = load_pipeline(model, labels=label_map(label or []), gazetteers=gazetteer or [],
                             members=members)
     except ValueError as err:  # a broken model (ModelLoadError), label map, name list or member count
         fail(str(err))

@@ -89,7 +89,7 @@ class FeatureCache:
 class OnnxScorer:
     """Unary scores and CRF parameters of a model directory's ``tagger.onnx``."""
 
-    def __init__(self, path: Path, config: ModelConfig, n_chars: int, threads: int = 1, members: int = 0) -> None:
+    def __init__(self, path: Path, config: ModelConfig, n_chars: int, members: int = 0) -> None:
         """The graph of the model directory ``path``, checked against ``config`` and ``n_chars``
         (see :func:`~.graph.check_record`); with ``members``, the graph of the ensemble's first
         ``members`` members (:func:`~.graph.first_members`)."""
@@ -98,7 +98,6 @@ class OnnxScorer:
             raise ModelLoadError(f"missing model file: {self.path}")
         # The graph this scorer runs, kept: a model can be saved again after its files are gone.
         self.graph = self.path.read_bytes()
-        self.threads = threads
         if members:
             self.graph = first_members(self.graph, config, n_chars, members, self.path)
             config = replace(config, members=members)
@@ -131,7 +130,9 @@ class OnnxScorer:
                 self.cache = FeatureCache(self.cache.width, self.cache.size)
 
             options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
+            # One thread per call: ONNX Runtime's own threads barely speed up these small
+            # recurrent products; calls run side by side instead (Tagger's ``threads``).
+            options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
             options.enable_cpu_mem_arena = False  # an arena keeps the largest batch's memory for good

@@ -2,10 +2,14 @@
 entity's probability under the CRF."""
 from __future__ import annotations
 
+import multiprocessing
+import os
 from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +27,16 @@ MAX_BATCH_TOKENS = 8192
 
 #: A window of a sequence: sequence index, start, end, core start, core end.
 Piece = Tuple[int, int, int, int, int]
+#: One network call's result: its piece indices, their tags and their unary scores.
+CallResult = Tuple[List[int], List[List[str]], np.ndarray]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or ``taskset``'s limit, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Scorer(Protocol):
@@ -61,13 +75,21 @@ def make_windows(n: int, size: int, context: int) -> List[Tuple[int, int, int, i
 
 
 class Tagger:
-    """A trained tagger: vocabulary, word vectors, gazetteer, the network's scorer and CRF decoding."""
+    """A trained tagger: vocabulary, word vectors, gazetteer, the network's scorer and CRF decoding.
+
+    ``threads`` network calls run at once, each on one thread: a batch's calls are
+    independent, so they scale with the cores where one call's own threads do not. The
+    scorer must then be thread-safe, as :class:`~.runtime.OnnxScorer` is. 0 is
+    :meth:`workers`' choice.
+    """
 
     def __init__(self, config: ModelConfig, vocab: Vocabulary, scorer: Scorer,
                  vectors: Optional[WordVectors] = None, meta: Optional[dict] = None,
-                 gazetteer: Optional[Gazetteer] = None) -> None:
+                 gazetteer: Optional[Gazetteer] = None, threads: int = 1) -> None:
         if bool(config.gazetteer_labels) != (gazetteer is not None):
             raise ValueError("a tagger has a gazetteer exactly when its network reads one")
+        if threads < 0:
+            raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
         self.config = config
         self.vocab = vocab
         self.scorer = scorer
@@ -75,12 +97,35 @@ class Tagger:
         self.meta = meta or {}
         self.gazetteer = gazetteer  # what the network reads: the model's lists and any user names
         self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
+        self.threads = threads
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_pid: Optional[int] = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_pool": None, "_pool_pid": None}  # threads do not pickle
+
+    def workers(self) -> int:
+        """Network calls run at once in this process: ``threads``, or for 0 one per core, but
+        one in a worker process of :mod:`multiprocessing` (``nlp.pipe(n_process=N)``), whose
+        sibling processes share the cores already."""
+        if self.threads:
+            return self.threads
+        return 1 if multiprocessing.parent_process() is not None else usable_cores()
+
+    def pool(self) -> Optional[ThreadPoolExecutor]:
+        """The threads running network calls, made on first use in each process (a forked
+        child has none of its parent's threads); None for one."""
+        if self._pool_pid != os.getpid():
+            workers = self.workers()
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="aner-network") if workers > 1 else None
+            self._pool_pid = os.getpid()
+        return self._pool
 
     @classmethod
     def load(cls, path: Path | str, threads: int = 1, members: int = 0) -> "Tagger":
         """Load a model directory; every problem raises :class:`ModelLoadError` naming the file.
 
-        ``threads``: ONNX Runtime's threads per call (0: one per core). ``members``: compute
+        ``threads``: network calls run at once (0: one per core). ``members``: compute
         with the ensemble's first ``members`` members only (0: all); a ``ValueError`` if the
         model has fewer."""
         path = Path(path)
@@ -89,8 +134,8 @@ class Tagger:
         config = read_config(path)
         vocab = read_vocab(path, config)
         vectors = WordVectors.load(path, config, len(vocab.words))
-        scorer = OnnxScorer(path, config, len(vocab.chars), threads, members)
-        return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config))
+        scorer = OnnxScorer(path, config, len(vocab.chars), members)
+        return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config), threads)
 
     def write(self, path: Path | str) -> None:
         """Save the model this tagger computes with to ``path``, from memory (the files it was
@@ -208,20 +253,30 @@ class Tagger:
         if not pieces:
             return out, pieces, kept
         table, rows = self.rows(sequences)  # each distinct word looked up once per call
-        features = self.name_features(sequences)
-        crf = self.scorer.crf()
-        for length, *ks in self.batches(pieces, batch_size):
-            batch = [pieces[k] for k in ks]
-            lengths = [e - s for _, s, e, _, _ in batch]
-            window_features = None if features is None else [features[i][s:e] for i, s, e, _, _ in batch]
-            scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in batch], length,
-                                                   window_features))
-            for k, n, (i, s, _, cs, ce), tags, unary in zip(ks, lengths, batch, self.decode(scores, lengths, crf),
-                                                            scores):
+        call = partial(self.tag_call, pieces, table, rows, self.name_features(sequences), self.scorer.crf())
+        for ks, tags_of, scores in self.calls(call, self.batches(pieces, batch_size)):
+            for k, tags, unary in zip(ks, tags_of, scores):
+                i, s, e, cs, ce = pieces[k]
                 out[i][cs:ce] = core = tags[cs - s: ce - s]
                 if keep and any(t != "O" for t in core):
-                    kept[k] = unary[:n]
+                    kept[k] = unary[: e - s]
         return out, pieces, kept
+
+    def calls(self, call, batches: List[List[int]]) -> Iterable[CallResult]:
+        """``call`` of each batch, in order; side by side on :meth:`pool`'s threads if there are several."""
+        pool = self.pool() if len(batches) > 1 else None
+        return map(call, batches) if pool is None else pool.map(call, batches)
+
+    def tag_call(self, pieces: Sequence[Piece], table: Dict[str, np.ndarray], rows: Sequence[np.ndarray],
+                 features: Optional[Sequence[np.ndarray]], crf, batch: List[int]) -> CallResult:
+        """One network call (``[length, piece index, ...]`` of :meth:`batches`) and its Viterbi tags."""
+        length, *ks = batch
+        windows = [pieces[k] for k in ks]
+        lengths = [e - s for _, s, e, _, _ in windows]
+        window_features = None if features is None else [features[i][s:e] for i, s, e, _, _ in windows]
+        scores = self.scorer.scores(self.feeds(table, [rows[i][s:e] for i, s, e, _, _ in windows], length,
+                                               window_features))
+        return ks, self.decode(scores, lengths, crf), scores
 
     def entity_probabilities(self, entities: Sequence[Sequence[Tuple[int, int, str]]], pieces: Sequence[Piece],
                              kept: Dict[int, np.ndarray], batch_size: int) -> List[List[float]]:

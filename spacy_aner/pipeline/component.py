@@ -35,7 +35,7 @@ DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "aner-lstm"
         "overwrite_ents": True,
         "consistency_window": 250,
         "split_sentences": True,
-        "threads": 1,
+        "threads": 0,
         "members": 0,
         "threshold": 0.0,
         "labels": {},
@@ -63,8 +63,10 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
     split_sentences: tag each sentence of a doc on its own, as the network was trained
         (the doc's own sentence boundaries if a component set them, else a break after
         ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
-    threads: ONNX Runtime threads per network call; 0 is one per core. One is the default:
-        more did not make batches faster on two cores and made single documents slower.
+    threads: network calls computed at once, each on one thread; 0 (the default) is one per
+        core this process may use. A batch's calls are independent, so batches speed up with
+        the cores; a short document is one call. Use 1 under ``nlp.pipe(n_process=N)``, where
+        the processes already share the cores.
     members: compute with the first ``members`` networks of the model's ensemble only; 0 is
         all of them. The shipped model is an ensemble of three: fewer members trade accuracy
         for speed (the README's table).
@@ -101,7 +103,7 @@ class AnerLSTM(Pipe):
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
                  batch_size: int = 256, overwrite_ents: bool = True, consistency_window: int = 250,
-                 split_sentences: bool = True, threads: int = 1, members: int = 0, threshold: float = 0.0,
+                 split_sentences: bool = True, threads: int = 0, members: int = 0, threshold: float = 0.0,
                  labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (),
                  scorer: Optional[Callable] = None) -> None:
         if batch_size < 1:

@@ -6,7 +6,9 @@ and every offset check has something to check.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from aner_support import WORDS
@@ -23,6 +25,7 @@ from spacy_aner.annotate.runner import (
     text_problem,
 )
 from spacy_aner.core.config import GRAPH_FILE, VECTORS_FILE, ModelLoadError
+from spacy_aner.core.tagger import usable_cores
 
 MIXED = WORDS + ["Barack", "Obama", "2009", "،", ".", "؟", "😀", "\u200f", "\ufeff"]
 
@@ -327,20 +330,24 @@ def test_an_error_in_a_worker_reaches_the_caller(scrambled_model_dir, monkeypatc
     assert len(got) == 40  # every batch before the failing one was written
 
 
-def test_load_pipeline_runs_one_thread_per_process(scrambled_model_dir):
-    nlp = load_pipeline(scrambled_model_dir, n_process=2)
+def test_load_pipeline_runs_a_thread_per_core_and_one_in_worker_processes(scrambled_model_dir):
+    nlp = load_pipeline(scrambled_model_dir)
     comp = nlp.get_pipe("aner_lstm")
-    assert comp.threads == 1 and nlp.config["components"]["aner_lstm"]["threads"] == 1
-    assert comp._tagger is not None and comp.tagger.scorer.threads == 1
+    assert comp._tagger is not None  # loaded at once
+    assert comp.threads == 0 and comp.tagger.workers() == usable_cores()
     assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 1
-    one = load_pipeline(scrambled_model_dir).get_pipe("aner_lstm")
-    assert one.threads == 1 and one.tagger.scorer.threads == 1
+    assert load_pipeline(scrambled_model_dir, threads=1).get_pipe("aner_lstm").tagger.workers() == 1
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context()) as pool:
+        assert pool.submit(workers_in_a_worker_process, str(scrambled_model_dir)).result(timeout=120) == 1
+
+
+def workers_in_a_worker_process(model: str) -> int:
+    return load_pipeline(model).get_pipe("aner_lstm").tagger.workers()
 
 
 @pytest.mark.parametrize("name", [GRAPH_FILE, VECTORS_FILE])
-@pytest.mark.parametrize("n_process", [1, 2])
-def test_load_pipeline_names_a_truncated_model_file(scrambled_model_dir, model_copy, name, n_process):
-    """The model loads in this process whatever n_process is: the error is the loader's own."""
+def test_load_pipeline_names_a_truncated_model_file(scrambled_model_dir, model_copy, name):
+    """The model loads at once: the error is the loader's own."""
     from spacy_aner.core.tagger import Tagger
 
     broken = model_copy(scrambled_model_dir)
@@ -349,7 +356,7 @@ def test_load_pipeline_names_a_truncated_model_file(scrambled_model_dir, model_c
     with pytest.raises(ModelLoadError) as here:
         Tagger.load(broken)
     with pytest.raises(ModelLoadError) as there:
-        load_pipeline(broken, n_process=n_process)
+        load_pipeline(broken)
     assert str(there.value) == str(here.value)
     assert str(there.value).startswith(f"{damaged}: ")
     assert ("not a usable ONNX graph" if name == GRAPH_FILE else "unreadable or truncated array file") \

@@ -107,6 +107,26 @@ def test_a_forked_process_starts_with_an_empty_cache(fresh_tagger):
     assert kept == 0 and tags == expected
 
 
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_calls_side_by_side_give_uncached_tags_alone_pickled_and_forked(scrambled_model_dir):
+    """Several threads share one session and one cache; a pickled or forked copy makes its own threads."""
+    sentences = random_sentences(5, 120)
+    uncached = Tagger.load(scrambled_model_dir)
+    uncached.scorer.cache = FeatureCache(uncached.scorer.cache.width, size=0)
+    expected = uncached.tag(sentences, 8)
+    tagger = Tagger.load(scrambled_model_dir, threads=2)
+    assert uncached.pool() is None and tagger.pool() is not None
+    assert tagger.tag(sentences, 8) == expected and tagger.tag(sentences, 8) == expected  # cache empty, then warm
+    copy = pickle.loads(pickle.dumps(tagger))
+    assert copy._pool is None and copy.tag(sentences, 8) == expected
+    FORKED["tagger"] = tagger
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply(tag_in_child, (sentences,))[1] == expected
+    finally:
+        FORKED.clear()
+
+
 FORKED: dict = {}
 
 

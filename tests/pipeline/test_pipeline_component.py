@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of, read_json, tagging
+from aner_support import TINY_SENTENCES, WORDS, check_ents, ents_of, random_words, read_json, tagging
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -626,24 +626,32 @@ def test_threads_is_validated():
     with pytest.raises(ValueError, match="threads"):
         spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent", "threads": -1})
     comp = spacy.blank("ar").add_pipe("aner_lstm", config={"model": "/nonexistent"})
-    assert comp.threads == 1  # the default
+    assert comp.threads == 0  # the default: one per core
 
 
-def test_threads_reaches_the_onnx_runtime_session(scrambled_model_dir, tmp_path):
-    nlp = spacy_aner.load(scrambled_model_dir, threads=2)
-    assert nlp.config["components"]["aner_lstm"]["threads"] == 2
+def test_threads_run_calls_side_by_side_with_the_same_results(scrambled_model_dir, tmp_path):
+    rng = random.Random(7)
+    texts = [" ".join(random_words(rng, rng.randint(1, 60))) for _ in range(300)] + list(SAMPLE_TEXTS)
+    one = spacy_aner.load(scrambled_model_dir, threads=1)
+    expected = [(ents_of(d), list(d.spans["aner_lstm"].attrs["scores"])) for d in one.pipe(texts, batch_size=64)]
+    nlp = spacy_aner.load(scrambled_model_dir, threads=3)
     comp = nlp.get_pipe("aner_lstm")
-    assert comp.threads == 2
-    doc = nlp("محمد يعيش في الرباط")
-    assert comp.tagger.scorer.threads == 2
-    assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 2
+    assert comp.threads == 3 and nlp.config["components"]["aner_lstm"]["threads"] == 3
+    got = [(ents_of(d), list(d.spans["aner_lstm"].attrs["scores"])) for d in nlp.pipe(texts, batch_size=64)]
+    assert got == expected and any(ents for ents, _ in got)
+    assert comp.tagger.pool()._max_workers == 3  # several calls per batch ran on it
+    assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 1
     # from_disk (spacy.load) loads the model at once: a load-time override reaches it too
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline", config={"components": {"aner_lstm": {"threads": 1}}})
-    scorer = loaded.get_pipe("aner_lstm").tagger.scorer
-    assert scorer.threads == 1 and scorer.session().get_session_options().intra_op_num_threads == 1
-    assert ents_of(loaded(doc.text)) == ents_of(doc)
-    assert spacy.load(tmp_path / "pipeline").get_pipe("aner_lstm").tagger.scorer.threads == 2  # as saved
+    assert loaded.get_pipe("aner_lstm").tagger.threads == 1 and loaded.get_pipe("aner_lstm").tagger.pool() is None
+    assert spacy.load(tmp_path / "pipeline").get_pipe("aner_lstm").tagger.threads == 3  # as saved
+
+
+def test_threads_zero_is_one_per_usable_core(scrambled_model_dir):
+    from spacy_aner.core.tagger import usable_cores
+
+    assert spacy_aner.load(scrambled_model_dir).get_pipe("aner_lstm").tagger.workers() == usable_cores() >= 1
 
 
 # --------------------------------------------------------------------------- members
