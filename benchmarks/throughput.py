@@ -11,6 +11,7 @@ says how much of the time is the model) and ``spacy.blank("ar")``'s rules.
 
     python -m benchmarks.throughput --repeats 5
     python -m benchmarks.throughput --model NEW --baseline-model OLD   # two models in turns, pass by pass
+    python -m benchmarks.throughput --members 1 --baseline-threads 1   # a thread per core against one
     python -m benchmarks.throughput --profile                          # + time per stage at the largest batch
     python -m benchmarks.throughput --limit 100 --output /tmp/throughput.json   # a quick check
 
@@ -107,18 +108,21 @@ def profile_stages(nlp, texts: Sequence[str], n_words: int, batch_size: int, rep
 # --------------------------------------------------------------------------- measuring
 
 
-def load_pipelines(model: Optional[str], baseline: Optional[str]) -> Dict[str, object]:
-    """The pipelines to time, their networks loaded now rather than inside the first timed pass."""
+def load_pipelines(model: Optional[str], baseline: Optional[str], members: int = 0, threads: int = 0,
+                   baseline_threads: Optional[int] = None) -> Dict[str, object]:
+    """The pipelines to time, their networks loaded now rather than inside the first timed pass.
+    A baseline is loaded when named or when ``baseline_threads`` is given (then ``model`` again)."""
     import spacy
 
     import spacy_aner
 
     t0 = time.perf_counter()
-    pipes = {"model": spacy_aner.load(model)}
+    pipes = {"model": spacy_aner.load(model, members=members, threads=threads)}
     pipes["model"].get_pipe("aner_lstm").tagger
     load_s = time.perf_counter() - t0
-    if baseline:
-        pipes["baseline"] = spacy_aner.load(baseline)
+    if baseline or baseline_threads is not None:
+        pipes["baseline"] = spacy_aner.load(baseline or model, members=members,
+                                            threads=threads if baseline_threads is None else baseline_threads)
         pipes["baseline"].get_pipe("aner_lstm").tagger
     pipes["camel_tokenizer"] = spacy_aner.load(ner=False)
     pipes["blank_ar_tokenizer"] = spacy.blank("ar")
@@ -174,6 +178,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = parser(MODULE, __doc__)
     ap.add_argument("--model", help="aner_lstm model directory (default: the model shipped in the package)")
     ap.add_argument("--baseline-model", help="a second model directory, timed in turns with --model")
+    ap.add_argument("--members", type=int, default=0, help="the component's members, for both models")
+    ap.add_argument("--threads", type=int, default=0, help="the component's threads (0: one per core)")
+    ap.add_argument("--baseline-threads", type=int, default=None,
+                    help="the baseline's threads (default --threads); alone, times --model against itself")
     ap.add_argument("--test-file", type=Path, default=TEST_FILE, help="WORD TAG file whose sentences are the texts")
     ap.add_argument("--limit", type=int, default=None, help="only the first N sentences (quick checks)")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per measurement; the median is reported")
@@ -188,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     words, _ = read_tagged(args.test_file, args.limit)
     texts, n_words = [" ".join(w) for w in words], sum(map(len, words))
     log(f"{len(texts):,} sentences, {n_words:,} gold words from {args.test_file}")
-    loaded = load_pipelines(args.model, args.baseline_model)
+    loaded = load_pipelines(args.model, args.baseline_model, args.members, args.threads, args.baseline_threads)
     pipes = loaded["pipes"]
     runs = {str(b): time_batch_size(pipes, texts, n_words, b, args.repeats) for b in batch_sizes}
     result: Dict[str, object] = {
@@ -199,6 +207,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "tokens_blank_ar": count_tokens(pipes["blank_ar_tokenizer"], texts),
         "entities_predicted": pipe_runner(pipes["model"], texts, max(batch_sizes))(),
         "models": {name: model_record(pipes[name]) for name in ("model", "baseline") if name in pipes},
+        "members": args.members, "threads": {name: pipes[name].get_pipe("aner_lstm").threads
+                                             for name in ("model", "baseline") if name in pipes},
         "model_load_s": loaded["load_s"],
         "component_batch_size": pipes["model"].get_pipe("aner_lstm").batch_size,
         "repeats": args.repeats, "batch_sizes": batch_sizes, "runs": runs,
