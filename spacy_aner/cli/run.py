@@ -52,7 +52,7 @@ def evaluate(
         tagger = nlp.get_pipe("aner_lstm").tagger  # load now: a broken model fails before any work
     except ValueError as err:  # a broken model (ModelLoadError), or more members than it has
         fail(str(err))
-    if record and tagger.scorer.members != tagger.config.members:
+    if record and tagger.cut:
         fail(f"--record keeps the scores of the whole model ({tagger.config.members} networks): "
              f"leave out --members")
     output.mkdir(parents=True, exist_ok=True)

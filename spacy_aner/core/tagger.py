@@ -137,17 +137,21 @@ class Tagger:
         scorer = OnnxScorer(path, config, len(vocab.chars), members)
         return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config), threads)
 
+    @property
+    def cut(self) -> bool:
+        """Whether this tagger computes with fewer networks than its model has (``members``)."""
+        return self.scorer.members != self.config.members
+
     def write(self, path: Path | str) -> None:
         """Save the model this tagger computes with to ``path``, from memory (the files it was
         loaded from may be gone). With ``members``, that is the ensemble's first networks as a
         model of their own: their graph, configuration and record, and their curves in a
         training log already at ``path``."""
         path, config, meta, members = Path(path), self.config, self.meta, self.scorer.members
-        cut = members != config.members
-        if cut:
+        if self.cut:
             config, meta = replace(config, members=members), first_members_meta(meta, members, config.members)
         write_model(path, config, self.vocab, self.scorer.graph, self.vectors, meta, self.model_gazetteer)
-        if cut:
+        if self.cut:
             keep_first_members_log(path, members)
 
     def add_names(self, names: Gazetteer) -> "Tagger":

@@ -219,7 +219,7 @@ class AnerLSTM(Pipe):
         in_place = source.resolve() == path.resolve()
         # From memory: the networks computed with, or the source files are gone.
         from_memory = (not all((source / f).is_file() for f in needed)
-                       or (self.tagger.scorer.members != self.tagger.config.members and not in_place))
+                       or (self.tagger.cut and not in_place))
         if not in_place:
             for f in UNHELD_FILES if from_memory else MODEL_FILES:  # the rest is written below
                 if (source / f).is_file():

@@ -111,8 +111,8 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
         raise FileExistsError(f"{main_dir} exists; remove it or pass force")
     nlp = load(model_dir, members=members)
     tagger = nlp.get_pipe("aner_lstm").tagger  # a broken model, or too many members, fails here
-    networks = (tagger.scorer.members, tagger.config.members)
-    nlp.meta.update(package_meta(model_dir, name, version, license, networks if networks[0] != networks[1] else None))
+    cut = (tagger.scorer.members, tagger.config.members) if tagger.cut else None
+    nlp.meta.update(package_meta(model_dir, name, version, license, cut))
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aner_package_") as tmp:
         pipeline_dir = Path(tmp) / "pipeline"

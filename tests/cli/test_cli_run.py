@@ -397,6 +397,19 @@ def _children(pid: int) -> list:
     return out
 
 
+def _workers(pid: int) -> list:
+    """The children of ``pid`` forked from it (same command line): its worker processes, not a
+    helper some library runs for a moment."""
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    own = cmdline(pid)
+    return [c for c in _children(pid) if own and cmdline(c) == own]
+
+
 def _alive(pid: int) -> bool:
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -451,11 +464,15 @@ def test_annotate_says_so_when_a_worker_dies(scrambled_model_dir, tmp_path):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        while len(_workers(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1.0)
-        os.kill(_children(proc.pid)[0], signal.SIGKILL)  # as the kernel's OOM killer would
-        _, err = proc.communicate(timeout=120)
+        victim = _workers(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)  # as the kernel's OOM killer would
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"annotate went on after worker {victim} was killed; its children now: {_children(proc.pid)}")
         assert proc.returncode == 1
         assert "error: a worker process died (killed, or out of memory?); nothing was written" in err
         assert "Traceback" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
