@@ -221,8 +221,9 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
         yield out
 
 
-def load_pipeline(model: Union[str, os.PathLike, None] = None, *, max_length: int = MAX_DOC_CHARS, labels: Optional[Dict[str, str]] = None,
-                  gazetteers: Sequence[str] = (), members: int = 0, threads: int = 0):
+def load_pipeline(model: Union[str, os.PathLike, None] = None, *, max_length: int = MAX_DOC_CHARS,
+                  labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (), members: int = 0,
+                  threads: int = 0):
     """``spacy_aner.load(model)`` with its model loaded now, for batch annotation.
 
     A missing, truncated or incompatible model raises

@@ -64,9 +64,9 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         (the doc's own sentence boundaries if a component set them, else a break after
         ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
     threads: network calls computed at once, each on one thread; 0 (the default) is one per
-        core this process may use. A batch's calls are independent, so batches speed up with
-        the cores; a short document is one call. Use 1 under ``nlp.pipe(n_process=N)``, where
-        the processes already share the cores.
+        core this process may use, and one in a worker process of ``nlp.pipe(n_process=N)``,
+        whose siblings share the cores already. A batch's calls are independent, so batches
+        speed up with the cores; a short document is one call.
     members: compute with the first ``members`` networks of the model's ensemble only; 0 is
         all of them. The shipped model is an ensemble of three: fewer members trade accuracy
         for speed (the README's table).
