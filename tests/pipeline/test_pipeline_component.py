@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -637,9 +638,14 @@ def test_threads_run_calls_side_by_side_with_the_same_results(scrambled_model_di
     nlp = spacy_aner.load(scrambled_model_dir, threads=3)
     comp = nlp.get_pipe("aner_lstm")
     assert comp.threads == 3 and nlp.config["components"]["aner_lstm"]["threads"] == 3
+    scorer, callers = comp.tagger.scorer, set()
+    real = scorer.scores
+    scorer.scores = lambda feeds: (callers.add(threading.current_thread().name), real(feeds))[1]
     got = [(ents_of(d), list(d.spans["aner_lstm"].attrs["scores"])) for d in nlp.pipe(texts, batch_size=64)]
+    del scorer.scores
     assert got == expected and any(ents for ents, _ in got)
-    assert comp.tagger.pool()._max_workers == 3  # several calls per batch ran on it
+    assert len(callers) > 1 and all(name.startswith("aner-network") for name in callers)  # calls side by side
+    assert comp.tagger.pool()._max_workers == 3
     assert comp.tagger.scorer.session().get_session_options().intra_op_num_threads == 1
     # from_disk (spacy.load) loads the model at once: a load-time override reaches it too
     nlp.to_disk(tmp_path / "pipeline")
