@@ -6,8 +6,9 @@ profiler on for the aner_lstm network: time per operator type and the tokens the
 computed. The BiLSTMs' arithmetic rate (multiply-adds per token, from the shapes of the
 LSTM weights in the graph, × rows × longest row of each call, where the LSTMs stop, / LSTM
 time) is set against ONNX Runtime's own float32 matrix product on one thread, timed in
-the same run (the component runs each call on one thread, ``threads=1`` here so calls do not overlap): when the two are close, only less arithmetic (fewer or smaller networks,
-int8 kernels) makes the network faster, not a faster runtime.
+the same run (each call runs on one thread; ``threads=1`` here, so calls do not overlap):
+when the two are close, only less arithmetic (fewer or smaller networks, int8 kernels)
+makes the network faster, not a faster runtime.
 
     python -m benchmarks.network_profile                       # the shipped ensemble, batch 256
     python -m benchmarks.network_profile --members 1 --output benchmarks/results/network_profile_members_1.json

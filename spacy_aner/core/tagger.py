@@ -31,6 +31,13 @@ Piece = Tuple[int, int, int, int, int]
 CallResult = Tuple[List[int], List[List[str]], np.ndarray]
 
 
+def check_threads(threads: int) -> int:
+    """``threads`` as given, if it is a thread count or 0 (one per core)."""
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
+    return threads
+
+
 def usable_cores() -> int:
     """The cores this process may run on (a container's or ``taskset``'s limit, not the machine's)."""
     try:
@@ -88,8 +95,6 @@ class Tagger:
                  gazetteer: Optional[Gazetteer] = None, threads: int = 1) -> None:
         if bool(config.gazetteer_labels) != (gazetteer is not None):
             raise ValueError("a tagger has a gazetteer exactly when its network reads one")
-        if threads < 0:
-            raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
         self.config = config
         self.vocab = vocab
         self.scorer = scorer
@@ -97,7 +102,7 @@ class Tagger:
         self.meta = meta or {}
         self.gazetteer = gazetteer  # what the network reads: the model's lists and any user names
         self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
-        self.threads = threads
+        self.threads = check_threads(threads)
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_pid: Optional[int] = None
 

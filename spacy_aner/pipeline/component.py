@@ -17,7 +17,7 @@ from spacy.vocab import Vocab
 
 from ..core.config import GAZETTEER_FILE, MODEL_FILES, REQUIRED_FILES, UNHELD_FILES, ModelLoadError
 from ..core.gazetteer import UserNames
-from ..core.tagger import Tagger
+from ..core.tagger import Tagger, check_threads
 from ..core.tags import Tagging, join_taggings
 from .consistency import with_recurrences
 from .entities import check_label_map, check_threshold, doc_spans, output_labels, relabel_references, set_entities
@@ -117,9 +117,7 @@ class AnerLSTM(Pipe):
         self.overwrite_ents = overwrite_ents
         self.consistency_window = consistency_window
         self.split_sentences = split_sentences
-        if threads < 0:
-            raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
-        self.threads = threads
+        self.threads = check_threads(threads)  # checked now: the tagger loads on first use
         if members < 0:
             raise ValueError(f"members must be 0 (all) or positive, got {members}")
         self.members = members
