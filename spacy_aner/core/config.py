@@ -21,8 +21,8 @@ GAZETTEER_FILE = "gazetteer.json.gz"
 #: What a model needs to predict; the rest of MODEL_FILES is its record.
 REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, GRAPH_FILE, VECTORS_FILE)
 MODEL_FILES = REQUIRED_FILES + (GAZETTEER_FILE, VECTOR_SCALE_FILE, META_FILE, TRAINING_LOG_FILE, LICENSE_FILE)
-#: The model files a loaded tagger does not hold, so that writing it from memory cannot make them.
-UNHELD_FILES = (TRAINING_LOG_FILE, LICENSE_FILE)
+#: The model files a loaded tagger keeps as bytes, unread, to write them with the rest.
+RECORD_FILES = (TRAINING_LOG_FILE, LICENSE_FILE)
 PAD, UNK = 0, 1
 #: Target id of padding positions; masked out of the loss.
 PAD_LABEL = -1

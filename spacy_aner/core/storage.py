@@ -19,12 +19,12 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, TRAINING_LOG_FILE,
-                     VECTOR_SCALE_FILE, VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
+from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, MODEL_FILES, RECORD_FILES,
+                     TRAINING_LOG_FILE, VECTOR_SCALE_FILE, VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
 from .gazetteer import Gazetteer, GazetteerError
 from .normalize import NORMALIZATION_VERSION
 from .vocab import RESERVED_ROWS, Vocabulary, WordList
@@ -127,6 +127,32 @@ def keep_first_members_log(path: Path, members: int) -> None:
         log = read_json(log_file)
         if isinstance(log.get("members"), list):
             log_file.write_text(json.dumps({**log, "members": log["members"][:members]}, indent=2), encoding="utf-8")
+
+
+def files_state(path: Path) -> Tuple[Tuple[str, int, int, int], ...]:
+    """Each model file in ``path`` with its size, modification time and inode. An equal state
+    later means the directory still holds the same files: rewriting a file changes its time,
+    replacing it its inode."""
+    state = []
+    for name in MODEL_FILES:
+        try:
+            s = (path / name).stat()
+        except OSError:
+            continue
+        state.append((name, s.st_size, s.st_mtime_ns, s.st_ino))
+    return tuple(state)
+
+
+def read_records(path: Path) -> Dict[str, bytes]:
+    """The files of ``RECORD_FILES`` that ``path`` has, as bytes."""
+    records = {}
+    for name in RECORD_FILES:
+        if (path / name).is_file():
+            try:
+                records[name] = (path / name).read_bytes()
+            except OSError as err:
+                raise ModelLoadError(f"{path / name}: unreadable ({err.strerror})") from None
+    return records
 
 
 def read_array(path: Path, mmap: bool = True) -> np.ndarray:

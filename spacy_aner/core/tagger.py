@@ -17,8 +17,8 @@ from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .gazetteer import Gazetteer, GazetteerError
 from .runtime import OnnxScorer
-from .storage import (WordVectors, first_members_meta, keep_first_members_log, read_config, read_gazetteer,
-                      read_meta, read_vocab, write_model)
+from .storage import (WordVectors, files_state, first_members_meta, keep_first_members_log, read_config,
+                      read_gazetteer, read_meta, read_records, read_vocab, write_model)
 from .tags import Tagging, bio_to_spans
 from .vocab import Vocabulary
 
@@ -103,6 +103,8 @@ class Tagger:
         self.gazetteer = gazetteer  # what the network reads: the model's lists and any user names
         self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
         self.threads = check_threads(threads)
+        self.records: Dict[str, bytes] = {}  # files of RECORD_FILES, written with the model
+        self.source: Optional[Tuple[Path, tuple]] = None  # the directory loaded from, and its files_state
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_pid: Optional[int] = None
 
@@ -136,11 +138,19 @@ class Tagger:
         path = Path(path)
         if not path.is_dir():
             raise ModelLoadError(f"model directory not found: {path}")
+        state = files_state(path)  # before reading: a file rewritten meanwhile then differs
         config = read_config(path)
         vocab = read_vocab(path, config)
         vectors = WordVectors.load(path, config, len(vocab.words))
         scorer = OnnxScorer(path, config, len(vocab.chars), members)
-        return cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config), threads)
+        tagger = cls(config, vocab, scorer, vectors, read_meta(path), read_gazetteer(path, config), threads)
+        tagger.records, tagger.source = read_records(path), (path.resolve(), state)
+        return tagger
+
+    def holds_files_of(self, path: Path | str) -> bool:
+        """Whether ``path`` still holds the files this tagger was loaded from, so that a copy
+        of them is a copy of this tagger."""
+        return self.source is not None and self.source == (Path(path).resolve(), files_state(Path(path)))
 
     @property
     def cut(self) -> bool:
@@ -149,13 +159,15 @@ class Tagger:
 
     def write(self, path: Path | str) -> None:
         """Save the model this tagger computes with to ``path``, from memory (the files it was
-        loaded from may be gone). With ``members``, that is the ensemble's first networks as a
+        loaded from may be gone or replaced). With ``members``, that is the ensemble's first networks as a
         model of their own: their graph, configuration and record, and their curves in a
         training log already at ``path``."""
         path, config, meta, members = Path(path), self.config, self.meta, self.scorer.members
         if self.cut:
             config, meta = replace(config, members=members), first_members_meta(meta, members, config.members)
         write_model(path, config, self.vocab, self.scorer.graph, self.vectors, meta, self.model_gazetteer)
+        for name, data in self.records.items():
+            (path / name).write_bytes(data)
         if self.cut:
             keep_first_members_log(path, members)
 

@@ -15,7 +15,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
-from ..core.config import GAZETTEER_FILE, MODEL_FILES, REQUIRED_FILES, UNHELD_FILES, ModelLoadError
+from ..core.config import MODEL_FILES, ModelLoadError
 from ..core.gazetteer import UserNames
 from ..core.tagger import Tagger, check_threads
 from ..core.tags import Tagging, join_taggings
@@ -97,8 +97,10 @@ class AnerLSTM(Pipe):
     model and never needs the original path again. The settings live in the pipeline's
     config only, so ``spacy.load(path, config=...)`` overrides work.
 
-    Pickling (``spawn``/``forkserver`` workers) leaves the network behind; the copy loads
-    its own from ``model_path`` on first use.
+    Pickling (``spawn``/``forkserver`` workers, ``copy.deepcopy``) leaves the network behind
+    while ``model_path`` still holds the files it was loaded from: the copy loads its own
+    from there on first use, and processes share the word table's pages. Otherwise (files
+    rewritten or gone, or the directory of ``from_bytes``) the copy carries the network.
     """
 
     def __init__(self, vocab: Vocab, name: str = "aner_lstm", *, model: Optional[str] = None,
@@ -131,7 +133,9 @@ class AnerLSTM(Pipe):
     def __reduce__(self):
         # Pipe's Cython pickling would copy __dict__ as it is, network included.
         state = self.__dict__.copy()
-        state["_tagger"] = None  # the copy loads its own (an ONNX Runtime session does not pickle)
+        tagger = self._tagger  # pickled without its ONNX Runtime session, which does not pickle
+        if tagger is not None and self._cleanup is None and tagger.holds_files_of(self.model_path):
+            state["_tagger"] = None
         state["_cleanup"] = None  # the directory belongs to this object, not to its copies
         state["name"] = self.name  # a Cython attribute of Pipe, not in __dict__
         return (_unpickle_component, (type(self), state))
@@ -154,7 +158,7 @@ class AnerLSTM(Pipe):
 
     # ------------------------------------------------------------------ prediction
     def __call__(self, doc: Doc) -> Doc:
-        return next(self.pipe([doc]))
+        return next(self.pipe([doc]), doc)  # a lenient error handler leaves the doc as it was
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: Optional[int] = None) -> Iterator[Doc]:
         """Tag documents in batches: their windows sorted by length, one network call per padded length."""
@@ -206,24 +210,21 @@ class AnerLSTM(Pipe):
 
     # ------------------------------------------------------------------ serialisation
     def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
-        """Copy the model files into ``path`` so the saved pipeline is self-contained (the model
-        loads first, so a model path that never worked fails here with ModelLoadError). With
+        """Save the model into ``path`` so the saved pipeline is self-contained: a copy of the
+        model's files while they are those the network was loaded from, else the network in
+        memory (a model path that never worked fails here with ModelLoadError). With
         ``members``, the saved model is those networks alone, which loads without the others;
         saved in place, the model's files stay as they are (the other networks are not lost)."""
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        source = self.model_path
-        needed = REQUIRED_FILES + ((GAZETTEER_FILE,) if self.tagger.config.gazetteer_labels else ())
+        tagger, source = self.tagger, self.model_path
         in_place = source.resolve() == path.resolve()
-        # From memory: the networks computed with, or the source files are gone.
-        from_memory = (not all((source / f).is_file() for f in needed)
-                       or (self.tagger.cut and not in_place))
-        if not in_place:
-            for f in UNHELD_FILES if from_memory else MODEL_FILES:  # the rest is written below
+        if not tagger.holds_files_of(source) or (tagger.cut and not in_place):
+            tagger.write(path)
+        elif not in_place:
+            for f in MODEL_FILES:
                 if (source / f).is_file():
                     shutil.copyfile(source / f, path / f)
-        if from_memory:
-            self.tagger.write(path)
         self.user_names.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":

@@ -582,6 +582,74 @@ def test_a_used_pipeline_pickles_and_the_copy_tags_alike(nlp):
     assert nlp.get_pipe("aner_lstm")._tagger is not None  # the original keeps its network
 
 
+
+def test_a_model_rewritten_after_loading_is_not_what_copies_and_saves_take(scrambled_model_dir, tiny_model_dir,
+                                                                            tmp_path):
+    """A model folder overwritten after the pipeline loaded it (a training run writing over
+    ``model-best``): saving, pickling, deep-copying and bytes keep the network in memory."""
+    import copy
+    import pickle
+
+    model = tmp_path / "model"
+    shutil.copytree(scrambled_model_dir, model)
+    (model / "training.json").write_text('{"note": "the loaded model\'s record"}', encoding="utf-8")
+    nlp = spacy_aner.load(model)
+    before = [(ents_of(d), list(d.spans["aner_lstm"].attrs["scores"])) for d in nlp.pipe(SAMPLE_TEXTS)]
+
+    def tags(pipeline):
+        return [(ents_of(d), list(d.spans["aner_lstm"].attrs["scores"])) for d in pipeline.pipe(SAMPLE_TEXTS)]
+
+    shutil.rmtree(model)
+    shutil.copytree(tiny_model_dir, model)
+    assert tags(spacy_aner.load(model)) != before  # the folder now holds another model
+    assert tags(nlp) == before
+    pickled = pickle.loads(pickle.dumps(nlp))
+    assert pickled.get_pipe("aner_lstm")._tagger is not None  # carried, not reloaded from the folder
+    assert tags(pickled) == before
+    assert tags(copy.deepcopy(nlp)) == before
+    fresh = spacy.util.get_lang_class("ar").from_config(nlp.config)
+    assert tags(fresh.from_bytes(nlp.to_bytes())) == before
+    for saver in (nlp, pickled):
+        shutil.rmtree(tmp_path / "pipeline", ignore_errors=True)
+        saver.to_disk(tmp_path / "pipeline")
+        assert tags(spacy.load(tmp_path / "pipeline")) == before
+        assert "the loaded model" in (tmp_path / "pipeline" / "aner_lstm" / "training.json").read_text(encoding="utf-8")
+
+
+def test_a_copy_of_a_pipeline_from_bytes_outlives_the_original(scrambled_model_dir):
+    import copy
+    import gc
+
+    nlp = spacy_aner.load(scrambled_model_dir)
+    nlp.from_bytes(spacy_aner.load(scrambled_model_dir).to_bytes())
+    before = [ents_of(d) for d in nlp.pipe(SAMPLE_TEXTS)]
+    folder = nlp.get_pipe("aner_lstm").model_path
+    twin = copy.deepcopy(nlp)
+    del nlp
+    gc.collect()
+    assert not folder.exists()  # the directory went with the original
+    assert [ents_of(d) for d in twin.pipe(SAMPLE_TEXTS)] == before
+
+
+def test_a_lenient_error_handler_gives_the_doc_back(scrambled_model_dir, monkeypatch):
+    from spacy.util import ignore_error
+
+    nlp = spacy_aner.load(scrambled_model_dir)
+    comp = nlp.get_pipe("aner_lstm")
+    doc = nlp.make_doc("محمد يعيش في الرباط")
+
+    def fail(docs):
+        raise RuntimeError("network down")
+
+    monkeypatch.setattr(comp, "predict", fail)
+    with pytest.raises(RuntimeError, match="network down"):
+        comp(doc)
+    comp.set_error_handler(ignore_error)
+    assert comp(doc) is doc and not doc.ents
+    assert list(map(comp, [doc, doc])) == [doc, doc]
+    assert not nlp("محمد يعيش في الرباط").ents
+
+
 _PROCESSES_SCRIPT = r"""
 import multiprocessing as mp, sys
 import spacy_aner
