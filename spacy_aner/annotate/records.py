@@ -102,6 +102,11 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
             f.close()
 
 
+def reject_constant(name: str):
+    """For ``json.loads``: NaN and Infinity are not JSON, and an id read as one could not be written back."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
     """The record of one input line (its bytes without the line break): decoded, and parsed as JSONL
     when ``text_key`` is given; ``error`` says why a line has no document."""
@@ -115,9 +120,11 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
     if not line.strip():
         return InputRecord(number, "")
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
+        obj = json.loads(line, parse_constant=reject_constant)
+    except ValueError as err:  # JSONDecodeError, or an integer of more digits than Python converts
         return InputRecord(number, None, error=f"invalid JSON ({err})")
+    except RecursionError:
+        return InputRecord(number, None, error="invalid JSON (nested too deeply)")
     if not isinstance(obj, dict):
         return InputRecord(number, None, error=f"expected a JSON object, got {type(obj).__name__}")
     doc_id = obj.get(id_key) if id_key is not None else None

@@ -251,6 +251,18 @@ class AnnotateStats:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
+def write_replacing(records: Iterable[Dict[str, Any]], output: Path) -> None:
+    """Write ``records`` to a temporary file beside ``output``, renamed over it at the end."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        write_jsonl(records, tmp)
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.PathLike], *,
                   text_key: Optional[str] = None, id_key: Optional[str] = None,
                   batch_size: int = DEFAULT_BATCH_SIZE, n_process: int = 1, skip_invalid: bool = False,
@@ -259,7 +271,8 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
     """Annotate ``source`` (path or ``"-"``) into ``output`` (path or ``"-"``); see the module docstring.
 
     A file output is written to a temporary file beside it and renamed at the end, so an
-    error leaves no partial output. ``warn`` receives one message per error record (the
+    error leaves no partial output; through a symbolic link, the file it points at is
+    replaced; a device or a pipe is written to directly. ``warn`` receives one message per error record (the
     first ``max_warnings``; then a count). Raises :class:`InvalidInputError` for a broken
     line without ``skip_invalid``.
     """
@@ -296,16 +309,12 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
             write_jsonl(counted(results), STDIN)
         else:
             output = Path(output)
-            output.parent.mkdir(parents=True, exist_ok=True)
             if str(source) != STDIN and output.exists() and Path(source).exists() and os.path.samefile(source, output):
                 raise ValueError(f"the output {output} is the input file")
-            tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-            try:
-                write_jsonl(counted(results), tmp)
-                os.replace(tmp, output)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            if output.exists() and not (output.is_file() or output.is_dir()):
+                write_jsonl(counted(results), output)  # a device or a pipe (/dev/stdout, a FIFO): never replaced
+            else:
+                write_replacing(counted(results), output.resolve() if output.is_symlink() else output)
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start

@@ -178,7 +178,7 @@ class Gazetteer:
             limit = PREFIX | ((1 << len(gazetteer.labels)) - 1)
             if not all(isinstance(k, str) and type(v) is int and v > 0 and not v & ~limit for k, v in names.items()):
                 raise ValueError("a name without valid label bits")
-        except (OSError, EOFError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
             raise GazetteerError(f"{path}: not a gazetteer file written by spacy-aner ({err})") from None
         gazetteer.names = names
         return gazetteer
@@ -206,7 +206,7 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
             try:
                 record = json.loads(line)
                 text, label = record["text"], record["label"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 raise GazetteerError(f'{path}:{n}: expected a JSON object with "text" and "label"') from None
         else:
             text, sep, label = line.rpartition("\t")

@@ -35,8 +35,10 @@ def read_json(path: Path):
         raise ModelLoadError(f"missing model file: {path}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # not UTF-8, not JSON, or an integer of more digits than Python converts
         raise ModelLoadError(f"{path}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise ModelLoadError(f"{path}: not valid JSON (nested too deeply)") from None
 
 
 def read_config(path: Path) -> ModelConfig:
@@ -78,6 +80,10 @@ def read_vocab(path: Path, config: ModelConfig) -> Vocabulary:
         words = WordList(data["words"])
         if words[:RESERVED_ROWS] != ["<pad>", "<unk>"]:
             raise ValueError("the first two words must be <pad> and <unk>")
+        chars = data["chars"]
+        if (not isinstance(chars, list) or chars[:RESERVED_ROWS] != ["<pad>", "<unk>"] or len(set(chars)) != len(chars)
+                or not all(isinstance(c, str) and len(c) == 1 for c in chars[RESERVED_ROWS:])):
+            raise ValueError("chars must be <pad>, <unk> and distinct single characters")
         vocab = Vocabulary(words, data["chars"], int(data["max_word_chars"]), config.clitic_backoff)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelLoadError(f"{path / VOCAB_FILE}: invalid vocabulary ({err!r})") from None
@@ -103,7 +109,10 @@ def read_gazetteer(path: Path, config: ModelConfig) -> Optional[Gazetteer]:
 
 
 def read_meta(path: Path) -> dict:
-    return read_json(path / META_FILE) if (path / META_FILE).exists() else {}
+    meta = read_json(path / META_FILE) if (path / META_FILE).exists() else {}
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{path / META_FILE}: expected a JSON object")
+    return meta
 
 
 def first_members_meta(meta: dict, members: int, ensemble_members: int) -> dict:
@@ -181,8 +190,9 @@ class WordVectors:
         scale = None
         if config.word_vector_bits == 8:
             scale = read_array(path / VECTOR_SCALE_FILE, mmap=False)
-            if scale.shape != (n_words,):
-                raise ModelLoadError(f"{path / VECTOR_SCALE_FILE}: {scale.shape} scales for {n_words} rows")
+            if scale.shape != (n_words,) or scale.dtype.kind != "f":
+                raise ModelLoadError(f"{path / VECTOR_SCALE_FILE}: {scale.dtype} scales of shape {scale.shape}, "
+                                     f"expected floats ({n_words},)")
         return cls(table, scale)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:

@@ -66,6 +66,8 @@ def parse_json(body: bytes) -> Any:
         hint = " (control characters inside a JSON string must be escaped, e.g. \\u0009)" \
             if err.msg.startswith("Invalid control character") else ""
         raise RequestError(400, f"invalid JSON: {where}{hint}") from None
+    except ValueError as err:  # an integer of more digits than Python converts
+        raise RequestError(400, f"invalid JSON: {err}") from None
     except RecursionError:
         raise RequestError(400, "invalid JSON: nested too deeply") from None
 

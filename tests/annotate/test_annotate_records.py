@@ -70,6 +70,22 @@ def test_jsonl_records_and_their_problems():
         list(read_records(io.BytesIO(b"x"), None, "id"))
 
 
+def test_json_that_python_refuses_otherwise_gives_error_records():
+    """Deep nesting (RecursionError), a huge integer (ValueError) and NaN, which JSON does not
+    have and which could not be written back as an id: each an error record for its line."""
+    lines = [b"[" * 100_000 + b"]" * 100_000, b'{"text": "x", "id": ' + b"9" * 5000 + b"}",
+             b'{"text": "x", "id": NaN}', b'{"text": "x", "id": -Infinity}', b'{"text": "ok", "id": 1}']
+    recs = list(read_records(io.BytesIO(b"\n".join(lines)), "text", "id", skip_invalid=True))
+    assert [r.line for r in recs] == [1, 2, 3, 4, 5]
+    assert recs[0].error == "invalid JSON (nested too deeply)"
+    assert "invalid JSON" in recs[1].error and "digits" in recs[1].error
+    assert recs[2].error == "invalid JSON (NaN is not a JSON value)"
+    assert recs[3].error == "invalid JSON (-Infinity is not a JSON value)"
+    assert (recs[4].text, recs[4].id, recs[4].error) == ("ok", 1, None)
+    with pytest.raises(InvalidInputError, match=r"<stream>:1: invalid JSON \(nested too deeply\)"):
+        list(read_records(io.BytesIO(b"\n".join(lines)), "text", "id"))
+
+
 def test_stdin_is_read_as_bytes(monkeypatch):
     stdin = io.TextIOWrapper(io.BytesIO("محمد\n".encode() + b"\xff\n"), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", stdin)

@@ -244,6 +244,31 @@ def test_the_output_cannot_be_the_input(nlp, tmp_path):
     assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
 
 
+def test_an_output_through_a_link_or_to_a_pipe_is_not_replaced(nlp, tmp_path):
+    """A symbolic link keeps pointing at the file it names, which gets the records; a FIFO
+    (like /dev/stdout) is written to, not replaced by a file."""
+    import os
+    import threading
+
+    (tmp_path / "in.txt").write_text("محمد في الرباط\nباريس\n", encoding="utf-8")
+    target = tmp_path / "results" / "out.jsonl"
+    target.parent.mkdir()
+    target.write_text("old\n", encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(target)
+    annotate_file(nlp, tmp_path / "in.txt", tmp_path / "link.jsonl", progress=False)
+    assert (tmp_path / "link.jsonl").is_symlink() and (tmp_path / "link.jsonl").resolve() == target
+    expected = target.read_text(encoding="utf-8")
+    assert len(expected.splitlines()) == 2 and "old" not in expected
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    annotate_file(nlp, tmp_path / "in.txt", fifo, progress=False)
+    reader.join(timeout=60)
+    assert got == [expected] and fifo.is_fifo()
+
+
 def test_annotate_stats():
     assert AnnotateStats().docs_per_second == 0.0
     assert AnnotateStats(records=10, seconds=2.0).docs_per_second == 5.0

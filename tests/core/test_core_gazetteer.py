@@ -91,7 +91,8 @@ def test_file_round_trip_and_corrupt_files(gazetteer, tmp_path):
     assert (tmp_path / "h.json.gz").read_bytes() == path.read_bytes()  # reproducible bytes
     bad = tmp_path / "bad.json.gz"
     for content in (b"not gzip", gzip.compress(b"{"), gzip.compress(b'{"labels": ["A"], "names": {"x": 2}}'),
-                    gzip.compress(b'{"labels": ["A"], "names": {"x": "1"}}'), path.read_bytes()[:20]):
+                    gzip.compress(b'{"labels": ["A"], "names": {"x": "1"}}'), path.read_bytes()[:20],
+                    gzip.compress(b"[" * 100_000 + b"]" * 100_000)):
         bad.write_bytes(content)
         with pytest.raises(GazetteerError, match="bad.json.gz"):
             Gazetteer.read(bad)
@@ -122,6 +123,7 @@ def test_read_name_list_formats(tmp_path):
     ("a.jsonl", b'{"text": "x"}\n', r"a.jsonl:1: expected a JSON object"),
     ("a.jsonl", b'["x", "PERS"]\n', r"a.jsonl:1: expected a JSON object"),
     ("a.jsonl", b'{"text": 3, "label": "PERS"}\n', r"a.jsonl:1: a name and a label"),
+    ("a.jsonl", b"[" * 100_000 + b"]" * 100_000, r"a.jsonl:1: expected a JSON object"),
     ("a.tsv", "ــــ\tPERS\n".encode(), r"a.tsv:1: a name must have 1 to 8 words, 'ــــ' has 0"),
     ("a.tsv", ("اسم " * 9 + "\tPERS\n").encode(), r"a.tsv:1: a name must have 1 to 8 words, .* has 9"),
 ])

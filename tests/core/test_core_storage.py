@@ -167,6 +167,18 @@ CORRUPTIONS = {
     "members_changed": ((GRAPH_FILE, CONFIG_FILE), lambda d: edit_json(d / CONFIG_FILE, lambda c: c.update(members=2))),
     "word_vector_bits_changed": (VECTORS_FILE, lambda d: edit_json(
         d / CONFIG_FILE, lambda c: c.update(word_vector_bits=8, trainable_embeddings=False))),
+    # JSON that Python's parser gives up on with other errors than JSONDecodeError.
+    **{f"{name.split('.')[0]}_nested_too_deeply": (name, (lambda n: lambda d: (d / n).write_text(
+        "[" * 100_000 + "]" * 100_000))(name)) for name in (CONFIG_FILE, VOCAB_FILE, META_FILE)},
+    "config_huge_integer": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).write_text(
+        (d / CONFIG_FILE).read_text().replace('"word_dim": ', '"word_dim": ' + "9" * 5000 + ", \"x\": "))),
+    "meta_not_an_object": (META_FILE, lambda d: (d / META_FILE).write_text("[1, 2]")),
+    "vocab_chars_numbers": (VOCAB_FILE, lambda d: edit_json(
+        d / VOCAB_FILE, lambda v: v.update(chars=list(range(len(v["chars"])))))),
+    "vocab_chars_repeated": (VOCAB_FILE, lambda d: edit_json(
+        d / VOCAB_FILE, lambda v: v["chars"].__setitem__(3, v["chars"][2]))),
+    "vocab_chars_two_letters": (VOCAB_FILE, lambda d: edit_json(
+        d / VOCAB_FILE, lambda v: v["chars"].__setitem__(3, "ab"))),
 }
 
 
@@ -295,10 +307,18 @@ def test_8_bit_vectors_without_their_scales_are_refused(eight_bit_model, model_c
 def test_8_bit_vectors_with_too_few_scales_are_refused(eight_bit_model, model_copy):
     model = model_copy(eight_bit_model)
     np.save(model / VECTOR_SCALE_FILE, np.load(model / VECTOR_SCALE_FILE)[:-1])
-    with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}: .* scales for"):
+    with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}: float32 scales of shape"):
         Tagger.load(model)
     (model / VECTOR_SCALE_FILE).write_bytes(b"")
     with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}"):
+        Tagger.load(model)
+
+
+@pytest.mark.parametrize("dtype", ["U1", "complex64", "int8", "M8[s]"])
+def test_8_bit_vectors_with_scales_that_are_not_floats_are_refused(eight_bit_model, model_copy, dtype):
+    model = model_copy(eight_bit_model)
+    np.save(model / VECTOR_SCALE_FILE, np.load(model / VECTOR_SCALE_FILE).astype(dtype))
+    with pytest.raises(ModelLoadError, match=f"{model / VECTOR_SCALE_FILE}: .*expected floats"):
         Tagger.load(model)
 
 

@@ -116,6 +116,15 @@ def test_malformed_requests_get_400_with_a_clear_message(client, body, status, m
     assert message in r.json()["error"]
 
 
+def test_an_integer_too_long_for_python_is_a_bad_request():
+    """Over the test server's body limit, so the parser is called alone (a real server's limit is larger)."""
+    from spacy_aner.serve.payload import RequestError, parse_json
+
+    with pytest.raises(RequestError, match="invalid JSON: Exceeds the limit") as info:
+        parse_json(b'{"text": "a", "n": ' + b"9" * 5000 + b"}")
+    assert info.value.status == 400
+
+
 def test_over_the_size_limits_is_413(client):
     r = client.post("/ner", json={"text": "م" * MAX_BYTES})
     assert r.status_code == 413 and f"over the limit of {MAX_BYTES:,} bytes" in r.json()["error"]
