@@ -84,7 +84,7 @@ def read_vocab(path: Path, config: ModelConfig) -> Vocabulary:
         if (not isinstance(chars, list) or chars[:RESERVED_ROWS] != ["<pad>", "<unk>"] or len(set(chars)) != len(chars)
                 or not all(isinstance(c, str) and len(c) == 1 for c in chars[RESERVED_ROWS:])):
             raise ValueError("chars must be <pad>, <unk> and distinct single characters")
-        vocab = Vocabulary(words, data["chars"], int(data["max_word_chars"]), config.clitic_backoff)
+        vocab = Vocabulary(words, chars, int(data["max_word_chars"]), config.clitic_backoff)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelLoadError(f"{path / VOCAB_FILE}: invalid vocabulary ({err!r})") from None
     if vocab.max_word_chars != config.max_word_chars:

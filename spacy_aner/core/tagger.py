@@ -159,9 +159,9 @@ class Tagger:
 
     def write(self, path: Path | str) -> None:
         """Save the model this tagger computes with to ``path``, from memory (the files it was
-        loaded from may be gone or replaced). With ``members``, that is the ensemble's first networks as a
-        model of their own: their graph, configuration and record, and their curves in a
-        training log already at ``path``."""
+        loaded from may be gone or replaced), with the training log and license it was loaded
+        with. With ``members``, that is the ensemble's first networks as a model of their own:
+        their graph, configuration and record, and their curves in the training log."""
         path, config, meta, members = Path(path), self.config, self.meta, self.scorer.members
         if self.cut:
             config, meta = replace(config, members=members), first_members_meta(meta, members, config.members)
