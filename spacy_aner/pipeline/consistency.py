@@ -1,13 +1,12 @@
 """Document-level label consistency: a name tagged once is tagged where it recurs nearby.
 
-News articles repeat their names: in the ANERCorp train file, 42 % of entities recur as
-an entity with the same label within five sentences, and 0.7 % with another label. A
-sentence-level tagger finds a name in one context and misses it in a weaker one, so after
-tagging, untagged word sequences identical to an entity the tagger found within
-``window`` words are given that entity's label ("one sense per discourse"). It only
-fills ``O`` gaps: predicted entities are never changed, so the step can only add
-entities. A recurrence with a proclitic joined to it ("وباريس" after "باريس") counts too.
-There are no document boundaries in running text, hence the word window.
+News articles repeat their names, nearly always with the same label. A sentence-level
+tagger finds a name in one context and misses it in a weaker one, so after tagging,
+untagged word sequences identical to an entity the tagger found within ``window`` words
+are given that entity's label ("one sense per discourse"). It only fills ``O`` gaps:
+predicted entities are never changed, so the step can only add entities. A recurrence
+with a proclitic joined to it ("وباريس" after "باريس") counts too. There are no document
+boundaries in running text, hence the word window.
 """
 from __future__ import annotations
 

@@ -8,9 +8,8 @@ from spacy.language import Language
 
 from .tokenizer import TOKENIZER_NAME
 
-#: ``nlp.max_length`` of :func:`load`'s pipeline, in characters (spaCy's default is 1,000,000).
-#: The pipeline is linear in the length of a document (the tagger works in windows), about
-#: 100 MB of memory per million characters.
+#: ``nlp.max_length`` of :func:`load`'s pipeline, in characters (spaCy's default is 1,000,000):
+#: the pipeline is linear in the length of a document, as the tagger works in windows.
 MAX_DOC_CHARS = 5_000_000
 
 
