@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from . import data, run, train  # noqa: F401  (each registers its commands on the app)
 from . import deploy  # noqa: F401,I001  (last: package and serve end the command list)
 from .common import app
@@ -25,4 +27,9 @@ def main() -> None:
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     if command in INFERENCE_COMMANDS:
         sys.modules.setdefault("torch", None)  # ``import torch`` now raises ImportError, which thinc handles
-    app()
+    try:
+        app()
+    except OSError as err:  # the file system refused: an output path that is a file, no permission, a full disk
+        where = f": {err.filename}" if err.filename else ""
+        typer.secho(f"error: {err.strerror or err}{where}", fg=typer.colors.RED, err=True)
+        sys.exit(1)

@@ -65,12 +65,12 @@ def embeddings(
     saudinewsnet: Path = typer.Option(None, "--saudinewsnet", help="SaudiNewsNet folder of *.zip files (read in place)."),
     conll: list[Path] = typer.Option([], "--conll", help="WORD TAG file(s) whose words are added (e.g. train.conll; never the test split)."),
     text: list[Path] = typer.Option([], "--text", help="Plain-text corpus file(s), one paragraph per line."),
-    dim: int = typer.Option(100, help="Vector size."),
-    window: int = typer.Option(5, help="Context window."),
-    min_count: int = typer.Option(3, help="Ignore keys rarer than this."),
-    epochs: int = typer.Option(5, help="Passes over the text."),
+    dim: int = typer.Option(100, min=1, help="Vector size."),
+    window: int = typer.Option(5, min=1, help="Context window."),
+    min_count: int = typer.Option(3, min=1, help="Ignore keys rarer than this."),
+    epochs: int = typer.Option(5, min=1, help="Passes over the text."),
     cbow: bool = typer.Option(False, "--cbow", help="CBOW instead of skip-gram (faster, weaker on rare words)."),
-    workers: int = typer.Option(2, help="Training threads."),
+    workers: int = typer.Option(2, min=1, help="Training threads."),
     seed: int = typer.Option(13, help="Random seed."),
 ) -> None:
     """Train Word2Vec (gensim) on Arabic text tokenised and normalised as the model's input."""
@@ -79,6 +79,8 @@ def embeddings(
 
     from ..training.embeddings import train_word2vec
 
+    if output.is_dir():
+        fail(f"cannot write {output}: it is a directory (give a file name such as vectors.kv)")  # before training
     sources = text_sources(saudinewsnet, text, conll)
     start = time.perf_counter()
     try:

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..core.config import ModelLoadError
-from .common import app, fail, invocation
+from .common import app, fail, invocation, warn
 
 
 def member_seed(member: dict):
@@ -31,30 +31,36 @@ def train(
     --training.dev_fraction 0 and no dev file it is a refit: exactly --training.epochs
     epochs, the learning rate dropping after each epoch in --training.lr_drops.
     """
+    import warnings
+
+    from ..training.corpus import CorpusWarning
     from ..training.recipe import load_recipe, parse_overrides, recorded_recipe
     from ..training.trainer import refit_schedule
     from ..training.trainer import train as run
 
-    try:
-        overrides = parse_overrides(ctx.args)
-        if config.is_dir():
-            source = recorded_recipe(config)
-        elif config.is_file():
-            source = config
-        else:
-            fail(f"not a recipe file or model directory: {config}")
-        if refit_from is not None:
-            overrides = {**overrides, **refit_schedule(refit_from)}
-        recipe = load_recipe(source, overrides)
-        for name in ("train", "dev", "vectors"):
-            path = getattr(recipe.paths, name)
-            if path and not Path(path).exists():
-                fail(f"paths.{name}: file not found: {path}")
-        if not recipe.paths.train:
-            fail("no training file: set paths.train in the recipe or give --paths.train FILE")
-        meta = run(recipe, output, verbose=0 if quiet else 1, command=invocation(ctx))
-    except (FileNotFoundError, ValueError) as err:
-        fail(str(err))
+    with warnings.catch_warnings():  # a repaired corpus line is a one-line warning, as in `prepare`
+        warnings.simplefilter("always", CorpusWarning)
+        warnings.showwarning = lambda message, *_, **__: warn(str(message))
+        try:
+            overrides = parse_overrides(ctx.args)
+            if config.is_dir():
+                source = recorded_recipe(config)
+            elif config.is_file():
+                source = config
+            else:
+                fail(f"not a recipe file or model directory: {config}")
+            if refit_from is not None:
+                overrides = {**overrides, **refit_schedule(refit_from)}
+            recipe = load_recipe(source, overrides)
+            for name in ("train", "dev", "vectors"):
+                path = getattr(recipe.paths, name)
+                if path and not Path(path).exists():
+                    fail(f"paths.{name}: file not found: {path}")
+            if not recipe.paths.train:
+                fail("no training file: set paths.train in the recipe or give --paths.train FILE")
+            meta = run(recipe, output, verbose=0 if quiet else 1, command=invocation(ctx))
+        except (FileNotFoundError, ValueError) as err:
+            fail(str(err))
     if meta["dev_scores"] is None:
         typer.echo(f"refit: {meta['epochs_run']} epochs on {meta['sentences']['train']:,} sentences, no dev set, "
                    f"in {meta['training_minutes']} min -> {output}")

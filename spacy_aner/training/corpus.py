@@ -198,6 +198,8 @@ def prepare(data_dir: Path | str, out_dir: Path | str, dev_fraction: float = 0.0
     ``dev_fraction`` > 0, ``dev``, taken from the end of train).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ValueError(f"dev fraction must be in [0, 1), got {dev_fraction}")
     missing = [name for name in (TRAIN_FILE, TEST_FILE) if not (data_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{data_dir} lacks {', '.join(missing)} (the CAMeL Lab ANERCorp split)")
@@ -209,6 +211,8 @@ def prepare(data_dir: Path | str, out_dir: Path | str, dev_fraction: float = 0.0
         parts["train"], parts["dev"] = split_dev(train.sentences, dev_fraction)
     else:
         parts["train"] = train.sentences
+        for suffix in (".conll", ".spacy"):  # an earlier run's dev part: its sentences are in train now
+            (out_dir / f"dev{suffix}").unlink(missing_ok=True)
     vocab = Vocab()
     stats: Dict[str, Dict[str, object]] = {}
     for name, sents in parts.items():

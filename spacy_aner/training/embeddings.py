@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -42,9 +43,16 @@ def iter_saudinewsnet(folder: Path | str) -> Iterator[str]:
 
 
 def iter_text_file(path: Path | str) -> Iterator[str]:
-    """Yield the non-empty lines of a UTF-8 plain-text corpus (undecodable bytes replaced)."""
-    with Path(path).open(encoding="utf-8", errors="replace") as f:
-        yield from (line for line in f if line.strip())
+    """Yield the non-empty lines of a UTF-8 plain-text corpus; a line that is not UTF-8 is a
+    ``ValueError`` naming it (vectors of mis-decoded text would be silently useless)."""
+    with Path(path).open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
+            if line.strip():
+                yield line
 
 
 def iter_conll_sentences(path: Path | str) -> Iterator[str]:
@@ -85,8 +93,11 @@ def train_word2vec(texts: Iterable[str], *, dim: int = 100, window: int = 5, min
         if n_words == 0:
             raise ValueError("no words to train word vectors on")
         logger.info("training Word2Vec on %d words", n_words)
-        model = Word2Vec(corpus_file=str(corpus), vector_size=dim, window=window, min_count=min_count,
-                         sg=int(sg), epochs=epochs, workers=workers, seed=seed)
+        try:
+            model = Word2Vec(corpus_file=str(corpus), vector_size=dim, window=window, min_count=min_count,
+                             sg=int(sg), epochs=epochs, workers=workers, seed=seed)
+        except RuntimeError as err:  # gensim's words for an empty vocabulary
+            raise ValueError(f"no word occurs min_count={min_count} times or more in {n_words:,} words ({err})") from None
     kv = model.wv
     kv.n_training_words = n_words  # recorded in the model's meta by ``train``
     return kv
@@ -110,7 +121,10 @@ def load_vectors(path: Path | str):
     main = next((s for s in reversed(suffixes) if s not in (".gz", ".bz2")), "")
     try:
         if main == ".kv":
-            return KeyedVectors.load(str(path))
+            kv = KeyedVectors.load(str(path))
+            if not isinstance(kv, KeyedVectors):
+                raise TypeError(f"a pickled {type(kv).__name__}, not gensim KeyedVectors")
+            return kv
         if main in (".mdl", ".model"):
             try:
                 return Word2Vec.load(str(path)).wv
@@ -123,8 +137,9 @@ def load_vectors(path: Path | str):
                 return load_facebook_vectors(str(path))
             return KeyedVectors.load_word2vec_format(str(path), binary=True, unicode_errors="replace")
         return KeyedVectors.load_word2vec_format(str(path), binary=False, unicode_errors="replace")
-    except (OSError, ValueError, EOFError, UnicodeDecodeError) as err:
-        raise ValueError(f"could not read word vectors from {path}: {err}") from err
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, TypeError) as err:
+        # a truncated or foreign pickle fails in gensim's loader with any of these
+        raise ValueError(f"could not read word vectors from {path}: {err}") from None
 
 
 def vectors_by_key(kv) -> "dict[str, int]":

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..about import __version__
-from ..core.config import META_FILE, TRAINING_LOG_FILE, ModelConfig
+from ..core.config import LICENSE_FILE, META_FILE, TRAINING_LOG_FILE, ModelConfig
 from ..core.graph import member_prefix, read_weights
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
@@ -114,6 +114,15 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     Each member's dev F1 is recorded next to the ensemble's, measured on dev only. Refit
     members (trained on their dev set too) have no held-out dev: leave ``dev_path`` out.
     """
+    output = Path(output)
+    places = [Path(d).resolve() for d in model_dirs]
+    if len(set(places)) != len(places):
+        raise ValueError("a model is named twice: an ensemble's members are different networks")
+    if output.resolve() in places:
+        raise ValueError(f"the output {output} is one of the members: write the ensemble elsewhere")
+    dev_sents = read_conll(dev_path).sentences if dev_path is not None else []
+    if dev_path is not None and not any(t != "O" for s in dev_sents for t in s.tags):
+        raise ValueError(f"{dev_path}: no entity to score the ensemble on")
     members = member_files(model_dirs)
     taggers = [t for t, _ in members]
     refit = [bool(t.meta.get("refit")) for t in taggers]
@@ -134,10 +143,9 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
         "refit": all(refit),
         "dev_scores": None,
     }
-    output = Path(output)
+    (output / LICENSE_FILE).unlink(missing_ok=True)  # an earlier model's, in a reused folder
     save_model(output, config, vocab, weights, table, meta, taggers[0].gazetteer)
     if dev_path is not None:
-        dev_sents = read_conll(dev_path).sentences
         words, gold = [s.words for s in dev_sents], [s.tags for s in dev_sents]
         meta["dev_scores"] = entity_scores(gold, Tagger.load(output).predict(words))
         for record, t in zip(meta["members"], taggers):

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.config import ModelConfig
+from ..core.config import LICENSE_FILE, ModelConfig
 from ..core.gazetteer import Gazetteer
 from ..core.graph import Weights, build_graph, read_weights
 from ..core.storage import WordVectors, write_model
@@ -35,9 +35,11 @@ def save_model(path: Path | str, config: ModelConfig, vocab: Vocabulary, weights
 
 def save_network(path: Path | str, config: ModelConfig, vocab: Vocabulary, network, meta: dict,
                  gazetteer: Optional[Gazetteer] = None) -> None:
-    """Write a model directory from a trained Keras network."""
+    """Write a model directory from a trained Keras network (a new model: the license file of
+    an earlier one in the folder is removed, as it is not this model's)."""
     from .network import layer_weights
 
+    (Path(path) / LICENSE_FILE).unlink(missing_ok=True)
     weights = layer_weights(network)
     table = weights.pop("word_embedding")[0]
     save_model(path, config, vocab, weights, table, meta, gazetteer)

@@ -12,8 +12,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import srsly
 from confection import Config
+from pydantic import TypeAdapter, ValidationError
 
 from ..core.config import META_FILE, ModelConfig
+from ..core.storage import check_values
 
 #: ModelConfig fields that come from elsewhere: the vectors (word_dim, trainable_embeddings),
 #: ``spacy-aner ensemble`` (members), the gazetteer (its labels) or the package itself (tags and versions).
@@ -74,7 +76,12 @@ class Recipe:
         return not self.paths.dev and self.training.dev_fraction == 0
 
     def model_config(self, **extra: Any) -> ModelConfig:
-        return ModelConfig(**{**self.model, **extra})
+        config = typed(ModelConfig, {**self.model, **extra}, "model")
+        try:
+            check_values(config)  # what loading the model would refuse, refused before training it
+        except ValueError as err:
+            raise ValueError(f"[model] {err}") from None
+        return config
 
     def to_dict(self) -> Dict[str, Any]:
         return {"paths": asdict(self.paths), "model": dict(self.model), "training": asdict(self.training)}
@@ -96,16 +103,30 @@ class Recipe:
             if extra:
                 raise ValueError(f"unknown key(s) in [{name}]: {', '.join(sorted(extra))} "
                                  f"(allowed: {', '.join(sorted(allowed))})")
-        recipe = cls(Paths(**data.get("paths", {})), dict(data.get("model", {})),
-                     TrainingSettings(**data.get("training", {})))
+        recipe = cls(typed(Paths, data.get("paths", {}), "paths"), dict(data.get("model", {})),
+                     typed(TrainingSettings, data.get("training", {}), "training"))
         recipe.model_config()  # checks the model section's values now
         return recipe
+
+
+def typed(cls, values: Dict[str, Any], section: str):
+    """The dataclass ``cls`` from ``values``, each converted to its field's type where that is
+    lossless ("3" for an int, "false" for a bool) and refused otherwise, naming the key."""
+    try:
+        return TypeAdapter(cls).validate_python(dict(values))
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        if not key:  # a check of the class's own, whose message names the key
+            raise ValueError(first["msg"].removeprefix("Value error, ")) from None
+        raise ValueError(f"[{section}] {key}: {first['msg']} ({first['input']!r})") from None
 
 
 def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
     """``["--training.seed", "14", "--paths.dev=dev.conll"]`` -> ``{"training.seed": 14, "paths.dev": "dev.conll"}``.
 
-    Values are read as JSON where they parse (numbers, lists, true/false/null), else as strings.
+    Values are read as JSON where they parse (numbers, lists, true/false/null), else as
+    strings; a ``paths`` value is always a string (a file may be called ``2024``), or null.
     """
     out: Dict[str, Any] = {}
     items = list(args)
@@ -118,10 +139,14 @@ def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
             if not items or items[0].startswith("--"):
                 raise ValueError(f"{arg} needs a value")
             value = items.pop(0)
+        key = key.replace("-", "_")
+        if key.startswith("paths."):
+            out[key] = None if value == "null" else value
+            continue
         try:
-            out[key.replace("-", "_")] = srsly.json_loads(value)
+            out[key] = srsly.json_loads(value)
         except ValueError:
-            out[key.replace("-", "_")] = value
+            out[key] = value
     return out
 
 

@@ -13,6 +13,7 @@ from ..core.config import META_FILE, TRAINING_LOG_FILE
 from ..core.gazetteer import Gazetteer
 from ..core.normalize import normalize_word
 from ..core.tagger import Tagger
+from ..core.tags import LABELS
 from ..core.vocab import Vocabulary
 from .batches import batches_class, chunk_sentences, dev_f1_callback_class, epoch_log_callback_class, stepped_learning_rate
 from .corpus import Sentence, read_conll, sha256_file, split_dev
@@ -79,9 +80,11 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     model_dir = Path(model_dir)
     try:
         meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise TypeError(f"{META_FILE} is not a JSON object")
         history = json.loads((model_dir / TRAINING_LOG_FILE).read_text(encoding="utf-8"))["epochs"]
         rates = [e["learning_rate"] for e in history]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
         raise ValueError(f"{model_dir}: not a model trained by `spacy-aner train` ({err!r})") from None
     if meta.get("refit") or not meta.get("best_epoch"):
         raise ValueError(f"{model_dir}: a refit has no dev-chosen schedule; give the run that had a dev set")
@@ -90,6 +93,10 @@ def refit_schedule(model_dir: Path | str) -> Dict:
         raise ValueError(f"{model_dir}: {TRAINING_LOG_FILE} has {len(rates)} epochs, fewer than the best epoch {best}")
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"paths.dev": None, "training.dev_fraction": 0.0, "training.epochs": best, "training.lr_drops": drops}
+
+
+def has_entities(sentences) -> bool:
+    return any(tag != "O" for s in sentences for tag in s.tags)
 
 
 def read_data(recipe: Recipe):
@@ -103,6 +110,11 @@ def read_data(recipe: Recipe):
         train_sents, dev_sents = split_dev(train_sents, recipe.training.dev_fraction)
     if not train_sents or (not dev_sents and not recipe.refit):
         raise ValueError("training needs at least one training and one dev sentence")
+    if not has_entities(train_sents):
+        raise ValueError(f"{recipe.paths.train}: no entity with a known tag ({', '.join(LABELS)}) to learn from")
+    if dev_sents and not has_entities(dev_sents):
+        raise ValueError("the dev sentences have no entity: early stopping on dev F1 needs some "
+                         "(a larger training.dev_fraction, or --paths.dev FILE)")
     if recipe.training.lr_drops and not recipe.refit:
         raise ValueError("training.lr_drops replays a schedule without a dev set; with one, dev F1 sets the schedule")
     return train_sents, dev_sents

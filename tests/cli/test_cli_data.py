@@ -87,9 +87,42 @@ def test_prepare_malformed_non_strict_warns(tmp_path):
 def test_prepare_missing_dir_and_bad_dev_fraction_exit_1(tmp_path):
     result = runner.invoke(app, ["prepare", str(tmp_path / "nowhere"), str(tmp_path / "out")])
     assert result.exit_code == 1 and TRAIN_FILE in result.stderr and "Traceback" not in result.output
-    result = runner.invoke(app, ["prepare", str(_malformed_dir(tmp_path)), str(tmp_path / "out"),
-                                 "--dev-fraction", "1.0"])
-    assert result.exit_code == 1 and "dev fraction" in result.stderr
+    data = _malformed_dir(tmp_path)
+    for fraction in ("1.0", "-0.1"):
+        result = runner.invoke(app, ["prepare", str(data), str(tmp_path / "out"), "--dev-fraction", fraction])
+        assert result.exit_code == 1 and "dev fraction must be in [0, 1)" in result.stderr
+
+
+def test_prepare_without_dev_removes_an_earlier_runs_dev_part(tmp_path):
+    """Its sentences are in train now: left behind, a dev file would overlap train unnoticed."""
+    data = _malformed_dir(tmp_path)
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["prepare", str(data), str(out), "--dev-fraction", "0.5"]).exit_code == 0
+    assert (out / "dev.conll").is_file() and (out / "dev.spacy").is_file()
+    assert runner.invoke(app, ["prepare", str(data), str(out)]).exit_code == 0
+    assert not (out / "dev.conll").exists() and not (out / "dev.spacy").exists()
+
+
+def test_embeddings_checks_its_numbers_and_output_before_training(tmp_path, tiny_conll_file):
+    for option in ("--window", "--dim", "--workers", "--min-count", "--epochs"):
+        result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "v.kv"), "--conll", str(tiny_conll_file),
+                                     option, "0"])
+        assert result.exit_code == 2 and "greater than or equal to 1" in result.output, (option, result.output)
+    result = runner.invoke(app, ["embeddings", "-o", str(tmp_path), "--conll", str(tiny_conll_file)])
+    assert result.exit_code == 1 and "it is a directory" in result.stderr
+
+
+def test_the_console_script_reports_a_path_the_file_system_refuses(tmp_path):
+    """An output folder that is a file: one line naming it, no traceback (every command)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "taken").write_text("x")
+    data = _malformed_dir(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "spacy_aner", "prepare", str(data), str(tmp_path / "taken")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: File exists: {tmp_path / 'taken'}" in result.stderr
 
 
 @pytest.mark.slow

@@ -129,9 +129,9 @@ def test_ensemble_of_a_dev_run_and_its_refit(vector_model_dir, refit_run, tiny_d
     assert refused.exit_code == 1 and "a dev score would not be held out" in refused.stderr
 
 
-def test_ensemble_scored_on_dev(vector_model_dir, tiny_dev_file, tmp_path):
-    """A model merged with itself predicts what it predicts alone: the same dev F1, three times."""
-    result = runner.invoke(app, ["ensemble", str(vector_model_dir), str(vector_model_dir), "--dev",
+def test_ensemble_scored_on_dev(vector_model_dir, tiny_dev_file, model_copy, tmp_path):
+    """A model merged with a copy of itself predicts what it predicts alone: the same dev F1, three times."""
+    result = runner.invoke(app, ["ensemble", str(vector_model_dir), str(model_copy(vector_model_dir)), "--dev",
                                  str(tiny_dev_file), "-o", str(tmp_path / "ens")])
     assert result.exit_code == 0, result.output
     f1 = read_json(vector_model_dir / META_FILE)["dev_scores"]["micro"]["f1"]
@@ -150,7 +150,21 @@ def test_ensemble_errors(vector_model_dir, tiny_model_dir, tmp_path):
     assert no_dev.exit_code == 1 and "file not found" in no_dev.stderr
     other = runner.invoke(app, ["ensemble", str(vector_model_dir), str(tiny_model_dir), "-o", str(tmp_path / "x")])
     assert other.exit_code == 1 and "model 2 was trained with other" in other.stderr
+    twice = runner.invoke(app, ["ensemble", str(vector_model_dir), str(vector_model_dir), "-o", str(tmp_path / "x")])
+    assert twice.exit_code == 1 and "a model is named twice" in twice.stderr
+    (tmp_path / "plain.conll").write_text("محمد\tO\nفي\tO\n", encoding="utf-8")
+    plain = runner.invoke(app, ["ensemble", str(vector_model_dir), str(tiny_model_dir), "--dev",
+                                str(tmp_path / "plain.conll"), "-o", str(tmp_path / "x")])
+    assert plain.exit_code == 1 and "no entity to score the ensemble on" in plain.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_ensemble_refuses_to_write_over_a_member(vector_model_dir, model_copy):
+    a, b = model_copy(vector_model_dir, "a"), model_copy(vector_model_dir, "b")
+    before = (a / META_FILE).read_bytes()
+    result = runner.invoke(app, ["ensemble", str(a), str(b), "-o", str(a)])
+    assert result.exit_code == 1 and "is one of the members" in result.stderr
+    assert (a / META_FILE).read_bytes() == before
 
 
 # --------------------------------------------------------------------------- add-vectors

@@ -151,10 +151,10 @@ def test_annotate_with_a_gazetteer(gazetteer_model_dir, tiny_model_dir, clients,
     assert result.exit_code == 1 and "reads no gazetteer" in result.output
 
 
-def test_an_ensemble_keeps_its_members_gazetteer(gazetteer_model_dir, tmp_path):
+def test_an_ensemble_keeps_its_members_gazetteer(gazetteer_model_dir, model_copy, tmp_path):
     from spacy_aner.training.ensemble import ensemble
 
-    ensemble([gazetteer_model_dir, gazetteer_model_dir], tmp_path / "ens")
+    ensemble([gazetteer_model_dir, model_copy(gazetteer_model_dir)], tmp_path / "ens")
     merged, member = Tagger.load(tmp_path / "ens"), Tagger.load(gazetteer_model_dir)
     assert merged.config.members == 2 and merged.gazetteer.names == member.gazetteer.names
     seqs = ["قال حسني مبارك في دمشق".split()]

@@ -37,8 +37,8 @@ def test_tokenize_for_embeddings_gives_lookup_keys():
 
 
 def test_text_sources(tmp_path):
-    (tmp_path / "a.txt").write_bytes("سطر أول\n\n  \n".encode() + b"\xff bad\n")
-    assert list(iter_text_file(tmp_path / "a.txt")) == ["سطر أول\n", "\ufffd bad\n"]
+    (tmp_path / "a.txt").write_bytes("سطر أول\n\n  \nثان\n".encode())
+    assert list(iter_text_file(tmp_path / "a.txt")) == ["سطر أول\n", "ثان\n"]
     conll = write_conll(tmp_path / "c.conll", TINY_SENTENCES[:2])
     assert list(iter_conll_sentences(conll)) == [TINY_SENTENCES[0][0], TINY_SENTENCES[1][0]]
     articles = [{"title": "عنوان", "content": "فقرة أولى\nفقرة ثانية\n\n"}, {"title": None, "content": "ثالثة"}]
@@ -63,6 +63,17 @@ def test_train_word2vec_on_a_tiny_text():
     assert kv.n_training_words == 20 * sum(len(text.split()) for text, _ in TINY_SENTENCES)
     with pytest.raises(ValueError, match="no words"):
         train_word2vec(["\u064b"], progress=False)
+    with pytest.raises(ValueError, match="no word occurs min_count=1000 times or more"):
+        train_word2vec(texts, dim=6, min_count=1000, epochs=1, workers=1, progress=False)
+
+
+def test_a_text_file_that_is_not_utf8_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "cp1256.txt"
+    path.write_bytes("سطر أول\n".encode() + "محمد في الرباط\n".encode("cp1256"))
+    lines = iter_text_file(path)
+    assert next(lines) == "سطر أول\n"
+    with pytest.raises(ValueError, match=r"cp1256\.txt:2: not UTF-8"):
+        next(lines)
 
 
 def test_load_vectors_in_every_format(kv, tmp_path):
@@ -87,6 +98,20 @@ def test_load_vectors_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("not a header\n", encoding="utf-8")
     with pytest.raises(ValueError, match="could not read word vectors from"):
         load_vectors(tmp_path / "bad.txt")
+
+
+def test_a_kv_file_that_is_not_keyed_vectors_is_an_error(kv, tmp_path):
+    import pickle
+
+    from gensim.models import Word2Vec
+
+    kv.save(str(tmp_path / "good.kv"))
+    (tmp_path / "truncated.kv").write_bytes((tmp_path / "good.kv").read_bytes()[:300])
+    (tmp_path / "dict.kv").write_bytes(pickle.dumps({"a": 1}))
+    Word2Vec([["أحمد", "في"]] * 5, vector_size=4, min_count=1, epochs=1).save(str(tmp_path / "model.kv"))
+    for name in ("truncated", "dict", "model"):
+        with pytest.raises(ValueError, match=f"could not read word vectors from .*{name}.kv"):
+            load_vectors(tmp_path / f"{name}.kv")
 
 
 def test_vectors_by_key_keeps_the_most_frequent_source_word(kv):

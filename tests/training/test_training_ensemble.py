@@ -16,7 +16,7 @@ import onnx
 import pytest
 from aner_support import random_words, read_json, scramble_model
 
-from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE, VECTOR_SCALE_FILE, ModelConfig, ModelLoadError
+from spacy_aner.core.config import LICENSE_FILE, META_FILE, TRAINING_LOG_FILE, VECTOR_SCALE_FILE, ModelConfig, ModelLoadError
 from spacy_aner.core.crf import viterbi_decode
 from spacy_aner.core.graph import read_weights
 from spacy_aner.core.storage import WordVectors
@@ -229,6 +229,14 @@ def test_ensemble_writes_members_and_their_curves(member_dirs, tmp_path):
     curves = read_json(tmp_path / "ens" / TRAINING_LOG_FILE)["members"]
     assert [len(c) for c in curves] == [m["epochs_run"] for m in meta["members"]]
     assert Tagger.load(tmp_path / "ens").config.members == 2
+
+
+def test_an_ensemble_written_into_an_old_model_folder_drops_its_license(member_dirs, tmp_path):
+    """The license file of the model that was there is not the new model's (``package`` reads it)."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / LICENSE_FILE).write_text("CC BY-NC-SA 4.0, for another model")
+    ensemble(member_dirs, tmp_path / "old")
+    assert not (tmp_path / "old" / LICENSE_FILE).exists()
 
 
 def test_ensemble_scores_dev_only_when_no_member_saw_it(member_dirs, tiny_dev_file, tmp_path):

@@ -70,6 +70,7 @@ def test_a_cfg_file_with_overrides(tmp_path):
     (["--training.lr_drops", "[14]", "--model.char_kernels=[2,3]"], {"training.lr_drops": [14],
                                                                      "model.char_kernels": [2, 3]}),
     (["--paths.train", "my file.conll"], {"paths.train": "my file.conll"}),
+    (["--paths.dev", "2024"], {"paths.dev": "2024"}),  # a path is a string, whatever it looks like
     ([], {}),
 ])
 def test_parse_overrides(args, expected):
@@ -117,10 +118,30 @@ def test_unknown_sections_and_keys_are_named(data, overrides, message):
     ({"model.window": 8, "model.context": 4}, "window must be longer"),
     ({"model.char_kernels": [3, 3]}, "char_kernels"),
     ({"model.word_vector_bits": 12}, "word_vector_bits"),
+    # Values of the wrong type, named, instead of a traceback inside training.
+    ({"training.epochs": "abc"}, r"\[training\] epochs: Input should be a valid integer.*'abc'"),
+    ({"training.dev_fraction": "abc"}, r"\[training\] dev_fraction: Input should be a valid number"),
+    ({"training.batch_size": 2.5}, r"\[training\] batch_size: .*fractional part \(2.5\)"),
+    ({"training.lr_drops": 3, "training.dev_fraction": 0}, r"\[training\] lr_drops: Input should be a valid list"),
+    ({"model.lstm_units": "abc"}, r"\[model\] lstm_units: Input should be a valid integer"),
+    ({"model.window": "abc"}, r"\[model\] window: Input should be a valid integer"),
+    ({"model.clitic_backoff": "perhaps"}, r"\[model\] clitic_backoff: Input should be a valid boolean"),
+    ({"paths.train": 5}, r"\[paths\] train: Input should be a valid string"),
+    # What loading the model would refuse, refused before training it.
+    ({"model.lstm_layers": 0}, r"\[model\] lstm_layers must be a positive whole number, got 0"),
+    ({"model.dropout": 1.0}, r"\[model\] dropout must be in \[0, 1\)"),
 ])
 def test_bad_values_fail_before_any_training(overrides, message):
     with pytest.raises(ValueError, match=message):
         load_recipe({}, overrides)
+
+
+def test_values_are_converted_to_their_types_where_that_loses_nothing():
+    recipe = load_recipe({}, parse_overrides(["--model.clitic_backoff", "False", "--training.epochs", "7.0",
+                                              "--training.learning_rate", "1"]))
+    assert recipe.model_config().clitic_backoff is False  # the string "False" was true before
+    assert recipe.training.epochs == 7 and type(recipe.training.epochs) is int
+    assert recipe.training.learning_rate == 1.0
 
 
 def test_every_model_config_field_is_in_a_recipe_or_set_elsewhere():

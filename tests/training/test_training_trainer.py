@@ -18,6 +18,7 @@ from spacy_aner.core.normalize import normalize_word
 from spacy_aner.core.tagger import Tagger
 from spacy_aner.training.corpus import Sentence, read_conll, sha256_file
 from spacy_aner.training.recipe import load_recipe
+from spacy_aner.training.corpus import CorpusWarning
 from spacy_aner.training.trainer import read_data, refit_schedule, select_vocabulary, vocabulary_and_vectors
 
 
@@ -105,6 +106,10 @@ def test_refit_schedule_reads_the_drops_before_the_best_epoch(tmp_path):
         refit_schedule(_dev_run_record(tmp_path / "old", [None, None], best_epoch=1))  # no learning rates logged
     with pytest.raises(ValueError, match="not a model trained"):
         refit_schedule(tmp_path / "nothing")
+    listed = _dev_run_record(tmp_path / "listed", [3e-3], best_epoch=1)
+    (listed / META_FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a model trained .*not a JSON object"):
+        refit_schedule(listed)
 
 
 def test_refit_schedule_of_a_real_run(vector_run):
@@ -166,6 +171,16 @@ def test_read_data_splits_or_reads_dev_as_the_recipe_says(tiny_conll_file, tiny_
         read_data(load_recipe({"paths": {"train": str(one)}}, {"training.dev_fraction": 0.2}))
     with pytest.raises(FileNotFoundError):
         read_data(load_recipe({"paths": {"train": str(tmp_path / "none.conll")}}))
+
+
+def test_read_data_refuses_sentences_without_entities(tiny_conll_file, tmp_path):
+    plain = write_conll(tmp_path / "plain.conll", [("محمد في الرباط", "O O O")] * 4)
+    with pytest.raises(ValueError, match="the dev sentences have no entity"):
+        read_data(load_recipe({"paths": {"train": str(tiny_conll_file), "dev": str(plain)}}))
+    unknown = write_conll(tmp_path / "unknown.conll", [("محمد في الرباط", "B-FOO O B-BAR")] * 4)
+    with pytest.raises(ValueError, match=r"unknown\.conll: no entity with a known tag \(PERS, LOC, ORG, MISC\)"):
+        with pytest.warns(CorpusWarning, match="unknown tag 'B-FOO'"):  # read as O
+            read_data(load_recipe({"paths": {"train": str(unknown)}}, {"training.dev_fraction": 0.0}))
 
 
 def test_train_refuses_empty_dev_before_building_anything(tmp_path):
