@@ -27,6 +27,7 @@ setup(
         "typer>=0.9",
         "tqdm>=4.60",
         "confection>=0.1.4",
+        "pydantic>=2",  # the training recipe's types
         "onnx>=1.16",
         "onnxruntime>=1.18",
     ],
