@@ -105,7 +105,8 @@ class Recipe:
                                  f"(allowed: {', '.join(sorted(allowed))})")
         recipe = cls(typed(Paths, data.get("paths", {}), "paths"), dict(data.get("model", {})),
                      typed(TrainingSettings, data.get("training", {}), "training"))
-        recipe.model_config()  # checks the model section's values now
+        config = recipe.model_config()  # checks the model section's values now
+        recipe.model = {key: getattr(config, key) for key in recipe.model}  # as typed, so the record is too
         return recipe
 
 

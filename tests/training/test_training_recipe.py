@@ -140,6 +140,7 @@ def test_values_are_converted_to_their_types_where_that_loses_nothing():
     recipe = load_recipe({}, parse_overrides(["--model.clitic_backoff", "False", "--training.epochs", "7.0",
                                               "--training.learning_rate", "1"]))
     assert recipe.model_config().clitic_backoff is False  # the string "False" was true before
+    assert recipe.to_dict()["model"]["clitic_backoff"] is False  # and so the model's record says
     assert recipe.training.epochs == 7 and type(recipe.training.epochs) is int
     assert recipe.training.learning_rate == 1.0
 
