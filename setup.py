@@ -42,6 +42,7 @@ setup(
         "console_scripts": ["spacy-aner = spacy_aner.cli:main"],
         "spacy_factories": ["aner_lstm = spacy_aner.pipeline.component:make_aner_lstm"],
         "spacy_tokenizers": ["spacy_aner.CamelTokenizer.v1 = spacy_aner.pipeline.tokenizer:create_camel_tokenizer"],
+        "spacy_callbacks": ["spacy_aner.max_length.v1 = spacy_aner.pipeline.loading:create_max_length"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -270,6 +270,18 @@ def test_load_sets_max_length_to_annotates_limit(model):
         spacy_aner.load(ner=False)("م" * (MAX_DOC_CHARS + 1))
 
 
+def test_a_saved_pipeline_keeps_its_max_length(model, tmp_path):
+    """spaCy does not save ``nlp.max_length``; the pipeline's config does (``[nlp.after_creation]``)."""
+    spacy_aner.load(model).to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline").max_length == MAX_DOC_CHARS
+    smaller = spacy.load(tmp_path / "pipeline", config={"nlp": {"after_creation": {"max_length": 1000}}})
+    assert smaller.max_length == 1000
+    with pytest.raises(ValueError, match="E088"):
+        smaller("م" * 1001)
+    with pytest.raises(ValueError, match="max_length must be positive"):
+        spacy.load(tmp_path / "pipeline", config={"nlp": {"after_creation": {"max_length": 0}}})
+
+
 @pytest.mark.slow
 def test_a_document_over_spacys_default_limit_through_nlp(shipped_nlp):
     """A 1.2 MB (over 1,000,000 characters) document, which spaCy's default max_length refuses."""
