@@ -214,7 +214,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "repeats": args.repeats, "batch_sizes": batch_sizes, "runs": runs,
     }
     if args.profile:  # on one thread: calls side by side would overlap, and the stages not add up to the pass
-        one_thread = load_pipelines(args.model, None, args.members, threads=1)["pipes"]["model"]
+        import spacy_aner
+
+        one_thread = spacy_aner.load(args.model, members=args.members, threads=1)
         result["profile"] = profile_stages(one_thread, texts, n_words, max(batch_sizes), args.repeats)
     result["total_run_s"] = round(time.perf_counter() - t_start, 1)
     result["markdown"] = markdown_table(result)

@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any, Dict, Iterable, Iterator, Optional, Union
 
+from ..core.jsonio import loads_json
+
 #: Suffixes read as JSONL (with text key ``"text"``) when no text key is given.
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STDIN = "-"
@@ -103,7 +105,7 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
 
 
 def reject_constant(name: str):
-    """For ``json.loads``: NaN and Infinity are not JSON, and an id read as one could not be written back."""
+    """For ``loads_json``: NaN and Infinity are not JSON, and an id read as one could not be written back."""
     raise ValueError(f"{name} is not a JSON value")
 
 
@@ -120,11 +122,9 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
     if not line.strip():
         return InputRecord(number, "")
     try:
-        obj = json.loads(line, parse_constant=reject_constant)
-    except ValueError as err:  # JSONDecodeError, or an integer of more digits than Python converts
+        obj = loads_json(line, parse_constant=reject_constant)
+    except ValueError as err:
         return InputRecord(number, None, error=f"invalid JSON ({err})")
-    except RecursionError:
-        return InputRecord(number, None, error="invalid JSON (nested too deeply)")
     if not isinstance(obj, dict):
         return InputRecord(number, None, error=f"expected a JSON object, got {type(obj).__name__}")
     doc_id = obj.get(id_key) if id_key is not None else None

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .jsonio import loads_json
 from .normalize import normalize_word
 from .vocab import proclitic_forms
 
@@ -172,13 +173,13 @@ class Gazetteer:
     def read(cls, path: Path | str) -> "Gazetteer":
         path = Path(path)
         try:
-            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+            data = loads_json(gzip.decompress(path.read_bytes()).decode("utf-8"))
             gazetteer = cls(data["labels"])
             names = data["names"]
             limit = PREFIX | ((1 << len(gazetteer.labels)) - 1)
             if not all(isinstance(k, str) and type(v) is int and v > 0 and not v & ~limit for k, v in names.items()):
                 raise ValueError("a name without valid label bits")
-        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise GazetteerError(f"{path}: not a gazetteer file written by spacy-aner ({err})") from None
         gazetteer.names = names
         return gazetteer
@@ -204,9 +205,9 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
             continue
         if jsonl:
             try:
-                record = json.loads(line)
+                record = loads_json(line)
                 text, label = record["text"], record["label"]
-            except (ValueError, KeyError, TypeError, RecursionError):
+            except (ValueError, KeyError, TypeError):
                 raise GazetteerError(f'{path}:{n}: expected a JSON object with "text" and "label"') from None
         else:
             text, sep, label = line.rpartition("\t")

@@ -26,6 +26,7 @@ import numpy as np
 from .config import (CONFIG_FILE, FORMAT_VERSION, GAZETTEER_FILE, GRAPH_FILE, META_FILE, MODEL_FILES, RECORD_FILES,
                      TRAINING_LOG_FILE, VECTOR_SCALE_FILE, VECTORS_FILE, VOCAB_FILE, ModelConfig, ModelLoadError)
 from .gazetteer import Gazetteer, GazetteerError
+from .jsonio import loads_json
 from .normalize import NORMALIZATION_VERSION
 from .vocab import RESERVED_ROWS, Vocabulary, WordList
 
@@ -34,11 +35,9 @@ def read_json(path: Path):
     if not path.is_file():
         raise ModelLoadError(f"missing model file: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:  # not UTF-8, not JSON, or an integer of more digits than Python converts
+        return loads_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # not UTF-8, or not JSON Python can read (see loads_json)
         raise ModelLoadError(f"{path}: not valid JSON ({err})") from None
-    except RecursionError:
-        raise ModelLoadError(f"{path}: not valid JSON (nested too deeply)") from None
 
 
 def read_config(path: Path) -> ModelConfig:

@@ -13,6 +13,7 @@ from typing import Any, List, Optional, Tuple
 from starlette.requests import ClientDisconnect
 
 from ..annotate.runner import text_problem
+from ..core.jsonio import loads_json
 
 #: Bytes of request body at most (Arabic is two bytes a letter in UTF-8).
 DEFAULT_MAX_BYTES = 1_000_000
@@ -60,16 +61,14 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as err:
         raise RequestError(400, f"request body is not valid UTF-8 (byte {err.start}: {err.reason})") from None
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as err:
         where = f"{err.msg.removesuffix(' at')} at line {err.lineno} column {err.colno}"
         hint = " (control characters inside a JSON string must be escaped, e.g. \\u0009)" \
             if err.msg.startswith("Invalid control character") else ""
         raise RequestError(400, f"invalid JSON: {where}{hint}") from None
-    except ValueError as err:  # an integer of more digits than Python converts
+    except ValueError as err:  # nested too deeply, or an integer of more digits than Python converts
         raise RequestError(400, f"invalid JSON: {err}") from None
-    except RecursionError:
-        raise RequestError(400, "invalid JSON: nested too deeply") from None
 
 
 def json_type(value: Any) -> str:

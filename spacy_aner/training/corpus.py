@@ -173,6 +173,11 @@ def write_docbin(sentences: Iterable[Sentence], path: Path | str, vocab: Vocab |
     db.to_disk(path)
 
 
+def has_entities(sentences: Iterable[Sentence]) -> bool:
+    """Whether any word of ``sentences`` is tagged as (part of) an entity."""
+    return any(tag != "O" for s in sentences for tag in s.tags)
+
+
 def split_dev(sentences: Sequence[Sentence], dev_fraction: float) -> Tuple[List[Sentence], List[Sentence]]:
     """Hold out the last ``dev_fraction`` of the sentences (sequential, like the release's split)."""
     if not 0.0 <= dev_fraction < 1.0:

@@ -13,7 +13,7 @@ from ..core.config import LICENSE_FILE, META_FILE, TRAINING_LOG_FILE, ModelConfi
 from ..core.graph import member_prefix, read_weights
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
-from .corpus import read_conll, sha256_file
+from .corpus import has_entities, read_conll, sha256_file
 from .embeddings import load_vectors, vectors_by_key
 from .evaluation import entity_scores
 from .export import save_model
@@ -121,7 +121,7 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     if output.resolve() in places:
         raise ValueError(f"the output {output} is one of the members: write the ensemble elsewhere")
     dev_sents = read_conll(dev_path).sentences if dev_path is not None else []
-    if dev_path is not None and not any(t != "O" for s in dev_sents for t in s.tags):
+    if dev_path is not None and not has_entities(dev_sents):
         raise ValueError(f"{dev_path}: no entity to score the ensemble on")
     members = member_files(model_dirs)
     taggers = [t for t, _ in members]

@@ -189,7 +189,7 @@ def read_gold(path: Path | str):
     """
     import warnings
 
-    from .corpus import CorpusWarning, list_problems, read_conll
+    from .corpus import CorpusWarning, has_entities, list_problems, read_conll
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CorpusWarning)  # the lossy ones are raised below
@@ -200,7 +200,7 @@ def read_gold(path: Path | str):
                          f"{list_problems(lossy)}")
     if not corpus.sentences:
         raise ValueError(f"{path}: no sentences to score")
-    if not any(t != "O" for s in corpus.sentences for t in s.tags):
+    if not has_entities(corpus.sentences):
         raise ValueError(f"{path}: no gold entities, so entity-level scores are undefined")
     return corpus
 

@@ -1,7 +1,6 @@
 """Training one tagger from a recipe: vocabulary, embedding table, Keras fit with early stopping on dev F1."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from collections import Counter
@@ -11,12 +10,13 @@ from typing import Dict, List, Optional, Sequence
 from ..about import __version__
 from ..core.config import META_FILE, TRAINING_LOG_FILE
 from ..core.gazetteer import Gazetteer
+from ..core.jsonio import loads_json
 from ..core.normalize import normalize_word
 from ..core.tagger import Tagger
 from ..core.tags import LABELS
 from ..core.vocab import Vocabulary
 from .batches import batches_class, chunk_sentences, dev_f1_callback_class, epoch_log_callback_class, stepped_learning_rate
-from .corpus import Sentence, read_conll, sha256_file, split_dev
+from .corpus import Sentence, has_entities, read_conll, sha256_file, split_dev
 from .evaluation import entity_scores
 from .export import save_network
 from .network import KerasScorer, build_network, crf_loss, keras_and_tf
@@ -79,12 +79,12 @@ def refit_schedule(model_dir: Path | str) -> Dict:
     """
     model_dir = Path(model_dir)
     try:
-        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+        meta = loads_json((model_dir / META_FILE).read_text(encoding="utf-8"))
         if not isinstance(meta, dict):
             raise TypeError(f"{META_FILE} is not a JSON object")
-        history = json.loads((model_dir / TRAINING_LOG_FILE).read_text(encoding="utf-8"))["epochs"]
+        history = loads_json((model_dir / TRAINING_LOG_FILE).read_text(encoding="utf-8"))["epochs"]
         rates = [e["learning_rate"] for e in history]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{model_dir}: not a model trained by `spacy-aner train` ({err!r})") from None
     if meta.get("refit") or not meta.get("best_epoch"):
         raise ValueError(f"{model_dir}: a refit has no dev-chosen schedule; give the run that had a dev set")
@@ -93,10 +93,6 @@ def refit_schedule(model_dir: Path | str) -> Dict:
         raise ValueError(f"{model_dir}: {TRAINING_LOG_FILE} has {len(rates)} epochs, fewer than the best epoch {best}")
     drops = [e for e in range(1, best) if rates[e] < rates[e - 1] * (1 - 1e-6)]
     return {"paths.dev": None, "training.dev_fraction": 0.0, "training.epochs": best, "training.lr_drops": drops}
-
-
-def has_entities(sentences) -> bool:
-    return any(tag != "O" for s in sentences for tag in s.tags)
 
 
 def read_data(recipe: Recipe):
