@@ -272,9 +272,9 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
 
     A file output is written to a temporary file beside it and renamed at the end, so an
     error leaves no partial output; through a symbolic link, the file it points at is
-    replaced; a device or a pipe is written to directly. ``warn`` receives one message per error record (the
-    first ``max_warnings``; then a count). Raises :class:`InvalidInputError` for a broken
-    line without ``skip_invalid``.
+    replaced; a device or a pipe is written to directly. ``warn`` receives one message per
+    error record (the first ``max_warnings``; then a count). Raises
+    :class:`InvalidInputError` for a broken line without ``skip_invalid``.
     """
     from tqdm import tqdm
 
