@@ -19,6 +19,7 @@ Output records, one per input line, in input order:
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -149,9 +150,15 @@ def dumps_record(record: Dict[str, Any]) -> bytes:
     line break), so that even ``str.splitlines()`` sees one line per record. A string
     that is not valid Unicode (a lone surrogate in an id from JSON input) cannot be
     written as UTF-8; that record is written with ASCII escapes instead (``"\\ud800"``),
-    which reads back to the same value.
+    which reads back to the same value. JSON has no NaN or infinity: such a float (an id
+    from a Parquet float column) is written as the string ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``, rather than as a line no strict JSON reader accepts.
     """
-    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        record = finite_json(record)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     for raw, escaped in _RAW_BREAKS:
         if raw in line:
             line = line.replace(raw, escaped)
@@ -159,6 +166,17 @@ def dumps_record(record: Dict[str, Any]) -> bytes:
         return line.encode("utf-8") + b"\n"
     except UnicodeEncodeError:
         return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with each NaN or infinite float, however deep, replaced by its name as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, IO[bytes]]) -> int:

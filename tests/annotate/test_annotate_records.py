@@ -114,6 +114,17 @@ def test_dumps_record_is_one_utf8_line_and_survives_lone_surrogates():
     assert line.isascii() and json.loads(line) == {"id": "\ud800", "entities": []}
 
 
+def test_dumps_record_writes_nan_and_infinity_as_strings_not_invalid_json():
+    def strict(line):
+        return json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} written as a bare constant"))
+
+    nan, inf = float("nan"), float("inf")
+    assert strict(dumps_record({"id": nan, "entities": []})) == {"id": "NaN", "entities": []}
+    assert strict(dumps_record({"id": [inf, {"k": -inf}, 1.5], "entities": []})) == {
+        "id": ["Infinity", {"k": "-Infinity"}, 1.5], "entities": []}
+    assert strict(dumps_record({"id": 2.5, "entities": []})) == {"id": 2.5, "entities": []}
+
+
 def test_write_jsonl_to_a_stream_a_path_and_stdout(tmp_path, capsysbinary):
     out = io.BytesIO()
     assert write_jsonl([{"a": 1}, {"b": "ب"}], out) == 2
