@@ -32,6 +32,8 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STDIN = "-"
 
 _BOM = b"\xef\xbb\xbf"
+#: What JSON counts as white space: a line of only these is a blank line, any other character is not JSON.
+JSON_SPACE = " \t\r\n"
 
 
 class InvalidInputError(ValueError):
@@ -66,6 +68,8 @@ def _open_binary(source: Union[str, os.PathLike, IO[bytes]]):
     if hasattr(source, "read"):
         return source, False
     if str(source) == STDIN:
+        if sys.stdin is None:  # started with stdin closed (<&-)
+            raise ValueError("cannot read stdin: it is closed")
         return sys.stdin.buffer, False
     return open(source, "rb"), True
 
@@ -105,6 +109,19 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
             f.close()
 
 
+#: The keys output records use for themselves.
+RECORD_KEYS = ("line", "error", "entities")
+
+
+def check_keys(text_key: Optional[str], id_key: Optional[str]) -> None:
+    """Refuse (``ValueError``) a text key or id key that the output records would write over
+    one of their own keys: the id, or the text when there is no id, is written beside them."""
+    role, key = ("id", id_key) if id_key is not None else ("text", text_key or "text")
+    if key in RECORD_KEYS:
+        raise ValueError(f"the {role} key {key!r} is one the output records use for themselves "
+                         f"({', '.join(RECORD_KEYS)}); rename it in the input")
+
+
 def reject_constant(name: str):
     """For ``loads_json``: NaN and Infinity are not JSON, and an id read as one could not be written back."""
     raise ValueError(f"{name} is not a JSON value")
@@ -120,7 +137,7 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
                                                f"({raw[err.start:err.start + 4]!r}: {err.reason})")
     if text_key is None:
         return InputRecord(number, line)
-    if not line.strip():
+    if not line.strip(JSON_SPACE):
         return InputRecord(number, "")
     try:
         obj = loads_json(line, parse_constant=reject_constant)
@@ -184,6 +201,8 @@ def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, 
     if hasattr(out, "write"):
         return _write(records, out)
     if str(out) == STDIN:
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise ValueError("cannot write to stdout: it is closed")
         n = _write(records, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return n

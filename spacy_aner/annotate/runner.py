@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from ..core.gazetteer import name_list_paths
 from ..pipeline.entities import span_scores
 from ..pipeline.loading import MAX_DOC_CHARS, load
-from .records import STDIN, InputRecord, read_records, resolve_text_key, source_name, write_jsonl
+from .records import STDIN, InputRecord, check_keys, read_records, resolve_text_key, source_name, write_jsonl
 
 #: Default number of documents per ``nlp.pipe`` batch.
 DEFAULT_BATCH_SIZE = 256
@@ -195,7 +196,15 @@ def annotate_records(nlp, records: Iterable[InputRecord], *, text_key: str = "te
     """Output records (see the module docstring) for ``records``, one each, in order.
 
     ``on_error(record, problem)`` is called for every record written as an error record.
+    Raises ``ValueError`` at once for keys :func:`~.records.check_keys` refuses.
     """
+    check_keys(text_key, id_key)
+    return _output_records(nlp, records, text_key, id_key, batch_size, n_process, chunk_chars, on_error)
+
+
+def _output_records(nlp, records: Iterable[InputRecord], text_key: str, id_key: Optional[str], batch_size: int,
+                    n_process: int, chunk_chars: Optional[int],
+                    on_error: Optional[Callable[[InputRecord, str], None]]) -> Iterator[Dict[str, Any]]:
     pending: deque = deque()
 
     def texts() -> Iterator[Optional[str]]:
@@ -251,12 +260,36 @@ class AnnotateStats:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
+def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]) -> None:
+    """Refuse, before any work, an input that is missing or a folder, and an output that is a
+    folder or the input itself (``ValueError``). A pipe, a device or ``<(command)`` is an input."""
+    if str(source) != STDIN:
+        if not os.path.exists(source):
+            raise ValueError(f"file not found: {source}")
+        if os.path.isdir(source):
+            raise ValueError(f"cannot read {source}: it is a directory (give a file)")
+    if str(output) != STDIN:
+        if os.path.isdir(output):
+            raise ValueError(f"cannot write {output}: it is a directory (give a file name)")
+        if str(source) != STDIN and os.path.exists(output) and os.path.samefile(source, output):
+            raise ValueError(f"the output {output} is the input file")
+
+
+def writes_in_place(output: Union[str, os.PathLike]) -> bool:
+    """Whether records go straight to ``output`` (stdout, a device, a pipe) as they come, rather
+    than to a file that appears only when the run succeeds."""
+    return str(output) == STDIN or (os.path.exists(output) and not os.path.isfile(output))
+
+
 def write_replacing(records: Iterable[Dict[str, Any]], output: Path) -> None:
-    """Write ``records`` to a temporary file beside ``output``, renamed over it at the end."""
+    """Write ``records`` to a temporary file beside ``output``, renamed over it at the end. A file
+    replaced keeps its permission bits (its hard links keep the old content)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         write_jsonl(records, tmp)
+        if output.exists():
+            shutil.copymode(output, tmp)
         os.replace(tmp, output)
     finally:
         if tmp.exists():
@@ -274,10 +307,12 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
     error leaves no partial output; through a symbolic link, the file it points at is
     replaced; a device or a pipe is written to directly. ``warn`` receives one message per
     error record (the first ``max_warnings``; then a count). Raises
-    :class:`InvalidInputError` for a broken line without ``skip_invalid``.
+    :class:`InvalidInputError` for a broken line without ``skip_invalid``, and ``ValueError``
+    before any work for the paths :func:`check_paths` refuses.
     """
     from tqdm import tqdm
 
+    check_paths(source, output)
     text_key = resolve_text_key(source, text_key)
     name = source_name(source)
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
@@ -287,7 +322,7 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
         stats.errors += 1
         if stats.errors <= max_warnings:
             warn(f"{name}:{rec.line}: {problem}; written as an error record")
-        if stats.errors == max_warnings:
+        elif stats.errors == max_warnings + 1:
             warn("further problems are not shown; every one is an error record (\"error\" key)")
 
     records = read_records(source, text_key, id_key, skip_invalid)
@@ -305,16 +340,11 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
 
     start = time.perf_counter()
     try:
-        if str(output) == STDIN:
-            write_jsonl(counted(results), STDIN)
+        if writes_in_place(output):
+            write_jsonl(counted(results), output)  # stdout, a device or a pipe (/dev/stdout, a FIFO): never replaced
         else:
             output = Path(output)
-            if str(source) != STDIN and output.exists() and Path(source).exists() and os.path.samefile(source, output):
-                raise ValueError(f"the output {output} is the input file")
-            if output.exists() and not (output.is_file() or output.is_dir()):
-                write_jsonl(counted(results), output)  # a device or a pipe (/dev/stdout, a FIFO): never replaced
-            else:
-                write_replacing(counted(results), output.resolve() if output.is_symlink() else output)
+            write_replacing(counted(results), output.resolve() if output.is_symlink() else output)
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
-from .records import JSONL_SUFFIXES, resolve_text_key
+from .records import JSONL_SUFFIXES, check_keys, resolve_text_key
 from .runner import DEFAULT_BATCH_SIZE, MAX_DOC_CHARS
 from .spark import ENTITIES_COLUMN, ERROR_COLUMN, RecordSpec, WorkerSettings, entities_spark_type, record_batches
 
@@ -159,6 +159,7 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
         text_key = resolve_text_key(first, text_key) or "text"
     if id_key is not None and text_key is None:
         raise ValueError("an id key needs JSONL or Parquet input (give the text key too)")
+    check_keys(text_key, id_key)
     df = read_input(spark, source, fmt, text_key, id_key)
     id_type = df.schema[id_key].dataType if fmt == "parquet" and id_key else None
     numbered, rows_in, size = numbered_rows(df, text_key if fmt == "parquet" else "raw")

@@ -159,8 +159,8 @@ def annotate(
     document that cannot be tokenised (a lone surrogate from a JSON escape, or
     over 5,000,000 characters) becomes {line, error, entities} with a warning.
     """
-    from ..annotate.records import STDIN, InvalidInputError, resolve_text_key
-    from ..annotate.runner import annotate_file, load_pipeline
+    from ..annotate.records import InvalidInputError, resolve_text_key
+    from ..annotate.runner import annotate_file, check_paths, load_pipeline, writes_in_place
 
     if spark is not None:
         return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,
@@ -168,18 +168,18 @@ def annotate(
                                  labels=label_map(label or []), gazetteers=gazetteer or [], members=members)
     if id_key is not None and resolve_text_key(input_path, text_key) is None:
         fail("--id-key needs JSONL input: give --text-key (or a *.jsonl file)")
-    if input_path != STDIN and not Path(input_path).is_file():
-        fail(f"file not found: {input_path}")
-    if output != STDIN and Path(output).is_dir():
-        fail(f"cannot write {output}: it is a directory (give a file name)")  # before hours of tagging
+    try:
+        check_paths(input_path, output)  # before the model loads
+    except ValueError as err:
+        fail(str(err))
     try:
         nlp = load_pipeline(model, labels=label_map(label or []), gazetteers=gazetteer or [],
                             members=members)
     except ValueError as err:  # a broken model (ModelLoadError), label map, name list or member count
         fail(str(err))
-    nothing_written = "" if output == STDIN else "; nothing was written"  # a file appears only on success
+    nothing_written = "" if writes_in_place(output) else "; nothing was written"  # a file appears only on success
     try:
-        with exit_on_sigterm():
+        with exit_on_signals():
             stats = annotate_file(nlp, input_path, output, text_key=text_key, id_key=id_key, batch_size=batch_size,
                                   n_process=n_process, skip_invalid=skip_invalid, progress=not quiet,
                                   warn=warn)
@@ -199,17 +199,19 @@ def annotate(
 
 
 @contextmanager
-def exit_on_sigterm():
-    """SIGTERM (timeout, docker stop, a scheduler) unwinds like Ctrl-C: cleanup code runs, so
-    no temporary file or worker process is left behind."""
+def exit_on_signals():
+    """SIGTERM (timeout, docker stop, a scheduler) and SIGHUP (the terminal or ssh session gone)
+    unwind like Ctrl-C: cleanup code runs, so no temporary file or worker process is left behind."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]  # Windows has no SIGHUP
+    previous = {n: signal.signal(getattr(signal, n), lambda signum, frame: sys.exit(128 + signum)) for n in names}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
 
 
 def label_map(options: list[str]) -> Dict[str, str]:

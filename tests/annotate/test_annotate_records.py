@@ -96,6 +96,25 @@ def test_stdin_is_read_as_bytes(monkeypatch):
         list(read_records(STDIN))
 
 
+def test_closed_stdin_and_stdout_are_errors_not_tracebacks(monkeypatch):
+    """A process started with ``<&-`` or ``>&-`` (cron, daemons) has ``sys.stdin`` or ``sys.stdout`` None."""
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(ValueError, match="cannot read stdin: it is closed"):
+        list(read_records(STDIN))
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(ValueError, match="cannot write to stdout: it is closed"):
+        write_jsonl([{"a": 1}], STDIN)
+
+
+def test_only_json_white_space_makes_a_blank_jsonl_line():
+    lines = [b" \t", "\u00a0".encode(), b"\x1c", b'{"text": "x"}']
+    recs = list(read_records(io.BytesIO(b"\n".join(lines)), "text", skip_invalid=True))
+    assert (recs[0].text, recs[0].error) == ("", None)
+    assert recs[1].text is None and "invalid JSON" in recs[1].error
+    assert recs[2].text is None and "invalid JSON" in recs[2].error
+    assert recs[3].text == "x"
+
+
 def test_resolve_text_key():
     assert resolve_text_key("a.jsonl", None) == "text"
     assert resolve_text_key("a.NDJSON", None) == "text"

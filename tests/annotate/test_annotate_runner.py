@@ -228,6 +228,11 @@ def test_annotate_file_warns_at_most_max_warnings_times(nlp, tmp_path):
     stats = annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", skip_invalid=True, progress=False,
                           warn=warnings.append, max_warnings=2)
     assert stats.errors == 5 and len(warnings) == 3 and "further problems are not shown" in warnings[-1]
+    warnings.clear()
+    (tmp_path / "in.jsonl").write_text("[]\n" * 2, encoding="utf-8")
+    annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", skip_invalid=True, progress=False,
+                  warn=warnings.append, max_warnings=2)
+    assert len(warnings) == 2 and not any("further problems" in w for w in warnings)  # none left unshown
 
 
 def test_a_broken_line_stops_the_run_and_leaves_no_output(nlp, tmp_path):
@@ -267,6 +272,58 @@ def test_an_output_through_a_link_or_to_a_pipe_is_not_replaced(nlp, tmp_path):
     annotate_file(nlp, tmp_path / "in.txt", fifo, progress=False)
     reader.join(timeout=60)
     assert got == [expected] and fifo.is_fifo()
+
+
+def test_an_input_pipe_is_read_and_folders_are_refused_before_any_work(nlp, tmp_path):
+    """A FIFO (what ``<(zcat corpus.gz)`` and /dev/stdin are) is an input; a folder is neither
+    an input nor an output, and is refused before any line is read."""
+    import os
+    import threading
+
+    (tmp_path / "in.txt").write_text("محمد في الرباط\n", encoding="utf-8")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("محمد في الرباط\n", encoding="utf-8"))
+    writer.start()
+    annotate_file(nlp, fifo, tmp_path / "from_fifo.jsonl", progress=False)
+    writer.join(timeout=60)
+    annotate_file(nlp, tmp_path / "in.txt", tmp_path / "from_file.jsonl", progress=False)
+    assert (tmp_path / "from_fifo.jsonl").read_bytes() == (tmp_path / "from_file.jsonl").read_bytes() != b""
+
+    (tmp_path / "folder").mkdir()
+    read = []
+    with pytest.raises(ValueError, match="it is a directory"):
+        annotate_file(nlp, tmp_path / "in.txt", tmp_path / "folder", progress=False, warn=read.append)
+    with pytest.raises(ValueError, match="cannot read .*folder: it is a directory"):
+        annotate_file(nlp, tmp_path / "folder", tmp_path / "out.jsonl", progress=False)
+    with pytest.raises(ValueError, match="file not found"):
+        annotate_file(nlp, tmp_path / "missing.txt", tmp_path / "out.jsonl", progress=False)
+    assert not (tmp_path / "out.jsonl").exists() and list((tmp_path / "folder").iterdir()) == []
+
+
+def test_a_replaced_output_keeps_its_permissions(nlp, tmp_path):
+    (tmp_path / "in.txt").write_text("محمد في الرباط\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    out.write_text("old\n", encoding="utf-8")
+    out.chmod(0o600)
+    annotate_file(nlp, tmp_path / "in.txt", out, progress=False)
+    assert out.stat().st_mode & 0o777 == 0o600 and "old" not in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("keys", [{"id_key": "entities"}, {"id_key": "line"}, {"id_key": "error"},
+                                  {"text_key": "error"}, {"text_key": "entities"}])
+def test_keys_the_records_use_for_themselves_are_refused_before_any_work(nlp, tmp_path, keys):
+    """Written beside ``line``, ``error`` and ``entities``, such a key would replace one of them."""
+    (tmp_path / "in.jsonl").write_text('{"text": "x", "error": "x", "entities": "x", "id": 1, "line": 1}\n')
+    with pytest.raises(ValueError, match="one the output records use for themselves"):
+        annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", progress=False,
+                      **{"text_key": "text", **keys})
+    with pytest.raises(ValueError, match="one the output records use for themselves"):
+        annotate_records(nlp, [], **{"text_key": "text", **keys})  # at the call, not at the first record
+    assert not (tmp_path / "out.jsonl").exists()
+    annotate_file(nlp, tmp_path / "in.jsonl", tmp_path / "out.jsonl", text_key="entities", id_key="id",
+                  progress=False)  # the text is not written when there is an id
+    assert list(json.loads((tmp_path / "out.jsonl").read_text())) == ["id", "entities"]
 
 
 def test_annotate_stats():

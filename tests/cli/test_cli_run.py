@@ -259,6 +259,10 @@ def test_annotate_invalid_utf8_stops_or_is_skipped_with_a_record(scrambled_model
     assert f"{tmp_path / 'in.txt'}:3: invalid UTF-8 at byte 3" in result.stderr and "--skip-invalid" in result.stderr
     assert "nothing was written" in result.stderr and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no partial output
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", os.devnull,
+                                 "--model", str(scrambled_model_dir)])
+    assert result.exit_code == 1 and "in.txt:3: invalid UTF-8" in result.stderr
+    assert "nothing was written" not in result.stderr  # a device got the records before the line
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
                                  "--model", str(scrambled_model_dir), "--skip-invalid"])
     assert result.exit_code == 0, result.output
@@ -281,6 +285,13 @@ def test_annotate_argument_errors(scrambled_model_dir, tmp_path):
     assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد\n"
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path), "--model", "/nowhere"])
     assert result.exit_code == 1 and "it is a directory" in result.stderr  # refused before the model loads
+    result = runner.invoke(app, ["annotate", str(tmp_path), "--model", "/nowhere"])
+    assert result.exit_code == 1 and f"cannot read {tmp_path}: it is a directory" in result.stderr
+    (tmp_path / "in.jsonl").write_text('{"text": "محمد", "line": 3}\n', encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.jsonl"), "--id-key", "line", "-o",
+                                 str(tmp_path / "out.jsonl"), "--model", str(scrambled_model_dir)])
+    assert result.exit_code == 1 and "the id key 'line' is one the output records use" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "--batch-size", "0"])
     assert result.exit_code == 2
 
@@ -419,9 +430,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_annotate_killed_leaves_no_worker_and_no_file(scrambled_model_dir, tmp_path, how):
-    """SIGTERM unwinds (exit 143, no output, no temporary file); after SIGKILL the workers notice and exit."""
+    """SIGTERM and SIGHUP unwind (exit 143 and 129, no output, no temporary file); after SIGKILL
+    the workers notice and exit."""
     import signal
     import time
 
@@ -443,8 +455,8 @@ def test_annotate_killed_leaves_no_worker_and_no_file(scrambled_model_dir, tmp_p
         while any(map(_alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(map(_alive, workers))
-        assert code == (143 if how == "SIGTERM" else -9), proc.stderr.read().decode()[-2000:]
-        if how == "SIGTERM":
+        assert code == {"SIGTERM": 143, "SIGHUP": 129, "SIGKILL": -9}[how], proc.stderr.read().decode()[-2000:]
+        if how != "SIGKILL":
             assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
     finally:
         if proc.poll() is None:
