@@ -1,6 +1,7 @@
 """Commands that put a model in users' hands: ``package`` (a spaCy pipeline wheel) and ``serve`` (a web service)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -55,6 +56,8 @@ def serve(
     POST /ner takes {"text": "..."} or {"texts": ["...", ...]} and returns each text's
     entities with character offsets, label, text and score. See docs/serving.md.
     """
+    if not math.isfinite(batch_wait_ms):
+        fail("--batch-wait-ms must be a finite number of milliseconds")
     try:
         from ..serve import run
     except ImportError as err:

@@ -128,6 +128,14 @@ class Tagger:
             self._pool_pid = os.getpid()
         return self._pool
 
+    def close(self) -> None:
+        """Stop :meth:`pool`'s threads, dropping the calls not yet begun (a call under way raises
+        ``CancelledError``), so that a process stopping mid-batch need not finish the batch
+        first; the next call makes new threads."""
+        pool, self._pool, self._pool_pid = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     @classmethod
     def load(cls, path: Path | str, threads: int = 1, members: int = 0) -> "Tagger":
         """Load a model directory; every problem raises :class:`ModelLoadError` naming the file.

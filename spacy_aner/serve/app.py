@@ -10,10 +10,12 @@ Routes:
 * ``GET /health``: status, version, limits and batching counts.
 
 Every refused request gets a JSON ``{"error": message}``: 400 for a malformed body, 413
-over the limits, 503 when the queue is full, 404/405 for a wrong path or method.
+over the limits, 503 when the queue is full or the server stops before the request's
+batch is done, 404/405 for a wrong path or method (``/ner/`` included: no redirects).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from typing import Any, Dict, Optional
@@ -26,10 +28,10 @@ from starlette.routing import Route
 
 from ..about import __version__
 from ..pipeline.display import render_records
-from .batcher import DEFAULT_MAX_DOCS, DEFAULT_MAX_WAIT, Busy, MicroBatcher
+from .batcher import DEFAULT_MAX_DOCS, DEFAULT_MAX_QUEUED, DEFAULT_MAX_WAIT, Busy, MicroBatcher, ShuttingDown
 from .page import page
 from .payload import DEFAULT_MAX_BYTES, DEFAULT_MAX_TEXTS, RequestError, parse_json, read_body, request_texts
-from .tagging import annotate_batch, component_name
+from .tagging import annotate_batch, component_name, drop_queued_calls
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -42,17 +44,27 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
 
     ``max_batch`` texts at most go through one ``nlp.pipe`` call, gathered from the
     requests that arrive within ``batch_wait`` seconds of each other (see :mod:`.batcher`).
+    The queue takes at least one request of ``max_texts`` texts, so that an idle server
+    never refuses a request within the limits as busy.
     """
     spans_key = component_name(nlp)
+    max_queued = max(DEFAULT_MAX_QUEUED, max_texts)
     batcher = MicroBatcher(functools.partial(annotate_batch, nlp, spans_key), max_docs=max_batch,
-                           max_wait=batch_wait)
+                           max_wait=batch_wait, max_queued=max_queued)
     max_length = getattr(nlp, "max_length", None)
-    limits = {"max_bytes": max_bytes, "max_texts": max_texts, "max_batch": max_batch, "batch_wait_s": batch_wait}
+    limits = {"max_bytes": max_bytes, "max_texts": max_texts, "max_batch": max_batch, "batch_wait_s": batch_wait,
+              "max_queued": max_queued}
     html_page = page(__version__)
 
     async def texts_of(request: Request):
         body = await read_body(request, max_bytes)
         return request_texts(parse_json(body), max_texts=max_texts, max_length=max_length)
+
+    async def results_of(texts):
+        try:
+            return await batcher.submit(texts)
+        except asyncio.CancelledError:  # only the server cancels a request (clients leaving do not): it is stopping
+            raise ShuttingDown("the server stopped before this request was tagged") from None
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(html_page)
@@ -63,7 +75,7 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
 
     async def ner(request: Request) -> JSONResponse:
         texts, single = await texts_of(request)
-        results = await batcher.submit(texts)
+        results = await results_of(texts)
         if single:
             return JSONResponse({"entities": results[0]})
         return JSONResponse({"results": [{"entities": entities} for entities in results]})
@@ -72,7 +84,7 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
         texts, single = await texts_of(request)
         if not single:
             raise RequestError(400, '/render takes one text: {"text": "..."}')
-        entities = (await batcher.submit(texts))[0]
+        entities = (await results_of(texts))[0]
         return JSONResponse({"html": render_records(texts[0], entities), "entities": entities})
 
     @contextlib.asynccontextmanager
@@ -82,13 +94,16 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
             yield
         finally:
             await batcher.stop()
+            drop_queued_calls(nlp)
 
     app = Starlette(
         routes=[Route("/", index), Route("/health", health), Route("/ner", ner, methods=["POST"]),
                 Route("/render", render, methods=["POST"])],
-        exception_handlers={RequestError: refused, HTTPException: http_error, Busy: busy},
+        exception_handlers={RequestError: refused, HTTPException: http_error, Busy: busy,
+                            ShuttingDown: shutting_down},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # /ner/ is a 404 like any other wrong path, not an empty 307
     app.state.batcher = batcher
     return app
 
@@ -109,10 +124,17 @@ async def busy(request: Request, exc: Any) -> JSONResponse:
     return error(503, f"server busy: {exc}; try again shortly", {"Retry-After": "1"})
 
 
+async def shutting_down(request: Request, exc: Any) -> JSONResponse:
+    return error(503, str(exc))
+
+
 def run(nlp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, access_log: bool = False,
         **settings: Any) -> None:
     """Serve ``nlp`` with uvicorn until interrupted; ``settings`` go to :func:`create_app`."""
     import uvicorn
 
-    uvicorn.run(create_app(nlp, **settings), host=host, port=port, access_log=access_log,
-                timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(create_app(nlp, **settings), host=host, port=port, access_log=access_log,
+                    timeout_graceful_shutdown=5)
+    finally:
+        drop_queued_calls(nlp)  # a forced quit (a second Ctrl+C) skips the app's own shutdown

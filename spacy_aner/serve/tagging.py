@@ -17,6 +17,14 @@ def component_name(nlp) -> Optional[str]:
     return None
 
 
+def drop_queued_calls(nlp) -> None:
+    """Drop the network calls not yet begun of a batch under way, which nobody waits for once
+    the server stops: otherwise the process would finish them before it exits."""
+    name = component_name(nlp)
+    if name is not None:
+        nlp.get_pipe(name).tagger.close()
+
+
 def doc_entities(doc, spans_key: Optional[str]) -> List[Dict[str, Any]]:
     """:func:`~spacy_aner.annotate.entity_records` of ``doc``, scores read from the span group
     ``spans_key`` (None: a pipeline without the component, so every score is None)."""

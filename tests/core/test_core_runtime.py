@@ -127,6 +127,28 @@ def test_calls_side_by_side_give_uncached_tags_alone_pickled_and_forked(scramble
         FORKED.clear()
 
 
+def test_close_drops_queued_calls_and_the_next_tagging_makes_new_threads(scrambled_model_dir):
+    import threading
+
+    sentences = random_sentences(5, 120)
+    tagger = Tagger.load(scrambled_model_dir, threads=2)
+    expected = tagger.tag(sentences, 8)
+    pool = tagger.pool()
+    gate, started = threading.Event(), threading.Barrier(3)
+
+    def busy():
+        started.wait(30)
+        return gate.wait(30)
+
+    running = [pool.submit(busy) for _ in range(2)]
+    started.wait(30)  # both threads busy
+    queued = pool.submit(tagger.tag, sentences, 8)
+    tagger.close()
+    gate.set()
+    assert queued.cancelled() and all(f.result(timeout=30) for f in running)
+    assert tagger.pool() is not pool and tagger.tag(sentences, 8) == expected
+
+
 FORKED: dict = {}
 
 

@@ -148,6 +148,9 @@ def test_wrong_paths_and_methods_get_json_errors(client):
     r = client.get("/ner")
     assert r.status_code == 405 and r.json() == {"error": "Method Not Allowed"}
     assert client.put("/render", json={"text": "a"}).status_code == 405
+    for path in ("/ner/", "/health/"):  # no redirect, which a client without -L would take for an empty answer
+        r = client.post(path, json={"text": "a"}, follow_redirects=False)
+        assert r.status_code == 404 and r.json() == {"error": "Not Found"}
 
 
 def test_render_gives_displacy_markup_with_the_text_escaped(client, scrambled_nlp):
@@ -195,6 +198,28 @@ def test_a_full_queue_gets_503(scrambled_nlp):
         r = client.post("/ner", json={"texts": ["a", "b", "c"]})
         assert r.status_code == 503 and "server busy" in r.json()["error"] and r.headers["retry-after"] == "1"
         assert client.post("/ner", json={"texts": ["a", "b"]}).status_code == 200
+
+
+def test_an_idle_server_takes_any_request_within_max_texts(scrambled_nlp):
+    app = create_app(scrambled_nlp, max_texts=12_000, max_batch=8)
+    with TestClient(app) as client:
+        r = client.post("/ner", json={"texts": [""] * 12_000})
+        assert r.status_code == 200 and len(r.json()["results"]) == 12_000
+        assert client.get("/health").json()["limits"]["max_queued"] == 12_000
+
+
+def test_a_request_the_server_stops_before_tagging_gets_a_json_503(scrambled_nlp):
+    from spacy_aner.serve.batcher import ShuttingDown
+
+    app = create_app(scrambled_nlp)
+
+    async def stopped(texts):
+        raise ShuttingDown("the server stopped before this request was tagged")
+
+    with TestClient(app) as client:
+        app.state.batcher.submit = stopped
+        r = client.post("/ner", json={"text": TEXT})
+        assert r.status_code == 503 and r.json() == {"error": "the server stopped before this request was tagged"}
 
 
 def test_scores_come_from_the_components_span_group(scrambled_nlp):

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from spacy_aner.annotate import entity_records
-from spacy_aner.serve.batcher import Busy, MicroBatcher
+from spacy_aner.serve.batcher import Busy, MicroBatcher, ShuttingDown
 from spacy_aner.serve.tagging import annotate_batch
 
 TEXTS = ["محمد يعيش في الرباط", "باريس هي عاصمة فرنسا", "", "زار أحمد علي القاهرة أمس", "hello 😀",
@@ -62,6 +62,48 @@ def test_batches_hold_at_most_max_docs_texts_from_whole_requests(scrambled_nlp):
     assert [text for call in run.calls for text in call] == TEXTS
     assert [plain(r[0]) for r in results] == [expected_entities(scrambled_nlp, t) for t in TEXTS]
     assert batcher.stats.as_dict() == {"batches": 3, "requests": 10, "docs": 10, "largest_batch": 4}
+
+
+def test_a_request_that_does_not_fit_waits_for_the_next_batch(scrambled_nlp):
+    """max_docs bounds a batch: a request is never split, and one larger than max_docs runs alone."""
+    run = Recorder(scrambled_nlp)
+    groups = [TEXTS[:1], TEXTS[1:6], TEXTS[6:7], TEXTS[7:9], TEXTS[9:10]]  # 1, 5, 1, 2, 1 texts
+    results = asyncio.run(submit_all(MicroBatcher(run, max_docs=4, max_wait=0.05), groups))
+    assert [len(call) for call in run.calls] == [1, 5, 4]
+    assert [text for call in run.calls for text in call] == TEXTS
+    assert [len(r) for r in results] == [len(g) for g in groups]
+
+
+def test_stopping_fails_the_batch_under_way_without_waiting_for_it(scrambled_nlp):
+    import threading
+    import time
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(texts):
+        started.set()
+        release.wait(30)
+        return [[] for _ in texts]
+
+    batcher = MicroBatcher(slow, max_wait=0)
+
+    async def scenario():
+        await batcher.start()
+        running = asyncio.ensure_future(batcher.submit(["محمد"]))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(batcher.submit(["باريس"]))
+        await asyncio.sleep(0.01)
+        begun = time.monotonic()
+        await batcher.stop()
+        return await asyncio.gather(running, waiting, return_exceptions=True), time.monotonic() - begun
+
+    try:
+        (running, waiting), seconds = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert isinstance(running, ShuttingDown) and "while this request was being tagged" in str(running)
+    assert isinstance(waiting, ShuttingDown) and seconds < 5
 
 
 def test_an_empty_request_never_reaches_the_pipeline(scrambled_nlp):
@@ -125,6 +167,7 @@ def test_a_full_queue_refuses_instead_of_growing(scrambled_nlp):
 def test_submit_before_start_and_bad_settings_are_errors(scrambled_nlp):
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(MicroBatcher(Recorder(scrambled_nlp)).submit(["محمد"]))
-    for bad in ({"max_docs": 0}, {"max_wait": -1}, {"max_queued": 0}):
+    for bad in ({"max_docs": 0}, {"max_wait": -1}, {"max_wait": float("inf")}, {"max_wait": float("nan")},
+                {"max_queued": 0}):
         with pytest.raises(ValueError):
             MicroBatcher(Recorder(scrambled_nlp), **bad)

@@ -36,14 +36,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(shipped_model_dir, tmp_path_factory):
-    """``spacy-aner serve`` in its own process; its base URL. Stopped (SIGTERM) after the module."""
+def start_server(log, *options: str):
+    """``spacy-aner serve`` with ``options`` on a free port, logging to ``log``; the process and its
+    base URL once ``/health`` answers."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "serve", "--port", str(port),
-                                 "--max-bytes", str(MAX_BYTES), "--batch-wait-ms", "20"],
+        proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "serve", "--port", str(port), *options],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -57,6 +55,14 @@ def server(shipped_model_dir, tmp_path_factory):
             proc.kill()
             pytest.fail("the server did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(0.2)
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def server(shipped_model_dir, tmp_path_factory):
+    """``spacy-aner serve`` in its own process; its base URL. Stopped (SIGTERM) after the module."""
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    proc, url = start_server(log, "--max-bytes", str(MAX_BYTES), "--batch-wait-ms", "20")
     yield url
     proc.terminate()
     try:
@@ -136,6 +142,40 @@ def test_concurrent_clients_share_batches(server):
         assert [e["text"] for e in second["entities"]] == ["باريس", "فرنسا"]
     batches = after["batches"] - before["batches"]
     assert after["requests"] - before["requests"] == n and batches < n and after["largest_batch"] > 2, after
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_stopping_during_a_long_batch_answers_503_and_exits_promptly(shipped_model_dir, tmp_path, how):
+    """SIGTERM or Ctrl+C while a request within the default limits is being tagged: its client and
+    the one waiting behind it get a JSON 503 after uvicorn's 5 s of grace, and the process exits
+    without finishing the batch (its network calls on the other threads are dropped)."""
+    proc, url = start_server(tmp_path / "server.log")
+    answers = {}
+
+    def ask(name, text):
+        answers[name] = httpx.post(f"{url}/ner", json={"text": text}, timeout=120)
+
+    clients = [threading.Thread(target=ask, args=("long", ". " * 400_000)), threading.Thread(target=ask, args=("short", TEXT))]
+    try:
+        clients[0].start()
+        time.sleep(2.0)  # the long text is being tagged
+        clients[1].start()
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=60)
+        seconds = time.monotonic() - stopped
+        for t in clients:
+            t.join(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = (tmp_path / "server.log").read_text(errors="replace")
+    assert code in (0, -getattr(signal, how)) and seconds < 12, (seconds, output[-3000:])
+    for name in ("long", "short"):
+        assert answers[name].status_code == 503, (name, answers[name].text)
+        assert "the server stopped" in answers[name].json()["error"]
+    assert "Traceback" not in output, output[-3000:]
 
 
 def colour_pixels(png: bytes, hex_colour: str) -> int:
