@@ -233,26 +233,33 @@ def name_list_paths(paths: Sequence[str | Path]) -> List[str]:
 
 #: Where a saved pipeline keeps the names its user lists gave (JSONL, ``text`` and ``label``).
 USER_NAMES_FILE = "user_names.jsonl"
+#: Beside it: the ``gazetteers`` option those names came from (a JSON list of paths).
+USER_NAMES_SOURCES_FILE = "user_names_sources.json"
 
 
 class UserNames:
-    """A user's names (``(text, label)``) for the model's gazetteer.
+    """A user's names (``(text, label)``) for the model's gazetteer, and the list files
+    (``sources``, the ``gazetteers`` option) they came from.
 
     A list that cannot be read (missing, malformed) is an error when the names are first
     used (the model loads, or the pipeline is saved), not when the component is made: a
-    saved pipeline uses the names it saved (``user_names.jsonl``) and never reads its
-    config's list files again, wherever it is loaded.
+    saved pipeline uses the names it saved (``user_names.jsonl``) and does not read its
+    config's list files again, wherever it is loaded, unless ``gazetteers`` was changed
+    at load (``spacy.load(path, config=...)``): then the lists named there are used.
     """
 
-    def __init__(self, names: Sequence[Tuple[str, str]] = (), problems: Sequence[str] = ()) -> None:
+    def __init__(self, names: Sequence[Tuple[str, str]] = (), problems: Sequence[str] = (),
+                 sources: Sequence[str] = ()) -> None:
         self.names = list(dict.fromkeys(names))
         self.problems = list(problems)
+        self.sources = list(sources)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path]) -> "UserNames":
         names: List[Tuple[str, str]] = []
         problems: List[str] = []
-        for path in map(Path, name_list_paths(paths)):
+        sources = name_list_paths(paths)
+        for path in map(Path, sources):
             if not path.exists():
                 problems.append(f"name list not found: {path}")
                 continue
@@ -260,14 +267,25 @@ class UserNames:
                 names.extend(read_name_list(path))
             except GazetteerError as err:
                 problems.append(str(err))
-        return cls(names, problems)
+        return cls(names, problems, sources)
 
     @classmethod
     def saved(cls, folder: Path, current: "UserNames") -> "UserNames":
-        """The names a pipeline saved in ``folder`` if it saved any (its config's lists are where
-        they came from), else ``current``."""
-        path = Path(folder) / USER_NAMES_FILE
-        return cls(read_name_list(path)) if path.is_file() else current
+        """The names a pipeline saved in ``folder``, unless ``current`` (the component's
+        ``gazetteers`` at load) names other lists than those they came from: then ``current``."""
+        path, sources_path = Path(folder) / USER_NAMES_FILE, Path(folder) / USER_NAMES_SOURCES_FILE
+        if sources_path.is_file():
+            try:
+                sources = loads_json(sources_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise GazetteerError(f"{sources_path}: cannot be read ({err})") from None
+            if not isinstance(sources, list) or not all(isinstance(p, str) for p in sources):
+                raise GazetteerError(f"{sources_path}: not a JSON list of paths")
+            if sources != current.sources:
+                return current
+        elif not path.is_file():  # nothing saved
+            return current
+        return cls(read_name_list(path) if path.is_file() else [], sources=current.sources)
 
     def check(self) -> None:
         """Raise :class:`GazetteerError` for the first list that could not be read."""
@@ -289,9 +307,13 @@ class UserNames:
 
     def write(self, folder: Path) -> None:
         self.check()  # a pipeline saved without a list's names would lose them silently
-        path = Path(folder) / USER_NAMES_FILE
+        path, sources_path = Path(folder) / USER_NAMES_FILE, Path(folder) / USER_NAMES_SOURCES_FILE
         if self.names:
             path.write_text("".join(json.dumps({"text": t, "label": x}, ensure_ascii=False) + "\n"
                                     for t, x in self.names), encoding="utf-8")
         elif path.exists():
             path.unlink()
+        if self.sources:
+            sources_path.write_text(json.dumps(self.sources, ensure_ascii=False), encoding="utf-8")
+        elif sources_path.exists():
+            sources_path.unlink()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_aner.core.gazetteer import (MAX_NAME_WORDS, USER_NAMES_FILE, Gazetteer, GazetteerError, UserNames,
+from spacy_aner.core.gazetteer import (MAX_NAME_WORDS, USER_NAMES_FILE, USER_NAMES_SOURCES_FILE, Gazetteer, GazetteerError, UserNames,
                                        name_key, read_name_list)
 
 LABELS = ["PERS", "LOC", "ORG"]
@@ -154,12 +154,21 @@ def test_user_names_from_files_saved_and_missing(tmp_path, gazetteer):
     assert tagger.gazetteer.matches(["بنك", "الخليج"]) == [(0, 2, "ORG")]
     names.write(tmp_path)
     assert json.loads((tmp_path / USER_NAMES_FILE).read_text(encoding="utf-8")) == {"text": "بنك الخليج", "label": "ORG"}
-    missing = UserNames.from_files([str(tmp_path / "gone.tsv")])
-    with pytest.raises(GazetteerError, match="not found: .*gone.tsv"):
-        missing.added_to(FakeTagger(gazetteer))
-    assert UserNames.saved(tmp_path, missing).names == [("بنك الخليج", "ORG")]  # the saved names stand in
+    assert json.loads((tmp_path / USER_NAMES_SOURCES_FILE).read_text(encoding="utf-8")) == [str(tsv)]
+    tsv.rename(tmp_path / "elsewhere.tsv")  # the list is gone where the saved pipeline loads
+    same = UserNames.from_files([str(tsv)])
+    with pytest.raises(GazetteerError, match="not found: .*names.tsv"):
+        same.added_to(FakeTagger(gazetteer))
+    saved = UserNames.saved(tmp_path, same)  # the same option as when saved: the saved names stand in
+    assert (saved.names, saved.problems, saved.sources) == ([("بنك الخليج", "ORG")], [], [str(tsv)])
+    missing = UserNames.from_files([str(tmp_path / "gone.tsv")])  # another option at load: it wins
+    assert UserNames.saved(tmp_path, missing) is missing
+    assert UserNames.saved(tmp_path, UserNames()).names == []
     UserNames().write(tmp_path)
-    assert not (tmp_path / USER_NAMES_FILE).exists()
+    assert not (tmp_path / USER_NAMES_FILE).exists() and not (tmp_path / USER_NAMES_SOURCES_FILE).exists()
+    (tmp_path / USER_NAMES_SOURCES_FILE).write_text('{"a": 1}', encoding="utf-8")
+    with pytest.raises(GazetteerError, match="not a JSON list of paths"):
+        UserNames.saved(tmp_path, same)
     with pytest.raises(GazetteerError, match="list of name-list files, got one path"):
         UserNames.from_files(str(tsv))
     broken = tmp_path / "broken.tsv"

@@ -71,9 +71,12 @@ def test_user_names_are_saved_with_the_pipeline(gazetteer_model_dir, clients, tm
     doc = again(SENTENCE)
     assert ([(e.text, e.label_) for e in doc.ents], doc.spans["aner_lstm"].attrs["scores"]) == before
     assert again.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == [(1, 3, "PERS"), (4, 5, "LOC")]
-    copy = spacy_aner.load(gazetteer_model_dir)
+    copy = spacy_aner.load(gazetteer_model_dir, gazetteers=[str(clients)])  # the same option, the file gone
     copy.get_pipe("aner_lstm").from_bytes(again.get_pipe("aner_lstm").to_bytes())
     assert copy.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == [(1, 3, "PERS"), (4, 5, "LOC")]
+    bare = spacy_aner.load(gazetteer_model_dir)  # configured without lists: its config decides
+    bare.get_pipe("aner_lstm").from_bytes(again.get_pipe("aner_lstm").to_bytes())
+    assert bare.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == []
 
 
 def test_bad_user_lists_fail_clearly(gazetteer_model_dir, tiny_model_dir, clients, tmp_path):
@@ -106,6 +109,31 @@ def test_a_saved_pipeline_reads_no_list_file_again(gazetteer_model_dir, clients,
     assert len(names) == 2  # saved again: the same names, once each
     clients.write_bytes(b"\xff\xfe")  # a list no longer readable where the pipeline loads
     assert ents(spacy.load(tmp_path / "twice")(SENTENCE)) == ents(again(SENTENCE))
+
+
+def test_a_gazetteers_override_at_load_replaces_the_saved_names(gazetteer_model_dir, clients, tmp_path):
+    """``spacy.load(path, config=...)`` naming other lists than those saved uses them (and says so in
+    ``nlp.config``); naming none drops the saved names; the pipeline saved again agrees with its config."""
+    spacy_aner.load(gazetteer_model_dir, gazetteers=[str(clients)]).to_disk(tmp_path / "saved")
+    other = tmp_path / "other.tsv"
+    other.write_text("تبوك\tLOC\n", encoding="utf-8")
+
+    def with_lists(lists):
+        return spacy.load(tmp_path / "saved", config={"components": {"aner_lstm": {"gazetteers": lists}}})
+
+    nlp = with_lists([str(other)])
+    assert nlp.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == [(4, 5, "LOC")]
+    assert nlp.config["components"]["aner_lstm"]["gazetteers"] == [str(other)]
+    none = with_lists([])
+    assert none.get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == []
+    none.to_disk(tmp_path / "none")
+    assert not (tmp_path / "none" / "aner_lstm" / USER_NAMES_FILE).exists()
+    assert spacy.load(tmp_path / "none").get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == []
+    with pytest.raises(GazetteerError, match="name list not found"):
+        with_lists([str(tmp_path / "gone.tsv")])("نص")
+    clients.unlink()  # the same lists as saved: the saved names, the file not needed
+    assert with_lists([str(clients)]).get_pipe("aner_lstm").tagger.gazetteer.matches(WORDS) == [(1, 3, "PERS"),
+                                                                                              (4, 5, "LOC")]
 
 
 def test_a_model_copy_without_its_gazetteer_is_not_saved_as_complete(gazetteer_model_dir, tmp_path):
