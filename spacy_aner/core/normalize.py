@@ -23,6 +23,15 @@ NORMALIZATION_VERSION = 1
 
 _TATWEEL = "\u0640"
 _DIGITS = re.compile(r"\d")
+#: Letters of the Arabic script (its blocks and presentation forms; not its digits, marks or punctuation).
+_ARABIC_LETTER = re.compile("[\u0620-\u063F\u0641-\u064A\u066E-\u06D3\u06D5\u06EE\u06EF\u06FA-\u06FC\u06FF"
+                            "\u0750-\u077F\u08A0-\u08C9\uFB50-\uFDFB\uFE70-\uFEFC]")
+
+
+def has_arabic_letters(words) -> bool:
+    """Whether any of ``words`` has a letter of the Arabic script: text without one is not
+    what the model reads (it learned Latin words only as names inside Arabic news)."""
+    return any(_ARABIC_LETTER.search(word) for word in words)
 
 
 def _strip_format_chars(word: str) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 from .config import ModelConfig, ModelLoadError
 from .crf import forward_backward_batch, span_probabilities, viterbi_decode_batch
 from .gazetteer import Gazetteer, GazetteerError
+from .normalize import has_arabic_letters
 from .runtime import OnnxScorer
 from .storage import (WordVectors, files_state, first_members_meta, keep_first_members_log, read_config,
                       read_gazetteer, read_meta, read_records, read_vocab, write_model)
@@ -272,10 +273,11 @@ class Tagger:
     def tag_windows(self, sequences: Sequence[Sequence[str]], batch_size: int,
                     keep: bool = False) -> Tuple[List[List[str]], List[Piece], Dict[int, np.ndarray]]:
         """Tags of each sequence, its windows (``pieces``) and, with ``keep``, the unary scores
-        of each window that tags something in its core (by piece index), for scoring entities."""
+        of each window that tags something in its core (by piece index), for scoring entities.
+        A sequence without an Arabic letter (English text, numbers) is all ``O``."""
         pieces: List[Piece] = []
         for i, words in enumerate(sequences):
-            if words:
+            if words and has_arabic_letters(words):
                 pieces.extend((i, *w) for w in make_windows(len(words), self.config.window, self.config.context))
         out: List[List[str]] = [["O"] * len(words) for words in sequences]
         kept: Dict[int, np.ndarray] = {}

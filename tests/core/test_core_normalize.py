@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_aner.core.normalize import NORMALIZATION_VERSION, normalize_word
+from spacy_aner.core.normalize import NORMALIZATION_VERSION, has_arabic_letters, normalize_word
 
 
 @pytest.mark.parametrize("word, key", [
@@ -36,3 +36,13 @@ def test_idempotent(word):
     key = normalize_word(word)
     assert normalize_word(key) == key
     assert not any(ch in key for ch in "\u0640\u200b\u200f\ufeff\x00")
+
+
+@pytest.mark.parametrize("words, arabic", [
+    (["محمد"], True), (["Apple", "أعلنت"], True), (["ﻣﺤﻤﺪ"], True), (["ڤيينا"], True),  # forms, extra letters
+    (["Barack", "Obama"], False), (["١٢٣", "،", "؟"], False), (["\u064b", "\u0640", "\ufeff"], False),
+    (["😀", "."], False), ([], False),
+])
+def test_arabic_letters(words, arabic):
+    """Digits, punctuation, diacritics and tatweel of the Arabic blocks are not letters."""
+    assert has_arabic_letters(words) is arabic

@@ -116,6 +116,18 @@ def test_short_sentence_alone_or_batched_with_others(scrambled_tagger):
     assert scrambled_tagger.predict(others[:150] + short + others[150:])[150: 150 + len(short)] == alone
 
 
+def test_a_sequence_without_arabic_letters_is_not_tagged(scrambled_tagger):
+    """The scrambled model tags most words; English, digits and punctuation alone get O and
+    no entity, while the Arabic sequences beside them are tagged as alone."""
+    rng = random.Random(5)
+    arabic = [random_words(rng, 12) for _ in range(3)]
+    latin = [["Barack", "Obama", "visited", "Paris", "."], ["١٢٣", "2024", "،", "😀"]]
+    tagged = scrambled_tagger.tag([arabic[0], latin[0], arabic[1], latin[1], arabic[2]], 8)
+    assert [t.tags for t in tagged[1::2]] == [["O"] * 5, ["O"] * 4] and not tagged[1].entities
+    assert [t.tags for t in tagged[0::2]] == scrambled_tagger.predict(arabic)
+    assert any(t != "O" for t in tagged[0].tags)
+
+
 def test_identical_sentences_in_one_batch_get_identical_tags(scrambled_tagger):
     rng = random.Random(4)
     sent = random_words(rng, 17)
