@@ -156,8 +156,9 @@ def test_the_wheel_installs_in_a_fresh_venv_and_loads_by_name(shipped_nlp, tmp_p
     run([str(python), "-m", "pip", "install", "-q", "--no-compile", "--find-links", str(wheels), "-c",
          str(constraints_file(tmp_path / "constraints.txt")), str(model_wheel)], env=env, timeout=1500)
     installed = time.monotonic()
-    texts = (EXAMPLES / "sample.txt").read_text(encoding="utf-8").splitlines()
-    proc = run([str(python), "-c", LOAD_BY_NAME], input="\n".join(texts), env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    sample = (EXAMPLES / "sample.txt").read_text(encoding="utf-8")
+    texts = sample.splitlines()
+    proc = run([str(python), "-c", LOAD_BY_NAME], input=sample, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
                cwd=tmp_path, timeout=600)
     print(f"wheels built in {built - started:.0f} s, fresh venv installed in {installed - built:.0f} s")
     there = json.loads(proc.stdout)
