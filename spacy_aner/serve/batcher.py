@@ -89,6 +89,7 @@ class MicroBatcher:
             self._jobs = None
         self._fail(self._waiting, "the server is shutting down")
         self._waiting.clear()
+        self._queued_docs = 0
 
     async def submit(self, texts: List[str]) -> List[Any]:
         if not texts:
