@@ -146,16 +146,16 @@ def test_concurrent_clients_share_batches(server):
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_stopping_during_a_long_batch_answers_503_and_exits_promptly(shipped_model_dir, tmp_path, how):
-    """SIGTERM or Ctrl+C while a request within the default limits is being tagged: its client and
+    """SIGTERM or Ctrl+C while a long request (400,000 words) is being tagged: its client and
     the one waiting behind it get a JSON 503 after uvicorn's 5 s of grace, and the process exits
     without finishing the batch (its network calls on the other threads are dropped)."""
-    proc, url = start_server(tmp_path / "server.log")
+    proc, url = start_server(tmp_path / "server.log", "--max-bytes", "2000000")
     answers = {}
 
     def ask(name, text):
         answers[name] = httpx.post(f"{url}/ner", json={"text": text}, timeout=120)
 
-    clients = [threading.Thread(target=ask, args=("long", ". " * 400_000)), threading.Thread(target=ask, args=("short", TEXT))]
+    clients = [threading.Thread(target=ask, args=("long", "ب " * 400_000)), threading.Thread(target=ask, args=("short", TEXT))]
     try:
         clients[0].start()
         time.sleep(2.0)  # the long text is being tagged
