@@ -18,6 +18,7 @@ Output records, one per input line, in input order:
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -172,17 +173,27 @@ def dumps_record(record: Dict[str, Any]) -> bytes:
     ``"-Infinity"``, rather than as a line no strict JSON reader accepts.
     """
     try:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_text)
     except ValueError:
         record = finite_json(record)
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=json_text)
     for raw, escaped in _RAW_BREAKS:
         if raw in line:
             line = line.replace(raw, escaped)
     try:
         return line.encode("utf-8") + b"\n"
     except UnicodeEncodeError:
-        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=json_text).encode("ascii") + b"\n"
+
+
+def json_text(value: Any) -> str:
+    """What JSON has no type for (an id from a Parquet column of dates, times, decimals or
+    bytes), as text: ISO 8601 for dates and times, hexadecimal for bytes, else ``str``."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
 
 
 def finite_json(value: Any) -> Any:

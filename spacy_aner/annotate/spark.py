@@ -150,20 +150,27 @@ def annotate_dataframe(df, text_col: str = "text", *, id_col: Optional[str] = No
     for name in (ENTITIES_COLUMN, ERROR_COLUMN):
         if name in fields:
             raise ValueError(f"the DataFrame already has a column {name!r}")
-    kept = [f for f in df.schema.fields if id_col is None or f.name != text_col]
+    kept = [f for f in df.schema.fields if id_col is None or f.name != text_col or f.name == id_col]
     schema = StructType(kept + [StructField(ENTITIES_COLUMN, entities_spark_type()),
                                 StructField(ERROR_COLUMN, StringType())])
     settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers, members)
-    return df.mapInArrow(partial(annotate_batches, text_col=text_col, kept=[f.name for f in kept],
-                                 schema=schema, settings=settings), schema)
+    return df.mapInArrow(partial(annotate_batches, text_col=text_col, kept=[f.name for f in kept], schema=schema,
+                                 settings=settings, timezone=session_timezone(df.sparkSession)), schema)
 
 
-def annotate_batches(batches: Iterable, *, text_col: str, kept: List[str], schema, settings: WorkerSettings):
-    """The ``mapInArrow`` function of :func:`annotate_dataframe`: each batch with its two columns added."""
+def session_timezone(spark) -> str:
+    """The time zone Spark gives the timestamps of Arrow batches (what their schema must say)."""
+    return spark.conf.get("spark.sql.session.timeZone")
+
+
+def annotate_batches(batches: Iterable, *, text_col: str, kept: List[str], schema, settings: WorkerSettings,
+                     timezone: Optional[str] = None):
+    """The ``mapInArrow`` function of :func:`annotate_dataframe`: each batch with its two columns added
+    (``timezone``: :func:`session_timezone`, for timestamp columns)."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    arrow_schema = to_arrow_schema(schema)
+    arrow_schema = to_arrow_schema(schema, timezone=timezone)
     nlp = worker_pipeline(settings)
     for batch in batches:
         texts, problems = zip(*decoded_texts(batch.column(text_col))) if batch.num_rows else ((), ())
@@ -215,7 +222,8 @@ def id_text(value: Any) -> Optional[str]:
     return text
 
 
-def record_batches(batches: Iterable, *, spec: RecordSpec, schema, settings: WorkerSettings, counters=None):
+def record_batches(batches: Iterable, *, spec: RecordSpec, schema, settings: WorkerSettings, counters=None,
+                   timezone: Optional[str] = None):
     """The ``mapInArrow`` function of spark_files: one output record per numbered input row, in order.
 
     The records are those of :func:`~.runner.annotate_records`, as single-process annotation
@@ -225,7 +233,7 @@ def record_batches(batches: Iterable, *, spec: RecordSpec, schema, settings: Wor
     """
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    arrow_schema = to_arrow_schema(schema)
+    arrow_schema = to_arrow_schema(schema, timezone=timezone)
     nlp = worker_pipeline(settings)
     pending: deque = deque()  # the input record of each output record to come
     problems: deque = deque()  # the problem of the output record to come, if it is an error record

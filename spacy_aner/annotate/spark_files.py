@@ -27,7 +27,8 @@ from typing import Dict, Optional, Sequence, Union
 
 from .records import JSONL_SUFFIXES, check_keys, resolve_text_key
 from .runner import DEFAULT_BATCH_SIZE, MAX_DOC_CHARS
-from .spark import ENTITIES_COLUMN, ERROR_COLUMN, RecordSpec, WorkerSettings, entities_spark_type, record_batches
+from .spark import (ENTITIES_COLUMN, ERROR_COLUMN, RecordSpec, WorkerSettings, entities_spark_type, record_batches,
+                    session_timezone)
 
 PARQUET_SUFFIX = ".parquet"
 #: Input bytes per annotated partition, by default: small enough that slow partitions do not
@@ -65,6 +66,8 @@ def input_format(source: str, text_key: Optional[str]) -> str:
         names = [p.name for p in Path(name).iterdir() if not p.name.startswith((".", "_"))]
         if names and all(n.endswith(PARQUET_SUFFIX) for n in names):
             return "parquet"
+        if any(n.endswith(PARQUET_SUFFIX) for n in names):
+            raise ValueError(f"{source} mixes Parquet files with others; give one format per folder")
         if text_key is None and names and all(n.lower().endswith(JSONL_SUFFIXES) for n in names):
             return "jsonl"
     if name.lower().endswith(PARQUET_SUFFIX):
@@ -122,7 +125,7 @@ def read_input(spark, source: Union[str, Sequence[str]], fmt: str, text_key: Opt
         kind = df.schema[text_key].dataType.simpleString()
         if kind not in ("string", "binary"):
             raise ValueError(f"the text column {text_key!r} must be a string or binary column, not {kind}")
-        return df.select(*[k for k in (text_key, id_key) if k is not None], "_metadata")
+        return df.select(*dict.fromkeys(k for k in (text_key, id_key) if k is not None), "_metadata")
     # lineSep "\n": Spark's default also splits at a lone "\r", which records.py keeps in the line.
     df = spark.read.option("lineSep", "\n").text(paths)
     return df.select(F.col("value").cast("binary").alias("raw"), "_metadata")
@@ -149,7 +152,8 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     Every input row gives one output row; a row that cannot be annotated gives an error
     record (as ``annotate --skip-invalid``), never a failed job. ``partitions`` is the
     number of annotated partitions (default: one per 8 MB of input, at least two per core).
-    Raises ``ValueError`` for a missing text or id column and when ``output`` exists.
+    Raises ``ValueError`` for a missing text or id column, a folder of mixed formats and a
+    Parquet column named ``line``; Spark's ``AnalysisException`` when ``output`` exists.
     """
     first = source if isinstance(source, str) else source[0]
     fmt = input_format(first, text_key)
@@ -160,6 +164,8 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     if id_key is not None and text_key is None:
         raise ValueError("an id key needs JSONL or Parquet input (give the text key too)")
     check_keys(text_key, id_key)
+    if fmt == "parquet" and "line" in (text_key, id_key):
+        raise ValueError("a Parquet column named 'line' clashes with the row numbers of the output; rename it")
     df = read_input(spark, source, fmt, text_key, id_key)
     id_type = df.schema[id_key].dataType if fmt == "parquet" and id_key else None
     numbered, rows_in, size = numbered_rows(df, text_key if fmt == "parquet" else "raw")
@@ -170,7 +176,8 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     schema = record_schema(spec, id_type)
     settings = WorkerSettings.of(model, batch_size, max_length, labels, gazetteers, members)
     counters = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
-    fn = partial(record_batches, spec=spec, schema=schema, settings=settings, counters=counters)
+    fn = partial(record_batches, spec=spec, schema=schema, settings=settings, counters=counters,
+                 timezone=session_timezone(spark))
     records = numbered.repartitionByRange(partitions, "line").sortWithinPartitions("line").mapInArrow(fn, schema)
     if output_format == "parquet":
         records.write.mode("errorifexists").parquet(output)

@@ -144,6 +144,17 @@ def test_dumps_record_writes_nan_and_infinity_as_strings_not_invalid_json():
     assert strict(dumps_record({"id": 2.5, "entities": []})) == {"id": 2.5, "entities": []}
 
 
+def test_dumps_record_writes_what_json_has_no_type_for_as_text():
+    """Ids from Parquet columns of dates, times, decimals and bytes."""
+    import datetime
+    import decimal
+
+    ids = [datetime.datetime(2024, 5, 1, 8, 30, tzinfo=datetime.timezone.utc), datetime.date(2024, 5, 1),
+           datetime.time(8, 30), decimal.Decimal("1.10"), b"\x00\xff"]
+    assert [json.loads(dumps_record({"id": i, "entities": []}))["id"] for i in ids] == [
+        "2024-05-01T08:30:00+00:00", "2024-05-01", "08:30:00", "1.10", "00ff"]
+
+
 def test_write_jsonl_to_a_stream_a_path_and_stdout(tmp_path, capsysbinary):
     out = io.BytesIO()
     assert write_jsonl([{"a": 1}, {"b": "ب"}], out) == 2

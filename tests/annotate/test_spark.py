@@ -186,6 +186,17 @@ def test_input_format(tmp_path):
     (tmp_path / "d" / "part-0.parquet").write_bytes(b"")
     (tmp_path / "d" / "_SUCCESS").write_bytes(b"")
     assert input_format(str(tmp_path / "d"), None) == "parquet"
+    (tmp_path / "d" / "more.jsonl").write_text('{"text": "محمد"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="mixes Parquet files with others"):  # its bytes are no text lines
+        input_format(str(tmp_path / "d"), None)
+
+
+def test_a_parquet_column_named_line_is_refused_before_spark_reads_anything():
+    from spacy_aner.annotate.spark_files import annotate_files
+
+    for keys in ({"text_key": "line", "id_key": "id"}, {"text_key": "text", "id_key": "line"}):
+        with pytest.raises(ValueError, match="'line'"):
+            annotate_files(None, "in.parquet", "out", **keys)  # no session needed to refuse it
 
 
 @pytest.mark.parametrize("args, message", [
@@ -288,8 +299,37 @@ def test_annotate_dataframe_gives_every_row_its_entities_or_its_error(spark, shi
         assert row["error"] == expected[row["id"]].get("error")
     assert sum(r["error"] is not None for r in rows) == 2 and sum(bool(r["entities"]) for r in rows) > 100
     assert annotate_dataframe(df, "text", id_col="id").columns == ["id", "entities", "error"]
+    assert annotate_dataframe(df, "text", id_col="text").columns == ["id", "text", "entities", "error"]
     with pytest.raises(ValueError, match="must be a string or binary column, not bigint"):
         annotate_dataframe(df, "id")
+
+
+@pytest.mark.slow
+def test_timestamp_columns_and_ids_are_kept(spark, shipped_model_dir, tmp_path):
+    """A DataFrame with a timestamp column, and Parquet with a timestamp id: Arrow's schema needs
+    the session's time zone, and JSON writes the id as ISO 8601."""
+    import datetime
+
+    import pyarrow.parquet as pq
+
+    from spacy_aner.annotate.spark import annotate_dataframe
+    from spacy_aner.annotate.spark_files import annotate_files
+
+    when = [datetime.datetime(2024, 5, d, 8, 30) for d in (1, 2)]
+    df = spark.createDataFrame([(1, when[0], "محمد في الرباط"), (2, when[1], None)], "id int, ts timestamp, text string")
+    rows = sorted(annotate_dataframe(df, "text").collect(), key=lambda r: r["id"])
+    assert [(r["ts"], r["text"], r["error"]) for r in rows] == [(when[0], "محمد في الرباط", None),
+                                                               (when[1], None, "expected a str, got NoneType")]
+    assert [e["label"] for e in rows[0]["entities"]] == ["PERS", "LOC"]
+    pq.write_table(pa.table({"ts": pa.array(when, pa.timestamp("us")), "text": ["محمد في الرباط", "باريس"]}),
+                   tmp_path / "in.parquet")
+    annotate_files(spark, str(tmp_path / "in.parquet"), str(tmp_path / "out"), id_key="ts", output_format="jsonl")
+    records = [json.loads(line) for p in part_files(tmp_path / "out", ".txt") for line in p.read_text().splitlines()]
+    assert [r["ts"] for r in records] == ["2024-05-01T08:30:00", "2024-05-02T08:30:00"]
+    assert [[e["label"] for e in r["entities"]] for r in records] == [["PERS", "LOC"], ["LOC"]]
+    annotate_files(spark, str(tmp_path / "in.parquet"), str(tmp_path / "same"), id_key="text", output_format="jsonl")
+    same = [json.loads(line) for p in part_files(tmp_path / "same", ".txt") for line in p.read_text().splitlines()]
+    assert same == [{"text": t, "entities": r["entities"]} for t, r in zip(["محمد في الرباط", "باريس"], records)]
 
 
 @pytest.mark.slow
