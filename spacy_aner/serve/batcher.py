@@ -87,7 +87,7 @@ class MicroBatcher:
         if self._jobs is not None:
             self._jobs.put(None)  # the worker ends after the batch it may be running
             self._jobs = None
-        self._fail(self._waiting, "the server is shutting down")
+        self._fail(self._waiting, ShuttingDown("the server is shutting down"))
         self._waiting.clear()
         self._queued_docs = 0
 
@@ -137,12 +137,10 @@ class MicroBatcher:
             try:
                 results, err = await done
             except asyncio.CancelledError:
-                self._fail(batch, "the server stopped while this request was being tagged")
+                self._fail(batch, ShuttingDown("the server stopped while this request was being tagged"))
                 raise
             if err is not None:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
+                self._fail(batch, err)
                 continue
             self._count(batch, len(texts))
             start = 0
@@ -170,10 +168,11 @@ class MicroBatcher:
         return batch
 
     @staticmethod
-    def _fail(requests: Sequence[Request], message: str) -> None:
+    def _fail(requests: Sequence[Request], error: BaseException) -> None:
+        """``error`` for each of ``requests`` still waited for (a client that went away cancelled its own)."""
         for _, future in requests:
             if not future.done():
-                future.set_exception(ShuttingDown(message))
+                future.set_exception(error)
 
     def _count(self, batch, n_docs: int) -> None:
         self.stats.batches += 1

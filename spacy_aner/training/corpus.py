@@ -178,10 +178,14 @@ def has_entities(sentences: Iterable[Sentence]) -> bool:
     return any(tag != "O" for s in sentences for tag in s.tags)
 
 
-def split_dev(sentences: Sequence[Sentence], dev_fraction: float) -> Tuple[List[Sentence], List[Sentence]]:
-    """Hold out the last ``dev_fraction`` of the sentences (sequential, like the release's split)."""
+def check_dev_fraction(dev_fraction: float) -> None:
     if not 0.0 <= dev_fraction < 1.0:
         raise ValueError(f"dev fraction must be in [0, 1), got {dev_fraction}")
+
+
+def split_dev(sentences: Sequence[Sentence], dev_fraction: float) -> Tuple[List[Sentence], List[Sentence]]:
+    """Hold out the last ``dev_fraction`` of the sentences (sequential, like the release's split)."""
+    check_dev_fraction(dev_fraction)
     n_dev = round(len(sentences) * dev_fraction)
     cut = len(sentences) - n_dev
     return list(sentences[:cut]), list(sentences[cut:])
@@ -203,8 +207,7 @@ def prepare(data_dir: Path | str, out_dir: Path | str, dev_fraction: float = 0.0
     ``dev_fraction`` > 0, ``dev``, taken from the end of train).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    if not 0.0 <= dev_fraction < 1.0:
-        raise ValueError(f"dev fraction must be in [0, 1), got {dev_fraction}")
+    check_dev_fraction(dev_fraction)  # before any file is read or written
     missing = [name for name in (TRAIN_FILE, TEST_FILE) if not (data_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{data_dir} lacks {', '.join(missing)} (the CAMeL Lab ANERCorp split)")
