@@ -17,6 +17,7 @@ CR of a CRLF; so a last line ending in a lone ``\\r`` loses it here.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
@@ -142,6 +143,52 @@ def record_schema(spec: RecordSpec, id_type=None):
                        StructField(ENTITIES_COLUMN, entities_spark_type()), StructField(ERROR_COLUMN, StringType())])
 
 
+class OutputTarget:
+    """The output folder through Hadoop's file system API, which reaches every path Spark
+    writes (local, ``hdfs://``, ``s3a://``)."""
+
+    def __init__(self, fs, path) -> None:
+        self.fs, self.path = fs, path
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.path))
+
+    def remove(self) -> None:
+        self.fs.delete(self.path, True)
+
+
+def output_target(spark, output: str) -> Optional[OutputTarget]:
+    """``output`` on the session's file system; None for a session without a JVM of its own
+    (Spark Connect), where Spark's writer alone finds an existing output."""
+    try:
+        jvm, conf = spark._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    except Exception:  # Spark Connect has neither attribute; pyspark raises its own type
+        return None
+    if jvm is None:
+        return None
+    path = jvm.org.apache.hadoop.fs.Path(output)
+    return OutputTarget(path.getFileSystem(conf), path)
+
+
+def write(records, output: str, output_format: str, target: Optional[OutputTarget]) -> None:
+    """Run the job writing ``records`` to ``output``. If it fails, the folder it began (empty,
+    or with part files of some partitions) is removed: left behind, it would block the next
+    run. An ``AnalysisException`` is raised before the job begins, by an output that another
+    writer made meanwhile, which is not ours to remove."""
+    from pyspark.errors import AnalysisException
+
+    writer = records.write.mode("errorifexists")
+    try:
+        writer.parquet(output) if output_format == "parquet" else writer.text(output)
+    except AnalysisException:
+        raise
+    except BaseException:  # a failed task, a lost executor, Ctrl+C
+        if target is not None:
+            with contextlib.suppress(Exception):  # the job's own error says more than a failed cleanup
+                target.remove()
+        raise
+
+
 def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, text_key: Optional[str] = None,
                    id_key: Optional[str] = None, output_format: str = "jsonl", model: Optional[str] = None,
                    batch_size: int = DEFAULT_BATCH_SIZE, partitions: Optional[int] = None,
@@ -153,7 +200,8 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     record (as ``annotate --skip-invalid``), never a failed job. ``partitions`` is the
     number of annotated partitions (default: one per 8 MB of input, at least two per core).
     Raises ``ValueError`` for a missing text or id column, a folder of mixed formats and a
-    Parquet column named ``line``; Spark's ``AnalysisException`` when ``output`` exists.
+    Parquet column named ``line``; ``FileExistsError`` when ``output`` exists, before any job.
+    A job that fails removes the folder it began, so that it can be run again.
     """
     first = source if isinstance(source, str) else source[0]
     fmt = input_format(first, text_key)
@@ -166,6 +214,9 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     check_keys(text_key, id_key)
     if fmt == "parquet" and "line" in (text_key, id_key):
         raise ValueError("a Parquet column named 'line' clashes with the row numbers of the output; rename it")
+    target = output_target(spark, output)
+    if target is not None and target.exists():
+        raise FileExistsError(f"cannot write {output}: it exists")
     df = read_input(spark, source, fmt, text_key, id_key)
     id_type = df.schema[id_key].dataType if fmt == "parquet" and id_key else None
     numbered, rows_in, size = numbered_rows(df, text_key if fmt == "parquet" else "raw")
@@ -179,11 +230,10 @@ def annotate_files(spark, source: Union[str, Sequence[str]], output: str, *, tex
     fn = partial(record_batches, spec=spec, schema=schema, settings=settings, counters=counters,
                  timezone=session_timezone(spark))
     records = numbered.repartitionByRange(partitions, "line").sortWithinPartitions("line").mapInArrow(fn, schema)
+    write(records, output, output_format, target)
     if output_format == "parquet":
-        records.write.mode("errorifexists").parquet(output)
         rows_out = spark.read.parquet(output).count()
     else:
-        records.write.mode("errorifexists").text(output)
         rows_out = spark.read.option("lineSep", "\n").text(output).count()
     if rows_out != rows_in:  # never expected: one record per row is built in
         raise RuntimeError(f"{output} has {rows_out:,} records for {rows_in:,} input rows")

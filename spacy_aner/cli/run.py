@@ -267,7 +267,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
                              gazetteers=[str(p.resolve()) for p in gazetteers], members=members,
                              output_format="parquet" if output.rstrip("/").endswith(PARQUET_SUFFIX) else "jsonl",
                              batch_size=batch_size, partitions=partitions)
-    except (ValueError, PySparkException) as err:  # a missing column, an output that exists, a path not found
+    except (ValueError, FileExistsError, PySparkException) as err:  # a missing column, an output that exists, a path not found
         fail(str(err))
     finally:
         session.stop()

@@ -417,6 +417,31 @@ def test_parquet_input_with_null_empty_and_huge_texts(spark, shipped_model_dir, 
                                                        for i, e in enumerate(expected[:5])]
 
 
+
+@pytest.mark.slow
+def test_an_existing_output_is_refused_before_any_job_and_a_failed_job_leaves_no_folder(spark, tmp_path,
+                                                                                          monkeypatch):
+    """A folder left by a failed job would block the next run until removed by hand (on
+    HDFS or S3, with Hadoop's tools)."""
+    import spacy_aner.annotate.spark_files as spark_files
+
+    source = write_lines(tmp_path / "corpus.txt", corpus_lines(50))
+    (tmp_path / "exists").mkdir()
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    with pytest.raises(FileExistsError, match="it exists"):
+        spark_files.annotate_files(spark, str(source), str(tmp_path / "exists"))
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs  # not even the counting pass
+
+    def failing_batches(batches, **settings):  # defined here, so that Spark ships it by value
+        raise RuntimeError("a task failed")
+        yield
+
+    monkeypatch.setattr(spark_files, "record_batches", failing_batches)
+    for fmt, name in (("jsonl", "out"), ("parquet", "out.parquet")):
+        with pytest.raises(Exception, match="a task failed"):
+            spark_files.annotate_files(spark, str(source), str(tmp_path / name), output_format=fmt)
+        assert not (tmp_path / name).exists()
+
 def test_read_records_and_annotate_records_are_what_the_executors_reuse():
     """The executors build records with the single-process functions themselves, not copies of them."""
     import spacy_aner.annotate.spark as spark_module
