@@ -9,6 +9,7 @@ from spacy_aner.pipeline.sentences import (
     doc_sentence_bounds,
     ends_sentence,
     sentence_bounds,
+    tagger_text,
     tagger_words,
     word_positions,
 )
@@ -75,3 +76,51 @@ def test_partly_set_boundaries_from_doc_from_docs(nlp_camel):
     assert doc.has_annotation("SENT_START") and doc[1].is_sent_start is None
     positions = word_positions(doc)
     assert doc_sentence_bounds(doc, positions, [doc[i].text for i in positions]) == [(0, 3), (3, 6), (6, 8)]
+
+
+@pytest.mark.parametrize("text", ["محمد علي\nأحمد حسن", "محمد علي\n\nأحمد حسن", "محمد علي \r\n أحمد حسن",
+                                  "محمد علي\u2029أحمد حسن", "محمد علي\x85أحمد حسن"])
+@pytest.mark.parametrize("blank_tokenizer", [False, True])
+def test_a_line_break_ends_a_sentence(text, blank_tokenizer, nlp_camel):
+    import spacy
+
+    doc = (spacy.blank("ar") if blank_tokenizer else nlp_camel)(text)
+    positions, words = tagger_words(doc)
+    assert words == ["محمد", "علي", "أحمد", "حسن"]
+    assert doc_sentence_bounds(doc, positions, words) == [(0, 2), (2, 4)]
+    doc = nlp_camel("محمد علي  أحمد\tحسن")  # other white space does not
+    assert doc_sentence_bounds(doc, *tagger_words(doc)) == [(0, 4)]
+
+
+def test_a_line_break_gives_way_to_boundaries_another_component_set(nlp_camel):
+    doc = nlp_camel("محمد\nعلي")
+    for token in doc:
+        token.is_sent_start = token.i == 0  # a sentencizer without "\n" among its marks
+    assert doc_sentence_bounds(doc, *tagger_words(doc)) == [(0, 2)]
+
+
+def test_a_run_of_end_marks_in_one_token_is_read_as_its_last_mark():
+    import spacy
+
+    doc = spacy.blank("ar")("وصل محمد... إلى الرباط.. ثم عاد… ثم")
+    assert [t.text for t in doc] == ["وصل", "محمد", "...", "إلى", "الرباط", "..", "ثم", "عاد", "…", "ثم"]
+    positions, words = tagger_words(doc)
+    assert words == ["وصل", "محمد", ".", "إلى", "الرباط", ".", "ثم", "عاد", ".", "ثم"]
+    assert doc_sentence_bounds(doc, positions, words) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert [tagger_text(w) for w in ["3.5", ".a", "a.", "?!", "؟", ".…", "x…"]] == ["3.5", ".a", "a.", "!", "؟",
+                                                                                   ".", "x…"]
+
+
+@pytest.mark.parametrize("blank_tokenizer", [False, True])
+def test_no_entity_runs_across_a_line_break_or_takes_in_end_marks(blank_tokenizer, shipped_model_dir):
+    import spacy
+
+    import spacy_aner
+
+    nlp = spacy.blank("ar") if blank_tokenizer else spacy_aner.load(ner=False)
+    nlp.add_pipe("aner_lstm")
+    doc = nlp("قائمة الفائزين\n\nمحمد علي\n\nأحمد حسن\n\nسارة خالد")
+    assert [(e.text, e.label_) for e in doc.ents] == [("محمد علي", "PERS"), ("أحمد حسن", "PERS"),
+                                                      ("سارة خالد", "PERS")]
+    assert [(e.text, e.label_) for e in nlp("وصل محمد... إلى الرباط").ents] == [("محمد", "PERS"),
+                                                                                ("الرباط", "LOC")]
