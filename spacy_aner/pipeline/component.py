@@ -62,7 +62,8 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
         (:mod:`.consistency`); 0 turns it off.
     split_sentences: tag each sentence of a doc on its own, as the network was trained
         (the doc's own sentence boundaries if a component set them, else a break after
-        ``.``, ``!``, ``?``, ``؟``); False tags the doc's words as one text in 128-word windows.
+        ``.``, ``!``, ``?``, ``؟`` and at line breaks); False tags the doc's words as one text
+        in 128-word windows.
     threads: network calls computed at once, each on one thread; 0 (the default) is one per
         core this process may use, and one in a worker process of ``nlp.pipe(n_process=N)``,
         whose siblings share the cores already. A batch's calls are independent, so batches
@@ -243,9 +244,14 @@ class AnerLSTM(Pipe):
         return srsly.msgpack_dumps(files)
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":
-        files = srsly.msgpack_loads(data)
+        try:
+            files = srsly.msgpack_loads(data)
+        except Exception:  # msgpack raises its own types for bytes that are not msgpack
+            raise ModelLoadError("serialised aner_lstm: not the bytes of AnerLSTM.to_bytes") from None
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+            raise ModelLoadError("serialised aner_lstm: expected file names mapped to file contents")
         for name in files:  # checked before any directory is made, so a refusal leaves none
-            if "/" in name or "\\" in name or name.startswith("."):
+            if not name or "/" in name or "\\" in name or name.startswith("."):
                 raise ModelLoadError(f"unexpected file name {name!r} in serialised aner_lstm")
         tmp = Path(tempfile.mkdtemp(prefix="aner_lstm_"))
         try:  # a failed write, like a broken model, must not leave the directory behind

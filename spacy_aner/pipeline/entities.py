@@ -59,15 +59,19 @@ def set_entities(doc: Doc, scored: Sequence[Tuple[Span, float]], key: str, overw
     """Write the spans to ``doc.ents`` and, with their scores, to ``doc.spans[key]``.
 
     With ``overwrite`` False the doc's existing entities win: only spans that touch none of
-    them are added, and the span group holds exactly the spans added.
+    them are added, and the span group holds the spans added, with those it held before that
+    are still entities (a doc tagged a second time keeps its scores).
     """
     if overwrite:
         kept = list(scored)
         doc.ents = [span for span, _ in kept]
     else:
         taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
-        kept = [(span, score) for span, score in scored if taken.isdisjoint(range(span.start, span.end))]
-        doc.ents = list(doc.ents) + [span for span, _ in kept]
+        added = [(span, score) for span, score in scored if taken.isdisjoint(range(span.start, span.end))]
+        ents = {(ent.start, ent.end, ent.label_) for ent in doc.ents}
+        earlier = [(Span(doc, *where), score) for where, score in span_scores(doc, key).items() if where in ents]
+        kept = sorted(earlier + added, key=lambda item: item[0].start)
+        doc.ents = list(doc.ents) + [span for span, _ in added]
     doc.spans[key] = SpanGroup(doc, name=key, spans=[span for span, _ in kept],
                                attrs={SCORES_ATTR: [score for _, score in kept]})
 

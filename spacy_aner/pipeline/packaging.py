@@ -94,6 +94,7 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
 
     if build not in BUILDS:
         raise ValueError(f"build must be one of {', '.join(BUILDS)}, got {build!r}")
+    name = name.removeprefix("ar_")  # spaCy puts the language in front itself
     if not name.isidentifier() or not name.isascii():
         raise ValueError(f"package name {name!r} must be a Python identifier in ASCII (letters, digits, _)")
     if build != "none" and not (has_build() or has_wheel()):
@@ -104,7 +105,7 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
     if not license:
         raise ValueError(f"{model_dir} records no licence (no {LICENSE_FILE}, no 'license' in {META_FILE}): "
                          "give one")
-    full_name = name if name.startswith("ar_") else f"ar_{name}"
+    full_name = f"ar_{name}"
     output_dir = Path(output_dir)
     main_dir = output_dir / f"{full_name}-{version}"
     if main_dir.exists() and not force:

@@ -184,7 +184,13 @@ class CamelTokenizer:
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "CamelTokenizer":
         cfg_path = ensure_path(path) / "cfg.json"
         if cfg_path.exists():
-            self._set_cfg(srsly.read_json(cfg_path))
+            try:
+                cfg = srsly.read_json(cfg_path)
+            except ValueError as err:  # not UTF-8, not JSON
+                raise ValueError(f"{cfg_path}: not a tokenizer setting file ({err})") from None
+            if not isinstance(cfg, dict):
+                raise ValueError(f"{cfg_path}: not a tokenizer setting file (a JSON object)")
+            self._set_cfg(cfg)
         return self
 
 

@@ -421,9 +421,13 @@ def test_component_from_bytes_rejects_path_names_and_leaves_no_directory(lazy_co
 
     _, comp = lazy_component
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where from_bytes makes its directory
-    for name in ("../config.json", "sub/config.json", ".hidden"):
+    for name in ("../config.json", "sub/config.json", ".hidden", ""):
         with pytest.raises(ModelLoadError, match="unexpected file name"):
             comp.from_bytes(srsly.msgpack_dumps({"vocab.json": b"{}", name: b"{}"}))
+    for data in (srsly.msgpack_dumps([1, 2]), srsly.msgpack_dumps({"vocab.json": "{}"}),
+                 srsly.msgpack_dumps({1: b"{}"}), b"\xc1", b""):
+        with pytest.raises(ModelLoadError, match="serialised aner_lstm: "):
+            comp.from_bytes(data)
     with pytest.raises(ModelLoadError, match="missing model file"):
         comp.from_bytes(srsly.msgpack_dumps({"vocab.json": b"{}"}))
     assert list(tmp_path.iterdir()) == []

@@ -256,6 +256,14 @@ def test_overwrite_ents_false_with_a_label_map_and_threshold(model):
     assert sorted((e.start, e.end, e.label_) for e in doc.ents) == sorted([(1, 3, "GPE")] + [e[:3] for e in added])
     plain = spacy_aner.load(model, threshold=0.3)(text)
     assert scored_ents(alone) == [(a, b, "PERSON" if lab == "PERS" else lab, p) for a, b, lab, p in scored_ents(plain)]
+    again = keep.get_pipe("aner_lstm")(doc)  # tagged a second time: its own spans keep their scores
+    assert scored_ents(again) == added and len(again.ents) == len(added) + 1
+
+
+def test_a_doc_tagged_again_without_overwriting_keeps_its_scores(model):
+    nlp = spacy_aner.load(model, overwrite_ents=False)
+    first = scored_ents(nlp("محمد يعيش في الرباط وزار أحمد علي القاهرة"))
+    assert first and scored_ents(nlp(nlp("محمد يعيش في الرباط وزار أحمد علي القاهرة"))) == first
 
 
 # --------------------------------------------------------------------------- max_length

@@ -68,6 +68,8 @@ def test_package_of_another_model_with_name_version_and_licence(tiny_model_dir, 
     assert "MIT" in (folder / "LICENSE").read_text(encoding="utf-8")
     default = build_package(tmp_path / "default", tiny_model_dir, build="none")
     assert read_meta(default)["license"] == "Trained on ANERCorp only; see README for data terms."
+    prefixed = build_package(tmp_path / "prefixed", tiny_model_dir, name="ar_tiny_ner", build="none")
+    assert prefixed.name == f"ar_tiny_ner-{spacy_aner.__version__}" and read_meta(prefixed)["name"] == "tiny_ner"
 
 
 def test_package_of_the_shipped_models_first_network(shipped_model_dir, tmp_path):
@@ -89,6 +91,8 @@ def test_package_of_the_shipped_models_first_network(shipped_model_dir, tmp_path
 def test_bad_arguments_fail_before_anything_is_written(tiny_model_dir, model_copy, tmp_path):
     with pytest.raises(ValueError, match="must be a Python identifier"):
         build_package(tmp_path / "a", tiny_model_dir, name="ar-ner")
+    with pytest.raises(ValueError, match="must be a Python identifier"):
+        build_package(tmp_path / "a", tiny_model_dir, name="ar_")
     with pytest.raises(ValueError, match="build must be one of"):
         build_package(tmp_path / "a", tiny_model_dir, build="zip")
     bare = model_copy(tiny_model_dir)

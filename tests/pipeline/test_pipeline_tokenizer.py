@@ -305,6 +305,14 @@ def test_to_disk_keeps_setting_changed_after_creation(tmp_path):
     assert loaded("أحمد")[0].norm_ == "أحمد"
 
 
+@pytest.mark.parametrize("content", [b"{true", b"\xff\xfe", b"[1]"])
+def test_a_broken_tokenizer_setting_file_is_named(tmp_path, content):
+    spacy.blank("ar", config=TOKENIZER_CONFIG).to_disk(tmp_path)
+    (tmp_path / "tokenizer" / "cfg.json").write_bytes(content)
+    with pytest.raises(ValueError, match=r"tokenizer[/\\]cfg.json: not a tokenizer setting file"):
+        spacy.load(tmp_path)
+
+
 def test_tokenizer_bytes_round_trip():
     nlp = spacy.blank("ar", config=CONFIG_NO_NORMALIZE)
     data = nlp.tokenizer.to_bytes()
