@@ -79,16 +79,22 @@ def embeddings(
 
     from ..training.embeddings import train_word2vec
 
+    # Checked before training, which can take many minutes.
     if output.is_dir():
-        fail(f"cannot write {output}: it is a directory (give a file name such as vectors.kv)")  # before training
+        fail(f"cannot write {output}: it is a directory (give a file name such as vectors.kv)")
+    if output.suffix.lower() != ".kv":
+        fail(f"cannot write {output}: give a name ending in .kv (train and add-vectors read the format by it)")
     sources = text_sources(saudinewsnet, text, conll)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot write {output}: {err.strerror} ({err.filename})")
     start = time.perf_counter()
     try:
         kv = train_word2vec(itertools.chain(*sources), dim=dim, window=window, min_count=min_count,
                             epochs=epochs, sg=not cbow, workers=workers, seed=seed)
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
-    output.parent.mkdir(parents=True, exist_ok=True)
     kv.save(str(output))
     minutes = (time.perf_counter() - start) / 60
     typer.echo(f"{len(kv):,} vectors of size {kv.vector_size} from {kv.n_training_words:,} words "

@@ -25,7 +25,7 @@ def evaluate(
     model: Path = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
     raw: bool = typer.Option(False, "--raw", help="Also score on raw text through the CAMeL tokenizer, matching entities by character offsets."),
     doc_context: bool = typer.Option(False, "--doc-context", help="Also score with each file read as running text: names found in one sentence are tagged where they recur in the next ones (the component's consistency_window)."),
-    batch_size: int = typer.Option(256, help="Sentences per nlp.pipe batch."),
+    batch_size: int = typer.Option(256, min=1, help="Sentences per nlp.pipe batch."),
     members: int = typer.Option(0, "--members", min=0, help="Score the first N networks of the model's ensemble alone (0: all)."),
     record: bool = typer.Option(False, "--record", help="Write the micro scores and this command into the model's meta.json (test_scores)."),
 ) -> None:

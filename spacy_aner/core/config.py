@@ -61,8 +61,9 @@ class ModelConfig:
     normalization_version: int = NORMALIZATION_VERSION
 
     def __post_init__(self) -> None:
-        if self.window <= 2 * self.context:
-            raise ValueError("window must be longer than twice the context")
+        if self.context < 0 or self.window <= 2 * self.context:
+            raise ValueError(f"window must be longer than twice the context, and the context 0 or more: got "
+                             f"window {self.window}, context {self.context}")
         if self.members < 1:
             raise ValueError(f"members must be at least 1, got {self.members}")
         kernels = [int(k) for k in self.char_kernels]

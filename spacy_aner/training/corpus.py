@@ -187,6 +187,9 @@ def split_dev(sentences: Sequence[Sentence], dev_fraction: float) -> Tuple[List[
     """Hold out the last ``dev_fraction`` of the sentences (sequential, like the release's split)."""
     check_dev_fraction(dev_fraction)
     n_dev = round(len(sentences) * dev_fraction)
+    if dev_fraction > 0 and not 0 < n_dev < len(sentences):
+        raise ValueError(f"a dev fraction of {dev_fraction} leaves {'no dev' if n_dev == 0 else 'no training'} "
+                         f"sentences of {len(sentences):,}")
     cut = len(sentences) - n_dev
     return list(sentences[:cut]), list(sentences[cut:])
 

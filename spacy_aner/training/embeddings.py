@@ -33,13 +33,29 @@ def iter_saudinewsnet(folder: Path | str) -> Iterator[str]:
     if not zips:
         raise FileNotFoundError(f"no SaudiNewsNet *.zip files in {folder}")
     for zpath in zips:
-        with zipfile.ZipFile(zpath) as zf:
+        try:
+            zf = zipfile.ZipFile(zpath)
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"{zpath}: not a readable zip file ({err})") from None
+        with zf:
             for name in zf.namelist():
-                if not name.endswith(".json"):
-                    continue
-                for article in json.loads(zf.read(name).decode("utf-8")):
-                    for paragraph in (article.get("title") or "", article.get("content") or ""):
-                        yield from (p for p in paragraph.split("\n") if p.strip())
+                if name.endswith(".json"):
+                    yield from article_paragraphs(zf, name, zpath)
+
+
+def article_paragraphs(zf: zipfile.ZipFile, name: str, zpath: Path) -> Iterator[str]:
+    """The paragraphs of the SaudiNewsNet file ``name`` (a JSON list of articles) in the zip ``zf``."""
+    try:
+        articles = json.loads(zf.read(name).decode("utf-8"))
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError) as err:  # a damaged member, not JSON
+        raise ValueError(f"{zpath}/{name}: not a SaudiNewsNet file ({err})") from None
+    if not isinstance(articles, list) or not all(isinstance(a, dict) for a in articles):
+        raise ValueError(f"{zpath}/{name}: not a SaudiNewsNet file (a JSON list of articles)")
+    for article in articles:
+        for paragraph in (article.get("title") or "", article.get("content") or ""):
+            if not isinstance(paragraph, str):
+                raise ValueError(f"{zpath}/{name}: an article's title or content is not text")
+            yield from (p for p in paragraph.split("\n") if p.strip())
 
 
 def iter_text_file(path: Path | str) -> Iterator[str]:

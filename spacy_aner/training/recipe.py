@@ -6,6 +6,8 @@ recipe is recorded in the model's ``meta.json`` (``"config"``), where a refit re
 """
 from __future__ import annotations
 
+import configparser
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -61,7 +63,7 @@ class TrainingSettings:
         for name in ("epochs", "patience", "batch_size", "max_vocab"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < self.lr_decay <= 1.0 or self.learning_rate <= 0:
+        if not 0.0 < self.lr_decay <= 1.0 or not 0 < self.learning_rate < math.inf:  # NaN fails both
             raise ValueError("training.learning_rate must be positive and training.lr_decay in (0, 1]")
 
 
@@ -153,7 +155,10 @@ def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
 
 def load_recipe(source: Path | str | Dict[str, Any], overrides: Optional[Dict[str, Any]] = None) -> Recipe:
     """A recipe from a ``.cfg`` file (or a dict, e.g. a model's recorded one) with dotted overrides."""
-    base = Config().from_disk(source) if isinstance(source, (str, Path)) else Config(source)
+    try:
+        base = Config().from_disk(source) if isinstance(source, (str, Path)) else Config(source)
+    except (configparser.Error, UnicodeDecodeError) as err:  # a key given twice, not UTF-8
+        raise ValueError(f"{source}: not a readable recipe ({str(err).splitlines()[0]})") from None
     data = base.copy()
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")

@@ -110,6 +110,31 @@ def test_embeddings_checks_its_numbers_and_output_before_training(tmp_path, tiny
         assert result.exit_code == 2 and "greater than or equal to 1" in result.output, (option, result.output)
     result = runner.invoke(app, ["embeddings", "-o", str(tmp_path), "--conll", str(tiny_conll_file)])
     assert result.exit_code == 1 and "it is a directory" in result.stderr
+    result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "vectors"), "--conll", str(tiny_conll_file)])
+    assert result.exit_code == 1 and "give a name ending in .kv" in result.stderr
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "afile" / "v.kv"), "--conll", str(tiny_conll_file)])
+    assert result.exit_code == 1 and f"cannot write {tmp_path / 'afile' / 'v.kv'}: " in result.stderr
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: (d / "a.zip").write_bytes(b"not a zip"), "a.zip: not a readable zip file"),
+    (lambda d: zip_with(d / "a.zip", b'"text"'), "a.zip/a.json: not a SaudiNewsNet file (a JSON list of articles)"),
+    (lambda d: zip_with(d / "a.zip", b"[{"), "a.zip/a.json: not a SaudiNewsNet file (Expecting"),
+    (lambda d: zip_with(d / "a.zip", b'[{"content": 5}]'), "a.zip/a.json: an article's title or content is not text"),
+])
+def test_embeddings_names_a_damaged_saudinewsnet_file(make, message, tmp_path):
+    (tmp_path / "news").mkdir()
+    make(tmp_path / "news")
+    result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "v.kv"), "--saudinewsnet", str(tmp_path / "news")])
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output, result.output
+
+
+def zip_with(path, content: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.json", content)
 
 
 def test_the_console_script_reports_a_path_the_file_system_refuses(tmp_path):

@@ -368,6 +368,12 @@ def test_split_dev_quarter_takes_last():
     assert train == sents[:3]
 
 
+@pytest.mark.parametrize("fraction, part", [(0.0001, "no dev"), (0.9999, "no training")])
+def test_split_dev_refuses_a_fraction_that_leaves_a_part_empty(fraction, part):
+    with pytest.raises(ValueError, match=f"a dev fraction of {fraction} leaves {part} sentences of 3,973"):
+        split_dev(_sents(3973), fraction)
+
+
 def test_split_dev_keeps_order_and_everything():
     sents = _sents(3973)
     train, dev = split_dev(sents, 0.1)

@@ -116,6 +116,9 @@ def test_unknown_sections_and_keys_are_named(data, overrides, message):
     ({"training.lr_decay": 0.0}, "lr_decay"),
     ({"training.learning_rate": -1.0}, "learning_rate must be positive"),
     ({"model.window": 8, "model.context": 4}, "window must be longer"),
+    ({"model.context": -1}, "the context 0 or more: got window 128, context -1"),
+    ({"training.learning_rate": float("nan")}, "learning_rate must be positive"),
+    ({"training.learning_rate": float("inf")}, "learning_rate must be positive"),
     ({"model.char_kernels": [3, 3]}, "char_kernels"),
     ({"model.word_vector_bits": 12}, "word_vector_bits"),
     # Values of the wrong type, named, instead of a traceback inside training.
@@ -180,3 +183,14 @@ def test_recorded_recipe_needs_a_meta_with_one(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps({"name": "aner_lstm"}))
     with pytest.raises(ValueError, match="meta.json: no recorded recipe"):
         recorded_recipe(tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"[training]\nepochs = 1\nepochs = 2\n", "option 'epochs' in section 'training' already exists"),
+    (b"[training]\nepochs = \xff\n", "codec can't decode"),
+])
+def test_a_recipe_file_that_cannot_be_read_is_named(content, message, tmp_path):
+    path = tmp_path / "recipe.cfg"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"{path}: not a readable recipe .*{message}"):
+        load_recipe(path)

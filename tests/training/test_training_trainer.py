@@ -167,7 +167,7 @@ def test_read_data_splits_or_reads_dev_as_the_recipe_says(tiny_conll_file, tiny_
     with pytest.raises(ValueError, match="lr_drops replays a schedule without a dev set"):
         read_data(recipe(**{"training.lr_drops": [1]}))
     one = write_conll(tmp_path / "one.conll", [("محمد", "B-PERS")])
-    with pytest.raises(ValueError, match="at least one training and one dev sentence"):
+    with pytest.raises(ValueError, match="a dev fraction of 0.2 leaves no dev sentences of 1"):
         read_data(load_recipe({"paths": {"train": str(one)}}, {"training.dev_fraction": 0.2}))
     with pytest.raises(FileNotFoundError):
         read_data(load_recipe({"paths": {"train": str(tmp_path / "none.conll")}}))
