@@ -157,7 +157,10 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
     tagger = Tagger(config, vocab, KerasScorer(network), gazetteer=gazetteer)
     data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, t.batch_size, t.seed,
                            t.name_shortening, gazetteer, t.gazetteer_dropout)
-    callbacks = callbacks_for(recipe, tagger, dev_sents, output / TRAINING_LOG_FILE, verbose)
+    # The log goes into place with the model: an interrupted run over an old model's folder
+    # must not leave that model with another run's log (which a refit would replay).
+    running_log = output / f".{TRAINING_LOG_FILE}.running"
+    callbacks = callbacks_for(recipe, tagger, dev_sents, running_log, verbose)
     start = time.perf_counter()
     network.fit(data, epochs=t.epochs, callbacks=callbacks, verbose=verbose)
     minutes = (time.perf_counter() - start) / 60
@@ -185,5 +188,6 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
         "license": MODEL_LICENSE if kv is not None else "Trained on ANERCorp only; see README for data terms.",
     }
     save_network(output, config, vocab, network, meta, gazetteer)
+    running_log.replace(output / TRAINING_LOG_FILE)
     return meta
 

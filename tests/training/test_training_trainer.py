@@ -190,3 +190,21 @@ def test_train_refuses_empty_dev_before_building_anything(tmp_path):
     with pytest.raises(ValueError, match="dev"):
         train(load_recipe({"paths": {"train": str(one)}}), tmp_path / "model", verbose=0)
     assert not (tmp_path / "model" / META_FILE).exists()
+
+
+def test_an_interrupted_run_leaves_an_old_models_training_log_as_it_was(tiny_model_dir, model_copy, monkeypatch):
+    """A refit replays the schedule training.json logs: another run's log would mislead it."""
+    import spacy_aner.training.trainer as trainer
+
+    old = model_copy(tiny_model_dir)
+    before = (old / TRAINING_LOG_FILE).read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_network", interrupted)
+    recipe = load_recipe(read_json(tiny_model_dir / META_FILE)["config"], {"training.epochs": 1})
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(recipe, old, verbose=0)
+    assert (old / TRAINING_LOG_FILE).read_bytes() == before
+    assert read_json(old / f".{TRAINING_LOG_FILE}.running")["epochs"][0]["epoch"] == 1
