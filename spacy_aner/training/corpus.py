@@ -105,38 +105,39 @@ def read_conll(path: Path | str, strict: bool = False) -> Corpus:
             sentences.append(Sentence(words, tags, first_line))
         words, tags = [], []
 
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                problem(line_no, f"not valid UTF-8 ({err.reason} at byte {err.start}); line skipped")
-                continue
-            if line_no == 1:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                close()
-                continue
-            parts = line.split()
-            if len(parts) != 2:
-                word = parts[0]
-                problem(line_no, f"expected 'WORD TAG', got {line!r}; read as {word!r} with tag O")
+    # Lines end at \n, \r\n or a lone \r (files saved with classic Mac line ends).
+    for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            problem(line_no, f"not valid UTF-8 ({err.reason} at byte {err.start}); line skipped")
+            continue
+        if line_no == 1:
+            line = line.lstrip("\ufeff")
+        if not line.strip():
+            close()
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            word = parts[0]
+            shown = line if len(line) <= 80 else line[:80] + f"... ({len(line):,} characters)"
+            problem(line_no, f"expected 'WORD TAG', got {shown!r}; read as {word!r} with tag O")
+            tag = "O"
+        else:
+            word, tag = parts
+            if tag not in TAGS:
+                problem(line_no, f"unknown tag {tag!r} (expected one of {', '.join(TAGS)}); read as O")
                 tag = "O"
             else:
-                word, tag = parts
-                if tag not in TAGS:
-                    problem(line_no, f"unknown tag {tag!r} (expected one of {', '.join(TAGS)}); read as O")
-                    tag = "O"
-                else:
-                    prefix, label = split_tag(tag)
-                    prev = tags[-1] if tags else "O"
-                    if prefix == "I" and prev not in (f"B-{label}", f"I-{label}"):
-                        problem(line_no, f"{tag} does not continue a {label} entity (previous tag {prev}); it starts one",
-                                lossy=False)
-            if not words:
-                first_line = line_no
-            words.append(word)
-            tags.append(tag)
+                prefix, label = split_tag(tag)
+                prev = tags[-1] if tags else "O"
+                if prefix == "I" and prev not in (f"B-{label}", f"I-{label}"):
+                    problem(line_no, f"{tag} does not continue a {label} entity (previous tag {prev}); it starts one",
+                            lossy=False)
+        if not words:
+            first_line = line_no
+        words.append(word)
+        tags.append(tag)
     close()
     if problems:
         warnings.warn(f"{len(problems)} repaired line(s) in {path}:{list_problems(problems)}", CorpusWarning, stacklevel=2)

@@ -258,6 +258,22 @@ def test_crlf_line_endings(tmp_path):
     assert [s.line for s in corpus.sentences] == [1, 4]
 
 
+def test_classic_mac_line_endings(tmp_path):
+    path = _write(tmp_path, _u("محمد\tB-PERS\rفي\tO\r\rالرباط B-LOC\r"))
+    corpus = _read_clean(path)
+    assert [s.words for s in corpus.sentences] == [["محمد", "في"], ["الرباط"]]
+    assert [s.line for s in corpus.sentences] == [1, 4]
+
+
+def test_a_long_malformed_line_is_shortened_in_its_message(tmp_path):
+    path = _write(tmp_path, _u("محمد B-PERS\n" + "كلمة " * 1000 + "\n"))
+    with pytest.warns(CorpusWarning) as caught:
+        corpus = read_conll(path)
+    assert corpus.sentences[0].words == ["محمد", "كلمة"]
+    message = str(corpus.problems[0])
+    assert "... (5,000 characters)" in message and len(message) < 300 and len(str(caught[0].message)) < 400
+
+
 def test_blank_lines_and_missing_final_newline(tmp_path):
     data = _u("\n\nمحمد B-PERS\n\n\n\n \t \nفي O\nالرباط B-LOC\n\n\n\nقال O")
     path = _write(tmp_path, data)
