@@ -13,7 +13,7 @@ from typing import Dict
 
 import typer
 
-from ..core.config import META_FILE, TRAINING_LOG_FILE
+from ..core.config import META_FILE
 from .common import app, fail, invocation, warn
 
 
@@ -96,16 +96,20 @@ def result_name(path: Path, taken: Dict) -> str:
 
 def write_plots(results: Dict, output: Path, model_dir: Path, meta: dict) -> None:
     """Per-class bars, a confusion matrix per file, and the training curves if the model has them."""
-    from ..training.plots import confusion_matrix, per_class_bars, training_curves
+    from ..training.plots import confusion_matrix, per_class_bars, read_training_log, training_curves
 
     per_class_bars(results, output / "per_class.png")
     for name, r in results.items():
         confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
-    curves = model_dir / TRAINING_LOG_FILE
-    if curves.is_file():
+    try:
+        log = read_training_log(model_dir)
+    except ValueError as err:  # the scores stand without the curves
+        warn(str(err))
+        return
+    if log is not None:
         members = meta.get("members")
         names = [f"member {k + 1}" for k in range(len(members))] if isinstance(members, list) else None
-        training_curves(json.loads(curves.read_text()), output / "training_curves.png", names)
+        training_curves(log, output / "training_curves.png", names)
 
 
 def seqeval_record(scores: dict) -> dict:

@@ -13,10 +13,11 @@ from ..core.config import LICENSE_FILE, META_FILE, TRAINING_LOG_FILE, ModelConfi
 from ..core.graph import member_prefix, read_weights
 from ..core.tagger import Tagger
 from ..core.vocab import Vocabulary
-from .corpus import has_entities, read_conll, sha256_file
+from .corpus import sha256_file
 from .embeddings import load_vectors, vectors_by_key
-from .evaluation import entity_scores
+from .evaluation import entity_scores, read_gold
 from .export import save_model
+from .plots import read_training_log
 
 #: Recipe settings that may differ between members: the seed, and the schedule a refit replays.
 MEMBER_SETTINGS = ("seed", "epochs", "lr_drops")
@@ -120,10 +121,9 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
         raise ValueError("a model is named twice: an ensemble's members are different networks")
     if output.resolve() in places:
         raise ValueError(f"the output {output} is one of the members: write the ensemble elsewhere")
-    dev_sents = read_conll(dev_path).sentences if dev_path is not None else []
-    if dev_path is not None and not has_entities(dev_sents):
-        raise ValueError(f"{dev_path}: no entity to score the ensemble on")
+    dev_sents = read_gold(dev_path).sentences if dev_path is not None else []  # refused as `evaluate` refuses it
     members = member_files(model_dirs)
+    histories = [read_training_log(d) for d in model_dirs]  # a damaged log fails before anything is written
     taggers = [t for t, _ in members]
     refit = [bool(t.meta.get("refit")) for t in taggers]
     if dev_path is not None and any(refit):
@@ -151,11 +151,8 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
         for record, t in zip(meta["members"], taggers):
             record["dev_f1"] = entity_scores(gold, t.predict(words))["micro"]["f1"]
         (output / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    histories = []
-    for d in model_dirs:
-        log = Path(d) / TRAINING_LOG_FILE
-        histories.append(json.loads(log.read_text())["epochs"] if log.is_file() else [])
-    (output / TRAINING_LOG_FILE).write_text(json.dumps({"members": histories}, indent=2))
+    runs = [log["epochs"] if log and "epochs" in log else [] for log in histories]
+    (output / TRAINING_LOG_FILE).write_text(json.dumps({"members": runs}, indent=2))
     return meta
 
 

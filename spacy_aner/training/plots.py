@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from ..core.config import TRAINING_LOG_FILE
+from ..core.jsonio import loads_json
 from ..core.tags import LABELS
 
 
@@ -73,6 +75,24 @@ def confusion_matrix(counts: Dict[str, Dict[str, int]], path: Path | str, title:
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def read_training_log(model_dir: Path | str) -> Optional[Dict]:
+    """A model directory's ``training.json`` (``{"epochs": [...]}``, an ensemble's
+    ``{"members": [[...], ...]}``), None if it has none; ``ValueError`` naming a damaged one."""
+    path = Path(model_dir) / TRAINING_LOG_FILE
+    if not path.is_file():
+        return None
+    try:
+        log = loads_json(path.read_text(encoding="utf-8"))
+        runs = log["members"] if "members" in log else [log["epochs"]]
+        if not all(isinstance(run, list) and all(isinstance(e, dict) and "epoch" in e and "loss" in e for e in run)
+                   for run in runs):
+            raise ValueError("an epoch without its number or loss")
+    except (ValueError, TypeError, KeyError) as err:  # not UTF-8 or JSON, another shape
+        raise ValueError(f"{path}: not a training log written by spacy-aner ({type(err).__name__}: {err}); "
+                         f"remove it to go on without the learning curves") from None
+    return log
 
 
 def training_curves(log: Dict, path: Path | str, member_names: Optional[Sequence[str]] = None) -> None:

@@ -14,7 +14,7 @@ from confection import Config
 from typer.testing import CliRunner
 
 from spacy_aner.cli import app
-from spacy_aner.core.config import META_FILE
+from spacy_aner.core.config import META_FILE, TRAINING_LOG_FILE
 from spacy_aner.core.tagger import Tagger
 
 runner = CliRunner()
@@ -155,8 +155,25 @@ def test_ensemble_errors(vector_model_dir, tiny_model_dir, tmp_path):
     (tmp_path / "plain.conll").write_text("محمد\tO\nفي\tO\n", encoding="utf-8")
     plain = runner.invoke(app, ["ensemble", str(vector_model_dir), str(tiny_model_dir), "--dev",
                                 str(tmp_path / "plain.conll"), "-o", str(tmp_path / "x")])
-    assert plain.exit_code == 1 and "no entity to score the ensemble on" in plain.stderr
+    assert plain.exit_code == 1 and "plain.conll: no gold entities" in plain.stderr
+    (tmp_path / "lossy.conll").write_text("محمد\tB-PERS\nفي\nالرباط\tB-PER\n", encoding="utf-8")
+    lossy = runner.invoke(app, ["ensemble", str(vector_model_dir), str(tiny_model_dir), "--dev",
+                                str(tmp_path / "lossy.conll"), "-o", str(tmp_path / "x")])
+    assert lossy.exit_code == 1 and "2 malformed line(s) in the gold file" in lossy.stderr  # as `evaluate` says
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("content", [b"{", b"[1]", b'{"epochs": [{"loss": 1}]}', b"\xff"])
+def test_ensemble_names_a_members_damaged_training_log_before_writing(content, vector_model_dir, model_copy,
+                                                                      tmp_path):
+    a, b = model_copy(vector_model_dir, "a"), model_copy(vector_model_dir, "b")
+    (b / TRAINING_LOG_FILE).write_bytes(content)
+    result = runner.invoke(app, ["ensemble", str(a), str(b), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and f"{b / TRAINING_LOG_FILE}: not a training log" in result.stderr
+    assert not (tmp_path / "x").exists()
+    (b / TRAINING_LOG_FILE).unlink()  # without it, the member has no curves
+    assert runner.invoke(app, ["ensemble", str(a), str(b), "-o", str(tmp_path / "x")]).exit_code == 0
+    assert read_json(tmp_path / "x" / TRAINING_LOG_FILE)["members"][1] == []
 
 
 def test_ensemble_refuses_to_write_over_a_member(vector_model_dir, model_copy):
