@@ -52,7 +52,7 @@ def train(
             if refit_from is not None:
                 overrides = {**overrides, **refit_schedule(refit_from)}
             recipe = load_recipe(source, overrides)
-            for name in ("train", "dev", "vectors"):
+            for name in ("train", "dev", "vectors", "gazetteer"):
                 path = getattr(recipe.paths, name)
                 if path and not Path(path).exists():
                     fail(f"paths.{name}: file not found: {path}")

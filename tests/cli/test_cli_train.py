@@ -84,7 +84,7 @@ def test_bad_overrides_fail_before_training(extra, message, tiny_recipe_file, tm
 def test_missing_files_fail_before_training(tiny_recipe_file, tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path / "nope.cfg"), "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "not a recipe file or model directory" in result.stderr
-    for key in ("train", "dev", "vectors"):
+    for key in ("train", "dev", "vectors", "gazetteer"):
         result = runner.invoke(app, ["train", str(tiny_recipe_file), "-o", str(tmp_path / "m"),
                                      f"--paths.{key}", str(tmp_path / f"{key}.missing")])
         assert result.exit_code == 1 and f"paths.{key}: file not found: {tmp_path / key}.missing" in result.stderr
