@@ -113,7 +113,8 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     """Merge models trained with different seeds into one ensemble model; score it on dev.
 
     Each member's dev F1 is recorded next to the ensemble's, measured on dev only. Refit
-    members (trained on their dev set too) have no held-out dev: leave ``dev_path`` out.
+    members have no held-out dev (a refit trains on its whole training file): leave
+    ``dev_path`` out.
     """
     output = Path(output)
     places = [Path(d).resolve() for d in model_dirs]
@@ -127,7 +128,8 @@ def ensemble(model_dirs: Sequence[Path | str], output: Path | str, *, dev_path: 
     taggers = [t for t, _ in members]
     refit = [bool(t.meta.get("refit")) for t in taggers]
     if dev_path is not None and any(refit):
-        raise ValueError("refit members were trained on their dev set: a dev score would not be held out; leave out --dev")
+        raise ValueError("refit members have no held-out dev set (a refit trains on its whole training file, which "
+                         "usually holds the dev sentences): a dev score would not be held out; leave out --dev")
     config, vocab, weights, table = merge_members(members)
     first = taggers[0].meta
     meta = {
