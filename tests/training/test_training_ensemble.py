@@ -241,7 +241,7 @@ def test_an_ensemble_written_into_an_old_model_folder_drops_its_license(member_d
 
 def test_ensemble_scores_dev_only_when_no_member_saw_it(member_dirs, tiny_dev_file, tmp_path):
     """(Dev scoring itself: tests/cli/test_cli_train.py, an ensemble of a model with itself.)"""
-    with pytest.raises(ValueError, match="refit members were trained on their dev set"):
+    with pytest.raises(ValueError, match="refit members have no held-out dev set"):
         ensemble(member_dirs, tmp_path / "ens", dev_path=tiny_dev_file)
     assert not (tmp_path / "ens").exists()
 
