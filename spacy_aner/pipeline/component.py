@@ -51,7 +51,8 @@ def make_aner_lstm(nlp: Language, name: str, model: Optional[str], batch_size: i
                    scorer: Optional[Callable]) -> "AnerLSTM":
     """Arabic NER (PERS, LOC, ORG, MISC) with a BiLSTM(-CRF) over word vectors and characters.
 
-    model: a model directory from ``spacy-aner train``; ``None`` is the shipped model.
+    model: a model directory from ``spacy-aner train``; ``None`` is the shipped model. A
+        saved pipeline runs the model it saved (``from_disk``), whatever this says at load.
     batch_size: at most this many token windows per network call (windows are grouped by
         padded length, at most 8,192 padded tokens), and documents per batch when the
         component's own ``pipe()`` is called; under ``nlp.pipe`` spaCy hands the component
