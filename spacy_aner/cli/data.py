@@ -85,10 +85,14 @@ def embeddings(
     if output.suffix.lower() != ".kv":
         fail(f"cannot write {output}: give a name ending in .kv (train and add-vectors read the format by it)")
     sources = text_sources(saudinewsnet, text, conll)
-    try:
+    existed = output.exists()
+    try:  # the one sure test that the file can be written: write it
         output.parent.mkdir(parents=True, exist_ok=True)
+        output.open("ab").close()
     except OSError as err:
         fail(f"cannot write {output}: {err.strerror} ({err.filename})")
+    if not existed:
+        output.unlink()
     start = time.perf_counter()
     try:
         kv = train_word2vec(itertools.chain(*sources), dim=dim, window=window, min_count=min_count,

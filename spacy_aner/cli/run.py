@@ -76,9 +76,9 @@ def evaluate(
     }
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
     (output / "report.txt").write_text("\n".join(reports), encoding="utf-8")
-    write_plots(results, output, model_dir, tagger.meta)
-    if record:
+    if record:  # before the plots, which are the less important output
         record_test_scores(results, model_dir, invocation(ctx))
+    write_plots(results, output, model_dir, tagger.meta)
     typer.echo("\n".join(reports))
     for name, r in results.items():
         typer.echo(summary_line(name, r))
@@ -101,15 +101,14 @@ def write_plots(results: Dict, output: Path, model_dir: Path, meta: dict) -> Non
     per_class_bars(results, output / "per_class.png")
     for name, r in results.items():
         confusion_matrix(r["confusion"], output / f"confusion_{name}.png", f"{name}: entity types over exact spans")
+    members = meta.get("members")
+    names = [f"member {k + 1}" for k in range(len(members))] if isinstance(members, list) else None
     try:
         log = read_training_log(model_dir)
-    except ValueError as err:  # the scores stand without the curves
-        warn(str(err))
-        return
-    if log is not None:
-        members = meta.get("members")
-        names = [f"member {k + 1}" for k in range(len(members))] if isinstance(members, list) else None
-        training_curves(log, output / "training_curves.png", names)
+        if log is not None:
+            training_curves(log, output / "training_curves.png", names)
+    except (ValueError, KeyError, TypeError) as err:  # a log edited or damaged: the scores stand without it
+        warn(f"no training curves: {err if isinstance(err, ValueError) else f'{model_dir}: {err!r}'}")
 
 
 def seqeval_record(scores: dict) -> dict:

@@ -107,19 +107,10 @@ def read_gazetteer(path: Path, config: ModelConfig) -> Optional[Gazetteer]:
     return gazetteer
 
 
-#: Fields of meta.json that training tools read inside, and the JSON type each must have.
-META_OBJECTS = {"config": dict, "vectors": dict, "gazetteer": dict, "dev_scores": dict, "test_scores": dict,
-                "members": list}
-
-
 def read_meta(path: Path) -> dict:
     meta = read_json(path / META_FILE) if (path / META_FILE).exists() else {}
     if not isinstance(meta, dict):
         raise ModelLoadError(f"{path / META_FILE}: expected a JSON object")
-    for key, kind in META_OBJECTS.items():
-        if meta.get(key) is not None and not isinstance(meta[key], kind):
-            what = "an object" if kind is dict else "an array"
-            raise ModelLoadError(f"{path / META_FILE}: {key!r} must be {what} or null, not {meta[key]!r:.40}")
     return meta
 
 

@@ -75,6 +75,12 @@ class Corpus:
         }
 
 
+def conll_lines(data: bytes) -> List[bytes]:
+    """The lines of a file: ended by \n, with any \r before it (\r\n, or \r\r\n after a second
+    save on Windows), or by a lone \r (classic Mac line ends)."""
+    return [line for piece in data.split(b"\n") for line in piece.rstrip(b"\r").split(b"\r")]
+
+
 def read_conll(path: Path | str, strict: bool = False) -> Corpus:
     """Read a ``WORD TAG`` file (space or tab separated).
 
@@ -105,8 +111,7 @@ def read_conll(path: Path | str, strict: bool = False) -> Corpus:
             sentences.append(Sentence(words, tags, first_line))
         words, tags = [], []
 
-    # Lines end at \n, \r\n or a lone \r (files saved with classic Mac line ends).
-    for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for line_no, raw in enumerate(conll_lines(path.read_bytes()), start=1):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:

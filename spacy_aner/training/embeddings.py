@@ -11,6 +11,7 @@ import logging
 import pickle
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence
 
@@ -47,7 +48,7 @@ def article_paragraphs(zf: zipfile.ZipFile, name: str, zpath: Path) -> Iterator[
     """The paragraphs of the SaudiNewsNet file ``name`` (a JSON list of articles) in the zip ``zf``."""
     try:
         articles = json.loads(zf.read(name).decode("utf-8"))
-    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError) as err:  # a damaged member, not JSON
+    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError, ValueError) as err:  # damaged, not JSON
         raise ValueError(f"{zpath}/{name}: not a SaudiNewsNet file ({err})") from None
     if not isinstance(articles, list) or not all(isinstance(a, dict) for a in articles):
         raise ValueError(f"{zpath}/{name}: not a SaudiNewsNet file (a JSON list of articles)")

@@ -35,9 +35,25 @@ def provenance_differences(a: dict, b: dict):
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k] and fa[k] is not None and fb[k] is not None]
 
 
+#: Fields of meta.json that ensemble and add-vectors read inside (tagging reads none of them).
+META_OBJECTS = {"config": dict, "vectors": dict, "gazetteer": dict, "members": list}
+
+
+def training_tagger(model_dir: Path | str) -> Tagger:
+    """The model at ``model_dir``, its meta.json checked for what the training tools read:
+    a hand-edited field of another type is a ``ValueError`` naming it, not a traceback."""
+    tagger = Tagger.load(model_dir)
+    for key, kind in META_OBJECTS.items():
+        value = tagger.meta.get(key)
+        if value is not None and not isinstance(value, kind):
+            what = "an object" if kind is dict else "an array"
+            raise ValueError(f"{Path(model_dir) / META_FILE}: {key!r} must be {what} or null, not {value!r:.40}")
+    return tagger
+
+
 def member_files(model_dirs: Sequence[Path | str]) -> List[Tuple[Tagger, Dict[str, List[np.ndarray]]]]:
     """Each model's tagger and stored layer weights."""
-    return [(Tagger.load(d), read_weights(d)) for d in model_dirs]
+    return [(training_tagger(d), read_weights(d)) for d in model_dirs]
 
 
 def merge_members(members: Sequence[Tuple[Tagger, Dict[str, List[np.ndarray]]]]):
@@ -165,14 +181,14 @@ def add_vectors(model_dir: Path | str, vectors: Path | str, output: Path | str, 
     Scores recorded in the model's meta (dev, test) were measured without the new rows, so
     they move into ``added_vectors`` and are not reported as the new model's.
     """
-    tagger = Tagger.load(model_dir)
+    tagger = training_tagger(model_dir)
     vocab, table, added = add_word_vectors(tagger, load_vectors(vectors), max_vocab=max_vocab)
     bits = word_vector_bits if word_vector_bits is not None else tagger.config.word_vector_bits
     config = ModelConfig(**{**asdict(tagger.config), "word_vector_bits": bits})
     meta = dict(tagger.meta)
     before = {k: meta.pop(k) for k in ("dev_scores", "test_scores") if meta.get(k) is not None}
     meta["dev_scores"] = None
-    meta["vectors"] = {**meta.get("vectors", {}), "kept_rows": len(vocab.words),
+    meta["vectors"] = {**(meta.get("vectors") or {}), "kept_rows": len(vocab.words),
                        "rows_with_vectors": (meta.get("vectors") or {}).get("rows_with_vectors", 0) + added}
     meta["added_vectors"] = {"from_model": str(model_dir), "sha256": sha256_file(vectors), "rows_added": added,
                              "word_vector_bits": bits, "command": command,

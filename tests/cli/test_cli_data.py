@@ -115,6 +115,11 @@ def test_embeddings_checks_its_numbers_and_output_before_training(tmp_path, tiny
     (tmp_path / "afile").write_text("x")
     result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "afile" / "v.kv"), "--conll", str(tiny_conll_file)])
     assert result.exit_code == 1 and f"cannot write {tmp_path / 'afile' / 'v.kv'}: " in result.stderr
+    if Path("/proc/self").is_dir():  # a folder that exists but takes no new file, even for root
+        result = runner.invoke(app, ["embeddings", "-o", "/proc/v.kv", "--conll", str(tiny_conll_file)])
+        assert result.exit_code == 1 and "cannot write /proc/v.kv: " in result.stderr
+        assert "vectors of size" not in result.stdout  # refused before training
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the checks leave nothing behind
 
 
 @pytest.mark.parametrize("make, message", [
@@ -122,6 +127,7 @@ def test_embeddings_checks_its_numbers_and_output_before_training(tmp_path, tiny
     (lambda d: zip_with(d / "a.zip", b'"text"'), "a.zip/a.json: not a SaudiNewsNet file (a JSON list of articles)"),
     (lambda d: zip_with(d / "a.zip", b"[{"), "a.zip/a.json: not a SaudiNewsNet file (Expecting"),
     (lambda d: zip_with(d / "a.zip", b'[{"content": 5}]'), "a.zip/a.json: an article's title or content is not text"),
+    (lambda d: damaged_deflate(d / "a.zip"), "a.zip/a.json: not a SaudiNewsNet file"),
 ])
 def test_embeddings_names_a_damaged_saudinewsnet_file(make, message, tmp_path):
     (tmp_path / "news").mkdir()
@@ -130,11 +136,21 @@ def test_embeddings_names_a_damaged_saudinewsnet_file(make, message, tmp_path):
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output, result.output
 
 
-def zip_with(path, content: bytes) -> None:
+def zip_with(path, content: bytes, compression: int = 0) -> None:
     import zipfile
 
-    with zipfile.ZipFile(path, "w") as zf:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
         zf.writestr("a.json", content)
+
+
+def damaged_deflate(path) -> None:
+    """A zip whose compressed data is broken (zlib's own error, not the zip module's)."""
+    import zipfile
+
+    zip_with(path, b'[{"content": "' + "محمد في الرباط ".encode() * 2000 + b'"}]', zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    data[60:90] = b"\xff" * 30
+    path.write_bytes(bytes(data))
 
 
 def test_the_console_script_reports_a_path_the_file_system_refuses(tmp_path):

@@ -6,6 +6,7 @@ works on those models.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -197,6 +198,23 @@ def test_add_vectors(vector_model_dir, tiny_vectors_kv, tmp_path):
     meta = read_json(out / META_FILE)
     assert meta["added_vectors"]["command"].startswith("spacy-aner add-vectors ")
     assert Tagger.load(out).config.word_vector_bits == 8
+
+
+def test_a_hand_edited_meta_is_named_by_ensemble_and_add_vectors(vector_model_dir, tiny_vectors_kv, model_copy,
+                                                                  tmp_path):
+    a, b = model_copy(vector_model_dir, "a"), model_copy(vector_model_dir, "b")
+    meta = read_json(b / META_FILE)
+    (b / META_FILE).write_text(json.dumps({**meta, "config": "x"}), encoding="utf-8")
+    result = runner.invoke(app, ["ensemble", str(a), str(b), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1 and f"{b / META_FILE}: 'config' must be an object or null" in result.stderr
+    (b / META_FILE).write_text(json.dumps({**meta, "vectors": "y"}), encoding="utf-8")
+    result = runner.invoke(app, ["add-vectors", str(b), "--vectors", str(tiny_vectors_kv), "-o", str(tmp_path / "y")])
+    assert result.exit_code == 1 and f"{b / META_FILE}: 'vectors' must be an object or null" in result.stderr
+    (b / META_FILE).write_text(json.dumps({**meta, "vectors": None}), encoding="utf-8")
+    result = runner.invoke(app, ["add-vectors", str(b), "--vectors", str(tiny_vectors_kv), "-o", str(tmp_path / "z")])
+    assert result.exit_code == 0, result.output
+    (b / META_FILE).write_text(json.dumps({**meta, "config": "x", "test_scores": "see the card"}), encoding="utf-8")
+    assert len(Tagger.load(b).predict([["محمد", "في", "الرباط"]])[0]) == 3  # tagging reads none of them
 
 
 def test_add_vectors_errors(vector_model_dir, tiny_model_dir, tiny_vectors_kv, tmp_path):

@@ -173,9 +173,6 @@ CORRUPTIONS = {
     "config_huge_integer": (CONFIG_FILE, lambda d: (d / CONFIG_FILE).write_text(
         (d / CONFIG_FILE).read_text().replace('"word_dim": ', '"word_dim": ' + "9" * 5000 + ", \"x\": "))),
     "meta_not_an_object": (META_FILE, lambda d: (d / META_FILE).write_text("[1, 2]")),
-    "meta_config_a_string": (META_FILE, lambda d: edit_json(d / META_FILE, lambda m: m.update(config="x"))),
-    "meta_vectors_a_string": (META_FILE, lambda d: edit_json(d / META_FILE, lambda m: m.update(vectors="y"))),
-    "meta_members_an_object": (META_FILE, lambda d: edit_json(d / META_FILE, lambda m: m.update(members={}))),
     "vocab_chars_numbers": (VOCAB_FILE, lambda d: edit_json(
         d / VOCAB_FILE, lambda v: v.update(chars=list(range(len(v["chars"])))))),
     "vocab_chars_repeated": (VOCAB_FILE, lambda d: edit_json(

@@ -258,11 +258,12 @@ def test_crlf_line_endings(tmp_path):
     assert [s.line for s in corpus.sentences] == [1, 4]
 
 
-def test_classic_mac_line_endings(tmp_path):
-    path = _write(tmp_path, _u("محمد\tB-PERS\rفي\tO\r\rالرباط B-LOC\r"))
+@pytest.mark.parametrize("end", ["\r", "\r\r\n"])  # classic Mac; CRLF saved again on Windows
+def test_other_line_endings(tmp_path, end):
+    path = _write(tmp_path, _u(end.join(["محمد\tB-PERS", "علي I-PERS", "في\tO", "", "الرباط B-LOC", ""])))
     corpus = _read_clean(path)
-    assert [s.words for s in corpus.sentences] == [["محمد", "في"], ["الرباط"]]
-    assert [s.line for s in corpus.sentences] == [1, 4]
+    assert [s.words for s in corpus.sentences] == [["محمد", "علي", "في"], ["الرباط"]]
+    assert [s.line for s in corpus.sentences] == [1, 5]
 
 
 def test_a_long_malformed_line_is_shortened_in_its_message(tmp_path):
