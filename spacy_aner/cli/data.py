@@ -75,6 +75,7 @@ def embeddings(
 ) -> None:
     """Train Word2Vec (gensim) on Arabic text tokenised and normalised as the model's input."""
     import itertools
+    import tempfile
     import time
 
     from ..training.embeddings import train_word2vec
@@ -85,14 +86,12 @@ def embeddings(
     if output.suffix.lower() != ".kv":
         fail(f"cannot write {output}: give a name ending in .kv (train and add-vectors read the format by it)")
     sources = text_sources(saudinewsnet, text, conll)
-    existed = output.exists()
-    try:  # the one sure test that the file can be written: write it
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.open("ab").close()
+    folder = output.resolve().parent  # where the file (or the file a link names) will be
+    try:  # the one sure test that a folder takes a new file: make one (permissions do not bind root)
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as err:
-        fail(f"cannot write {output}: {err.strerror} ({err.filename})")
-    if not existed:
-        output.unlink()
+        fail(f"cannot write {output}: {err.strerror} ({err.filename or folder})")
     start = time.perf_counter()
     try:
         kv = train_word2vec(itertools.chain(*sources), dim=dim, window=window, min_count=min_count,

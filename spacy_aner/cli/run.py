@@ -123,7 +123,8 @@ def record_test_scores(results: Dict, model_dir: Path, command: str) -> None:
 
     meta_path = model_dir / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    meta.setdefault("test_scores", {})
+    if not isinstance(meta.get("test_scores"), dict):  # none yet, null, or edited by hand: replaced
+        meta["test_scores"] = {}
     for name, r in results.items():
         meta["test_scores"][name] = {
             "file": r["file"], "sha256": sha256_file(r["file"]), "command": command, **seqeval_record(r),

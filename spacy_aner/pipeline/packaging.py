@@ -59,7 +59,7 @@ def package_meta(model_dir: Path, name: str, version: str, license: str,
         "license": license,
         "requirements": [f"spacy-aner{_minor_range(__version__)}"],
     }
-    scores = next(iter((meta.get("test_scores") or {}).values()), {}).get("seqeval_default")
+    scores = recorded_scores(meta)
     if cut:
         scores = None
         out["notes"] = f"The first {cut[0]} of the model's {cut[1]} networks (the component's members={cut[0]})."
@@ -69,6 +69,18 @@ def package_meta(model_dir: Path, name: str, version: str, license: str,
     if meta.get("license"):
         out["notes"] = (out.get("notes", "") + "\n\nModel licence: " + str(meta["license"])).strip()
     return out
+
+
+def recorded_scores(meta: Dict[str, Any]) -> Optional[Dict[str, float]]:
+    """The seqeval micro scores of the first file ``evaluate --record`` scored, if the meta
+    holds them whole (a hand-edited meta may not)."""
+    recorded = meta.get("test_scores")
+    first = next(iter(recorded.values()), None) if isinstance(recorded, dict) and recorded else None
+    scores = first.get("seqeval_default") if isinstance(first, dict) else None
+    keys = ("precision", "recall", "f1")
+    if isinstance(scores, dict) and all(isinstance(scores.get(k), (int, float)) for k in keys):
+        return scores
+    return None
 
 
 def _minor_range(version: str) -> str:

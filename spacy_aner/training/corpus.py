@@ -76,9 +76,12 @@ class Corpus:
 
 
 def conll_lines(data: bytes) -> List[bytes]:
-    """The lines of a file: ended by \n, with any \r before it (\r\n, or \r\r\n after a second
-    save on Windows), or by a lone \r (classic Mac line ends)."""
-    return [line for piece in data.split(b"\n") for line in piece.rstrip(b"\r").split(b"\r")]
+    """The lines of a file: ended by \n, with any \r before it dropped (\r\n, or \r\r\n after
+    a second save on Windows); in a file without any \n, by \r (classic Mac line ends). A \r
+    inside a line of a \n file stays: it is white space between word and tag."""
+    if b"\n" not in data:
+        return data.split(b"\r")
+    return [line.rstrip(b"\r") for line in data.split(b"\n")]
 
 
 def read_conll(path: Path | str, strict: bool = False) -> Corpus:

@@ -122,12 +122,23 @@ def test_embeddings_checks_its_numbers_and_output_before_training(tmp_path, tiny
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the checks leave nothing behind
 
 
+def test_embeddings_writes_through_a_link_to_a_file_not_made_yet(tmp_path, tiny_conll_file):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "v.kv").symlink_to(tmp_path / "store" / "v.kv")
+    result = runner.invoke(app, ["embeddings", "-o", str(tmp_path / "v.kv"), "--conll", str(tiny_conll_file),
+                                 "--dim", "4", "--min-count", "1", "--epochs", "1", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "v.kv").is_symlink() and (tmp_path / "store" / "v.kv").stat().st_size > 0
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: (d / "a.zip").write_bytes(b"not a zip"), "a.zip: not a readable zip file"),
     (lambda d: zip_with(d / "a.zip", b'"text"'), "a.zip/a.json: not a SaudiNewsNet file (a JSON list of articles)"),
     (lambda d: zip_with(d / "a.zip", b"[{"), "a.zip/a.json: not a SaudiNewsNet file (Expecting"),
     (lambda d: zip_with(d / "a.zip", b'[{"content": 5}]'), "a.zip/a.json: an article's title or content is not text"),
     (lambda d: damaged_deflate(d / "a.zip"), "a.zip/a.json: not a SaudiNewsNet file"),
+    (lambda d: damaged_deflate(d / "a.zip", 14), "a.zip/a.json: not a SaudiNewsNet file"),  # LZMA
+    (lambda d: damaged_deflate(d / "a.zip", 12), "a.zip/a.json: not a SaudiNewsNet file"),  # bzip2
 ])
 def test_embeddings_names_a_damaged_saudinewsnet_file(make, message, tmp_path):
     (tmp_path / "news").mkdir()
@@ -143,11 +154,9 @@ def zip_with(path, content: bytes, compression: int = 0) -> None:
         zf.writestr("a.json", content)
 
 
-def damaged_deflate(path) -> None:
-    """A zip whose compressed data is broken (zlib's own error, not the zip module's)."""
-    import zipfile
-
-    zip_with(path, b'[{"content": "' + "محمد في الرباط ".encode() * 2000 + b'"}]', zipfile.ZIP_DEFLATED)
+def damaged_deflate(path, method: int = 8) -> None:
+    """A zip whose compressed data is broken: the decompressor's own error, not the zip module's."""
+    zip_with(path, b'[{"content": "' + "محمد في الرباط ".encode() * 2000 + b'"}]', method)
     data = bytearray(path.read_bytes())
     data[60:90] = b"\xff" * 30
     path.write_bytes(bytes(data))

@@ -73,6 +73,16 @@ def test_evaluate_with_a_damaged_training_log_scores_and_records_without_curves(
         assert "dev" in read_json(scored_model / META_FILE)["test_scores"]
 
 
+@pytest.mark.parametrize("recorded", ["x", [1, 2], None])
+def test_evaluate_record_replaces_a_hand_edited_test_scores(recorded, scored_model, tiny_dev_file, tmp_path):
+    meta = read_json(scored_model / META_FILE)
+    (scored_model / META_FILE).write_text(json.dumps({**meta, "test_scores": recorded}), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(tiny_dev_file), "--model", str(scored_model), "-o",
+                                 str(tmp_path / "eval"), "--record"])
+    assert result.exit_code == 0, result.output
+    assert list(read_json(scored_model / META_FILE)["test_scores"]) == ["dev"]
+
+
 def test_evaluate_an_ensemble_on_two_files_of_one_name(vector_model_dir, refit_run, tiny_dev_file, tmp_path):
     from spacy_aner.training.ensemble import ensemble
 

@@ -20,7 +20,7 @@ from aner_support import EXAMPLES, ROOT
 import spacy_aner
 from spacy_aner.annotate import entity_records
 from spacy_aner.core.config import LICENSE_FILE
-from spacy_aner.pipeline.packaging import build_package, model_license
+from spacy_aner.pipeline.packaging import build_package, model_license, package_meta
 
 
 def read_meta(package_dir: Path) -> dict:
@@ -86,6 +86,16 @@ def test_package_of_the_shipped_models_first_network(shipped_model_dir, tmp_path
     assert [(e.text, e.label_) for e in spacy.load(data)(text).ents] == [(e.text, e.label_) for e in want.ents]
     with pytest.raises(ValueError, match="members=4, but the model in .* has 3 networks"):
         build_package(tmp_path / "x", build="none", members=4)
+
+
+@pytest.mark.parametrize("recorded", ["see the model card", [1, 2], None, {}, {"test": "x"},
+                                      {"test": {"seqeval_default": {"f1": "high"}}}])
+def test_package_meta_of_a_hand_edited_meta_has_no_performance(recorded, tiny_model_dir, model_copy):
+    model = model_copy(tiny_model_dir)
+    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    (model / "meta.json").write_text(json.dumps({**meta, "test_scores": recorded}), encoding="utf-8")
+    out = package_meta(model, "x", "1.0.0", "MIT")
+    assert "performance" not in out and out["license"] == "MIT"
 
 
 def test_bad_arguments_fail_before_anything_is_written(tiny_model_dir, model_copy, tmp_path):

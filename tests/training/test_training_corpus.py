@@ -266,6 +266,15 @@ def test_other_line_endings(tmp_path, end):
     assert [s.line for s in corpus.sentences] == [1, 5]
 
 
+def test_a_cr_inside_a_line_of_a_newline_file_is_white_space(tmp_path):
+    """As `paste` joins a CRLF word list and an LF tag list: read as before lone CRs ended lines."""
+    path = _write(tmp_path, _u("محمد\r\tB-PERS\nعلي\r\tI-PERS\n\nقال O\r \n"))
+    corpus = _read_clean(path)
+    assert [s.words for s in corpus.sentences] == [["محمد", "علي"], ["قال"]]
+    assert [s.tags for s in corpus.sentences] == [["B-PERS", "I-PERS"], ["O"]]
+    assert [s.line for s in corpus.sentences] == [1, 4]
+
+
 def test_a_long_malformed_line_is_shortened_in_its_message(tmp_path):
     path = _write(tmp_path, _u("محمد B-PERS\n" + "كلمة " * 1000 + "\n"))
     with pytest.warns(CorpusWarning) as caught:
