@@ -9,30 +9,14 @@ never imports spaCy) does not load spaCy through this package.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .about import __version__
+from .core.lazy import lazy_names
 
-#: Public name -> the module that defines it (imported when the name is first used).
-_LAZY = {
+__all__ = ["__version__", "load", "AnerLSTM", "make_aner_lstm", "CamelTokenizer", "TOKENIZER_NAME"]
+__getattr__, __dir__ = lazy_names(__name__, {
     "load": ".pipeline.loading",
     "AnerLSTM": ".pipeline.component",
     "make_aner_lstm": ".pipeline.component",
     "CamelTokenizer": ".pipeline.tokenizer",
     "TOKENIZER_NAME": ".pipeline.tokenizer",
-}
-
-__all__ = ["__version__", "load", "AnerLSTM", "make_aner_lstm", "CamelTokenizer", "TOKENIZER_NAME"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+})

@@ -73,6 +73,18 @@ def test_public_api_is_resolved_on_first_use():
         spacy_aner.silver  # noqa: B018
 
 
+def test_annotate_names_are_resolved_on_first_use():
+    # Lazily, so that spacy_aner.annotate.spark_daemon imports without spaCy (and PyTorch).
+    import spacy_aner.annotate as annotate
+    from spacy_aner.annotate import records, runner
+
+    for name in annotate.__all__:
+        assert getattr(annotate, name) is getattr(records if hasattr(records, name) else runner, name)
+    assert set(annotate.__all__) <= set(dir(annotate))
+    with pytest.raises(AttributeError, match="no attribute 'silver'"):
+        annotate.silver  # noqa: B018
+
+
 def test_declared_entry_points_load():
     # spaCy loads every spacy_factories entry point when any Language is created, so a
     # broken one breaks spacy.blank() for every user of the environment.

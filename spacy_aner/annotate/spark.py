@@ -66,7 +66,8 @@ class WorkerSettings:
 def worker_pipeline(settings: WorkerSettings):
     """This process's pipeline for ``settings``, loaded on first use and then kept.
 
-    Each load is reported on stderr (the executor's log), with the process id.
+    Each load is reported on stderr (the executor's log), with the process id and whether
+    the process has PyTorch (:mod:`.spark_daemon`).
     """
     key = replace(settings, batch_size=0)  # the batch size is not the pipeline's
     if key not in _PIPELINES:
@@ -74,8 +75,9 @@ def worker_pipeline(settings: WorkerSettings):
         _PIPELINES[key] = load_pipeline(settings.model, max_length=settings.max_length,
                                          labels=dict(settings.labels), gazetteers=settings.gazetteers,
                                          members=settings.members, threads=1)  # a worker per core
+        torch = "without" if sys.modules.get("torch") is None else "with"  # see spark_daemon
         print(f"{LOAD_MESSAGE} {settings.model or 'shipped model'} in process {os.getpid()} "
-              f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
+              f"({time.perf_counter() - start:.1f} s, {torch} PyTorch)", file=sys.stderr, flush=True)
     return _PIPELINES[key]
 
 

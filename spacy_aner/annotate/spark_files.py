@@ -47,6 +47,12 @@ class SparkRun:
     partitions: int
 
 
+#: The setting that makes a session's executors fork their Python workers from
+#: :mod:`.spark_daemon`, without PyTorch: for a session whose Python work is spacy-aner's
+#: alone, as that of ``annotate --spark``.
+WORKERS_WITHOUT_TORCH = {"spark.python.daemon.module": "spacy_aner.annotate.spark_daemon"}
+
+
 def spark_session(master: str, app_name: str = "spacy-aner annotate", conf: Optional[Dict[str, str]] = None):
     """A SparkSession on ``master`` with ``conf``; a local master runs its Python workers on this interpreter."""
     from pyspark.sql import SparkSession

@@ -242,7 +242,8 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail("--spark needs pyspark and pyarrow: pip install 'spacy-aner[spark]' (and Java 17 or newer)")
     from ..annotate.records import STDIN
     from ..annotate.runner import load_pipeline
-    from ..annotate.spark_files import PARQUET_SUFFIX, annotate_files, input_format, local_inputs_exist, spark_session
+    from ..annotate.spark_files import (PARQUET_SUFFIX, WORKERS_WITHOUT_TORCH, annotate_files, input_format,
+                                        local_inputs_exist, spark_session)
 
     if n_process != 1:
         fail("--n-process does not apply with --spark: Spark runs a Python worker per executor core")
@@ -263,7 +264,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
     warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     start = time.perf_counter()
     try:
-        session = spark_session(master)
+        session = spark_session(master, conf=WORKERS_WITHOUT_TORCH)  # this process has none either
     except PySparkException as err:
         fail(f"could not start Spark on {master} (is Java 17 or newer installed?): {err}")
     try:

@@ -7,6 +7,7 @@ jobs on it: the command line first, on 10,000 lines, then a session of this proc
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -75,6 +76,20 @@ def test_the_entities_type_is_built_from_the_entity_fields():
         "array<struct<start:int,end:int,label:string,text:string,score:double>>"
     ent = {"start": 0, "end": 4, "label": "PERS", "text": "محمد", "score": 0.9}
     assert entity_structs([ent]) == [{name: ent[name] for name, _ in ENTITY_FIELDS}]
+
+
+def test_workers_forked_from_spark_daemon_annotate_without_pytorch(shipped_model_dir):
+    # What a worker forked from the daemon does: import the daemon module (without spaCy, or
+    # PyTorch would already be in), then load the pipeline and annotate.
+    script = ("import sys; import spacy_aner.annotate.spark_daemon; assert 'spacy' not in sys.modules; "
+              "from spacy_aner.annotate.spark import WorkerSettings, worker_pipeline; "
+              "from spacy_aner.annotate.runner import annotate_texts; "
+              "nlp = worker_pipeline(WorkerSettings(members=1)); "
+              "print([e['label'] for e in next(annotate_texts(nlp, ['محمد يعيش في الرباط']))['entities']])")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "['PERS', 'LOC']"
+    assert re.search(LOAD_MESSAGE + r".*, without PyTorch\)", proc.stderr), proc.stderr[-3000:]
 
 
 def test_the_executors_pipeline_has_the_label_map(shipped_model_dir):
@@ -239,12 +254,14 @@ def cluster():
 
 
 def loads_logged(cluster) -> list:
-    """The pipeline loads the executors reported in their stderr: one (app, executor, pid) each."""
+    """The pipeline loads the executors reported in their stderr: one (app, executor, pid,
+    "with" or "without" PyTorch) each."""
     found = []
     for log in sorted((cluster.dir / "work").glob("app-*/*/stderr")):
         for line in log.read_text(errors="replace").splitlines():
             if line.startswith(LOAD_MESSAGE):
-                found.append((log.parent.parent.name, log.parent.name, re.search(r"in process (\d+)", line)[1]))
+                load = re.search(r"in process (\d+) \(.*, (with|without) PyTorch\)", line)
+                found.append((log.parent.parent.name, log.parent.name, *load.groups()))
     return found
 
 
@@ -267,9 +284,11 @@ def test_the_command_on_two_workers_writes_the_records_of_single_process_annotat
     assert expected.count(b"\n") == 10_000 and b'"line":5001,"error":"document of 5,200,000 characters' in expected
     # Both workers ran an executor; each executor's one Python worker loaded the pipeline once
     # and kept it for every partition it was given.
+    # Both were forked from spark_daemon, so neither imported PyTorch.
     loads = loads_logged(cluster)
-    assert len({executor for _, executor, _ in loads}) == 2
+    assert len({executor for _, executor, _, _ in loads}) == 2
     assert len(loads) == len(set(loads)) == 2 < len(parts), loads
+    assert {torch for *_, torch in loads} == {"without"}, loads
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +304,7 @@ def spark(cluster):
 
 
 @pytest.mark.slow
-def test_annotate_dataframe_gives_every_row_its_entities_or_its_error(spark, shipped_model_dir):
+def test_annotate_dataframe_gives_every_row_its_entities_or_its_error(spark, cluster, shipped_model_dir):
     from spacy_aner.annotate.spark import annotate_dataframe
 
     texts = [line.decode("utf-8") for line in corpus_lines(400)[20:]] + [None, "", HUGE, "محمد في الرباط"]
@@ -302,6 +321,10 @@ def test_annotate_dataframe_gives_every_row_its_entities_or_its_error(spark, shi
     assert annotate_dataframe(df, "text", id_col="text").columns == ["id", "text", "entities", "error"]
     with pytest.raises(ValueError, match="must be a string or binary column, not bigint"):
         annotate_dataframe(df, "id")
+    # A session of the user's own keeps pyspark's daemon: PyTorch stays importable for their UDFs.
+    if importlib.util.find_spec("torch") is not None:
+        app_id = spark.sparkContext.applicationId
+        assert {torch for app, *_, torch in loads_logged(cluster) if app == app_id} == {"with"}
 
 
 @pytest.mark.slow
