@@ -22,9 +22,13 @@ import datetime
 import json
 import math
 import os
+import queue
+import stat
 import sys
+import threading
+import time
 from dataclasses import dataclass
-from typing import IO, Any, Dict, Iterable, Iterator, Optional, Union
+from typing import IO, Any, Dict, Iterable, Iterator, Optional, TypeVar, Union
 
 from ..core.jsonio import loads_json
 
@@ -65,12 +69,17 @@ def resolve_text_key(source: Union[str, os.PathLike], text_key: Optional[str]) -
     return text_key
 
 
-def _open_binary(source: Union[str, os.PathLike, IO[bytes]]):
+def _open_binary(source: Union[str, os.PathLike, IO[bytes]], own_stdin: bool = False):
     if hasattr(source, "read"):
         return source, False
     if str(source) == STDIN:
         if sys.stdin is None:  # started with stdin closed (<&-)
             raise ValueError("cannot read stdin: it is closed")
+        if own_stdin:
+            try:
+                return os.fdopen(os.dup(sys.stdin.fileno()), "rb"), True
+            except (OSError, ValueError):  # a stand-in without a file descriptor (tests, notebooks)
+                pass
         return sys.stdin.buffer, False
     return open(source, "rb"), True
 
@@ -82,7 +91,8 @@ def source_name(source: Union[str, os.PathLike, IO[bytes]]) -> str:
 
 
 def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[str] = None,
-                 id_key: Optional[str] = None, skip_invalid: bool = False) -> Iterator[InputRecord]:
+                 id_key: Optional[str] = None, skip_invalid: bool = False,
+                 own_stdin: bool = False) -> Iterator[InputRecord]:
     """Stream the lines of ``source`` (a path, ``"-"`` for stdin, or a binary file) as records.
 
     Plain text (``text_key=None``): each line is a document. JSONL (``text_key`` given):
@@ -90,11 +100,16 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
     id). Lines are read as bytes and decoded one by one: a line that is not UTF-8 or not
     a usable JSON object raises :class:`InvalidInputError` naming it, or with
     ``skip_invalid`` is yielded with ``error`` set (``text`` None), never left out.
+
+    ``own_stdin`` reads stdin through a descriptor of its own, for a reader in another
+    thread (:func:`with_pauses`): ``sys.stdin``'s lock, held by a read waiting on a pipe,
+    would stop the interpreter's exit and the start of a forked child. What ``sys.stdin``
+    has already buffered is then not read.
     """
     if id_key is not None and text_key is None:
         raise ValueError("an id key needs JSONL input (give the text key too)")
     name = source_name(source)
-    f, close = _open_binary(source)
+    f, close = _open_binary(source, own_stdin)
     try:
         for number, raw in enumerate(f, 1):
             if number == 1 and raw.startswith(_BOM):
@@ -108,6 +123,84 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
     finally:
         if close:
             f.close()
+
+
+T = TypeVar("T")
+#: Marks, among the records of :func:`with_pauses`, that the input fell silent: the
+#: annotation functions end the batch they are filling there, so its records come out.
+PAUSE = object()
+#: How long a live input may be silent before the lines read so far are annotated.
+PAUSE_AFTER_S = 0.2
+#: How long a line of a live input may wait for more to fill its batch, if the input runs dry.
+HOLD_S = 1.0
+
+
+def is_live(source: Union[str, os.PathLike, IO[bytes]]) -> bool:
+    """Whether ``source`` is read as it is written (a pipe, a terminal, a socket), not a regular file."""
+    try:
+        if hasattr(source, "fileno"):
+            mode = os.fstat(source.fileno()).st_mode
+        elif str(source) == STDIN:
+            mode = os.fstat(sys.stdin.fileno()).st_mode if sys.stdin is not None else stat.S_IFREG
+        else:
+            mode = os.stat(source).st_mode
+    except (OSError, ValueError):  # no file descriptor (BytesIO), or one already closed
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def with_pauses(items: Iterable[T], ahead: int, wait: float = PAUSE_AFTER_S, hold: float = HOLD_S) -> Iterator[Any]:
+    """``items``, up to ``ahead`` of them read ahead by a thread, with :data:`PAUSE` where the
+    reader should annotate what it holds: when no item has come for ``wait`` seconds, or none
+    is at hand ``hold`` seconds after the first item since the last pause. From a pipe fed
+    now and then, a record then comes out soon after its line, not a whole batch later.
+    An exception raised by ``items`` is raised here, in its place. Closing this generator
+    stops the thread at its next item (a read already waiting on the input ends first)."""
+    q: "queue.Queue" = queue.Queue(ahead)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as err:  # handed to the reader, where it belongs
+            put((end, err))
+        finally:
+            getattr(items, "close", lambda: None)()  # read_records closes its file
+
+    threading.Thread(target=read, name="aner-input", daemon=True).start()
+    since: Optional[float] = None  # when the first item after the last pause was given
+    try:
+        while True:
+            timeout = 1.0 if since is None else max(0.0, min(wait, since + hold - time.monotonic()))
+            try:
+                item, err = q.get(timeout=timeout)  # in steps, so that Ctrl+C is seen everywhere
+            except queue.Empty:
+                if since is not None:
+                    since = None
+                    yield PAUSE
+                continue
+            if err is not None:
+                raise err
+            if item is end:
+                return
+            if since is None:
+                since = time.monotonic()
+            yield item
+    finally:
+        stop.set()
 
 
 #: The keys output records use for themselves.
@@ -207,23 +300,27 @@ def finite_json(value: Any) -> Any:
     return value
 
 
-def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, IO[bytes]]) -> int:
-    """Write ``records`` one per line to a path, ``"-"`` (stdout) or a binary file; return the count."""
+def write_jsonl(records: Iterable[Dict[str, Any]], out: Union[str, os.PathLike, IO[bytes]],
+                flush_each: bool = False) -> int:
+    """Write ``records`` one per line to a path, ``"-"`` (stdout) or a binary file; return the
+    count. ``flush_each``: flush after every record (records that come now and then)."""
     if hasattr(out, "write"):
-        return _write(records, out)
+        return _write(records, out, flush_each)
     if str(out) == STDIN:
         if sys.stdout is None:  # started with stdout closed (>&-)
             raise ValueError("cannot write to stdout: it is closed")
-        n = _write(records, sys.stdout.buffer)
+        n = _write(records, sys.stdout.buffer, flush_each)
         sys.stdout.buffer.flush()
         return n
     with open(out, "wb") as f:
-        return _write(records, f)
+        return _write(records, f, flush_each)
 
 
-def _write(records: Iterable[Dict[str, Any]], f: IO[bytes]) -> int:
+def _write(records: Iterable[Dict[str, Any]], f: IO[bytes], flush_each: bool) -> int:
     n = 0
     for rec in records:
         f.write(dumps_record(rec))
+        if flush_each:
+            f.flush()
         n += 1
     return n

@@ -19,6 +19,12 @@ each in a memory zone of its own, and sends back only the entity records (not th
 loaded model's memory (the word table is memory-mapped) and make their own ONNX Runtime
 session of one thread. Documents meet the network in the same batches whatever
 ``n_process`` is, and the output is byte-identical.
+
+From a live input (a pipe, a terminal), :func:`annotate_file` reads through
+:func:`~.records.with_pauses`: when the input falls silent, the batch being filled is
+annotated and its records written, rather than held until the batch is full. Batches then
+depend on when lines come; the records do not, since a document's entities do not depend
+on the other documents of its batch (tested with pauses anywhere).
 """
 from __future__ import annotations
 
@@ -30,15 +36,15 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..core.gazetteer import name_list_paths
 from ..pipeline.entities import span_scores
 from ..pipeline.loading import MAX_DOC_CHARS, load
-from .records import STDIN, InputRecord, check_keys, read_records, resolve_text_key, source_name, write_jsonl
+from .records import (PAUSE, STDIN, InputRecord, check_keys, is_live, read_records, resolve_text_key, source_name,
+                      with_pauses, write_jsonl)
 
 #: Default number of documents per ``nlp.pipe`` batch.
 DEFAULT_BATCH_SIZE = 256
@@ -86,7 +92,8 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
     ``{"error": PROBLEM, "entities": []}`` and does not stop the others. ``texts`` is read
     lazily, a few batches ahead. ``n_process > 1`` annotates in that many worker processes,
     with identical output. ``chunk_chars`` is the text per memory zone in this process (see
-    the module docstring).
+    the module docstring). A :data:`~.records.PAUSE` among the texts (:func:`~.records.with_pauses`)
+    ends the batch being filled, so the records of the texts before it come out at once.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -99,6 +106,9 @@ def annotate_texts(nlp, texts: Iterable[Any], *, batch_size: int = DEFAULT_BATCH
         # A text that cannot be annotated goes through as "", so that its error record
         # leaves with the texts around it: a long run of them is never held in memory.
         for text in texts:
+            if text is PAUSE:
+                yield text
+                continue
             problem = text_problem(text, max_length)
             pending.append(None if problem is None else {"error": problem, "entities": []})
             yield "" if problem else text
@@ -120,6 +130,8 @@ def _pipe_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int,
         first = next(it, None)
         if first is None:
             return
+        if first is PAUSE:
+            continue
         chunk = _chunk(first, it, batch_size, ZONE_CHARS if chunk_chars is None else chunk_chars)
         with nlp.memory_zone():
             for doc in nlp.pipe(chunk, batch_size=batch_size):
@@ -158,24 +170,37 @@ def _pool_entities(nlp, texts: Iterator[str], batch_size: int, n_process: int) -
     with ProcessPoolExecutor(n_process, mp_context=multiprocessing.get_context(), initializer=_start_worker,
                              initargs=(nlp,)) as pool:
         try:
-            while True:
-                batch = list(islice(it, batch_size))
+            stop = "full"
+            while stop != "end":
+                batch, stop = _take(it, batch_size)
                 if batch:
                     in_flight.append(pool.submit(_annotate_batch, batch, batch_size))
-                if in_flight and (not batch or len(in_flight) >= BATCHES_PER_WORKER * n_process):
+                # In order: every result at a pause or the end, else one once enough are in flight.
+                while in_flight and (stop != "full" or len(in_flight) >= BATCHES_PER_WORKER * n_process):
                     yield from in_flight.popleft().result()
-                elif not batch:
-                    return
         finally:
             for future in in_flight:
                 future.cancel()
+
+
+def _take(texts: Iterator[Any], n: int) -> Tuple[List[Any], str]:
+    """The next texts, up to ``n``, a pause or the end; and which came: ``"full"``, ``"pause"`` or ``"end"``."""
+    batch: List[Any] = []
+    for text in texts:
+        if text is PAUSE:
+            return batch, "pause"
+        batch.append(text)
+        if len(batch) == n:
+            return batch, "full"
+    return batch, "end"
 
 
 def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> Iterator[str]:
     """``first`` and the following texts, ending after a whole batch once ``max_chars`` is reached.
 
     Ending on a batch boundary keeps the batches, and so the network's inputs, the same
-    for every chunk size and process count.
+    for every chunk size and process count. A pause ends the chunk too, so that ``nlp.pipe``
+    annotates the part batch it holds.
     """
     n = chars = 0
     text = first
@@ -186,7 +211,7 @@ def _chunk(first: str, rest: Iterator[str], batch_size: int, max_chars: int) -> 
         if chars >= max_chars and n % batch_size == 0:
             return
         text = next(rest, None)
-        if text is None:
+        if text is None or text is PAUSE:
             return
 
 
@@ -209,6 +234,9 @@ def _output_records(nlp, records: Iterable[InputRecord], text_key: str, id_key: 
 
     def texts() -> Iterator[Optional[str]]:
         for rec in records:
+            if rec is PAUSE:
+                yield rec
+                continue
             pending.append(rec)
             yield rec.text if rec.error is None else None
 
@@ -325,7 +353,10 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
         elif stats.errors == max_warnings + 1:
             warn("further problems are not shown; every one is an error record (\"error\" key)")
 
-    records = read_records(source, text_key, id_key, skip_invalid)
+    live = is_live(source)  # a pipe or a terminal: lines may come now and then
+    records = read_records(source, text_key, id_key, skip_invalid, own_stdin=live)
+    if live:
+        records = with_pauses(records, ahead=batch_size)
     results = annotate_records(nlp, records, text_key=text_key or "text", id_key=id_key, batch_size=batch_size,
                                n_process=n_process, on_error=on_error)
     bar = tqdm(unit=" docs", desc="annotate", file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
@@ -341,7 +372,8 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
     start = time.perf_counter()
     try:
         if writes_in_place(output):
-            write_jsonl(counted(results), output)  # stdout, a device or a pipe (/dev/stdout, a FIFO): never replaced
+            # stdout, a device or a pipe (/dev/stdout, a FIFO): never replaced
+            write_jsonl(counted(results), output, flush_each=live)
         else:
             output = Path(output)
             write_replacing(counted(results), output.resolve() if output.is_symlink() else output)

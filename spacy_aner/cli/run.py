@@ -162,6 +162,7 @@ def annotate(
     the text key) stops the run, naming the line, unless --skip-invalid. A
     document that cannot be tokenised (a lone surrogate from a JSON escape, or
     over 5,000,000 characters) becomes {line, error, entities} with a warning.
+    From a pipe, a record is written within about a second of its line.
     """
     from ..annotate.records import InvalidInputError, resolve_text_key
     from ..annotate.runner import annotate_file, check_paths, load_pipeline, writes_in_place

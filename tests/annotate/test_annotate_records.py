@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
+import threading
+import time
 
 import pytest
 
 from spacy_aner.annotate.records import (
+    PAUSE,
     STDIN,
     InputRecord,
     InvalidInputError,
     dumps_record,
+    is_live,
     read_records,
     resolve_text_key,
+    with_pauses,
     write_jsonl,
 )
 
@@ -168,3 +174,61 @@ def test_write_jsonl_to_a_stream_a_path_and_stdout(tmp_path, capsysbinary):
 def test_input_record_defaults():
     rec = InputRecord(3, "نص")
     assert (rec.line, rec.text, rec.id, rec.error) == (3, "نص", None, None)
+
+
+def test_with_pauses_marks_a_silence_and_raises_an_error_in_its_place():
+    def lines():
+        yield 1
+        yield 2
+        time.sleep(1.0)  # the writer of a pipe falls silent
+        yield 3
+        raise InvalidInputError("<stdin>", 4, "not valid UTF-8")
+
+    got = []
+    with pytest.raises(InvalidInputError, match="<stdin>:4: not valid UTF-8"):
+        for item in with_pauses(lines(), ahead=8, wait=0.3, hold=60):
+            got.append(item)
+    assert [x for x in got if x is not PAUSE] == [1, 2, 3]
+    assert got[got.index(2) + 1:] == [PAUSE, 3]  # one pause for the silence, not one per wait
+    assert list(with_pauses(iter(range(2000)), ahead=16, wait=30)) == list(range(2000))
+
+
+def test_with_pauses_holds_an_item_at_most_about_hold_seconds_in_a_steady_trickle():
+    def trickle():
+        for i in range(40):
+            time.sleep(0.05)  # never silent for `wait`
+            yield i
+
+    got = list(with_pauses(trickle(), ahead=8, wait=10, hold=0.5))
+    assert [x for x in got if x is not PAUSE] == list(range(40))
+    assert PAUSE in got[:-1]
+
+
+def test_closing_with_pauses_stops_its_thread_and_closes_the_input():
+    closed = []
+
+    def endless():
+        try:
+            yield from range(10**9)
+        finally:
+            closed.append(True)
+
+    items = with_pauses(endless(), ahead=4)
+    assert next(items) == 0
+    items.close()
+    deadline = time.monotonic() + 10
+    while any(t.name == "aner-input" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "aner-input" for t in threading.enumerate()) and closed == [True]
+
+
+def test_is_live(tmp_path):
+    (tmp_path / "in.txt").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    assert not is_live(tmp_path / "in.txt") and is_live(tmp_path / "fifo")
+    assert not is_live(io.BytesIO(b"x"))
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as r, os.fdopen(write, "wb") as w:
+        assert is_live(r) and is_live(w)
+    with open(tmp_path / "in.txt", "rb") as f:
+        assert not is_live(f)

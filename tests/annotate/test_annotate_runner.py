@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from aner_support import WORDS
 
-from spacy_aner.annotate.records import InputRecord, InvalidInputError, read_records
+from spacy_aner.annotate.records import PAUSE, InputRecord, InvalidInputError, read_records
 from spacy_aner.annotate.runner import (
     MAX_DOC_CHARS,
     AnnotateStats,
@@ -130,6 +130,41 @@ def test_a_run_of_invalid_texts_is_read_lazily_too(nlp, n_process):
         nlp.max_length = max_length
     assert len(rest) == 10_000 - 2 + 1 and all("error" in r for r in rest[:-1])
     assert rest[-1] == {"entities": entity_records(nlp("علي"))}
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_a_pause_ends_the_batch_so_its_records_come_out_before_more_is_read(nlp, n_process):
+    texts = ["محمد في الرباط", "علي", "قال أحمد في باريس"]
+    read = []
+
+    def source():
+        for i, text in enumerate(texts):
+            read.append(i)
+            yield text
+            if i == 1:
+                yield PAUSE  # with_pauses: nothing more came for a while
+
+    results = annotate_texts(nlp, source(), batch_size=256, n_process=n_process)
+    first, second = next(results), next(results)
+    assert read == [0, 1]
+    assert [first, second, *results] == list(annotate_texts(nlp, texts, batch_size=256))
+    records = [InputRecord(1, "علي"), PAUSE, InputRecord(2, "قال أحمد")]
+    assert list(annotate_records(nlp, records, n_process=n_process)) == \
+        [{"text": t, "entities": entity_records(nlp(t))} for t in ("علي", "قال أحمد")]
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_pauses_anywhere_leave_the_records_as_they_are(nlp, n_process):
+    texts = ["محمد في الرباط", None, "علي", "", "قال أحمد", "x" * 50, "في باريس"]
+    paused = [PAUSE, PAUSE, texts[0], texts[1], PAUSE, texts[2], texts[3], PAUSE, PAUSE, *texts[4:], PAUSE]
+    max_length, nlp.max_length = nlp.max_length, 40
+    try:
+        expected = list(annotate_texts(nlp, texts, batch_size=2))
+        assert list(annotate_texts(nlp, paused, batch_size=2, n_process=n_process)) == expected
+        assert list(annotate_texts(nlp, paused, batch_size=2, chunk_chars=1)) == expected
+    finally:
+        nlp.max_length = max_length
+    assert [bool(r.get("error")) for r in expected] == [False, True, False, False, False, True, False]
 
 
 def test_annotate_records_one_output_per_input_in_order(nlp):

@@ -456,6 +456,59 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_annotate_from_a_pipe_writes_each_record_soon_after_its_line(scrambled_model_dir, tmp_path, n_process):
+    """A line from a pipe fed now and then is annotated and written within moments, not when a
+    batch of 256 has come; with two processes the workers fork while a thread waits on stdin."""
+    import select
+
+    lines = ["محمد يعيش في الرباط", "زار أحمد باريس"]
+    proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "annotate", "-", "-q", "--model",
+                             str(scrambled_model_dir), "--n-process", str(n_process)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = []
+        for line in lines:
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 120)  # the input stays open meanwhile
+            assert ready, "no record for a line the input has given"
+            out.append(proc.stdout.readline())
+        proc.stdin.close()
+        assert proc.stdout.read() == b"" and proc.wait(timeout=60) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"), "-q",
+                                 "--model", str(scrambled_model_dir)])
+    assert result.exit_code == 0 and b"".join(out) == (tmp_path / "out.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_annotate_stopped_while_a_pipe_is_silent_exits_cleanly(scrambled_model_dir, n_process):
+    """SIGTERM while the thread reading stdin waits on a silent pipe (its first record is out,
+    so the workers have forked): exit 143, no "Fatal Python error" from an interpreter that
+    cannot take stdin's lock at exit."""
+    import select
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "spacy_aner", "annotate", "-", "-q", "--model",
+                             str(scrambled_model_dir), "--n-process", str(n_process)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write("محمد يعيش في الرباط\n".encode())
+        proc.stdin.flush()
+        assert select.select([proc.stdout], [], [], 120)[0] and proc.stdout.readline().startswith(b'{"text"')
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        err = proc.stderr.read().decode()
+        assert "Fatal Python error" not in err and "Traceback" not in err, err[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])
