@@ -12,11 +12,12 @@ from __future__ import annotations
 from .about import __version__
 from .core.lazy import lazy_names
 
-__all__ = ["__version__", "load", "AnerLSTM", "make_aner_lstm", "CamelTokenizer", "TOKENIZER_NAME"]
-__getattr__, __dir__ = lazy_names(__name__, {
+_NAMES = {
     "load": ".pipeline.loading",
     "AnerLSTM": ".pipeline.component",
     "make_aner_lstm": ".pipeline.component",
     "CamelTokenizer": ".pipeline.tokenizer",
     "TOKENIZER_NAME": ".pipeline.tokenizer",
-})
+}
+__all__ = ["__version__", *_NAMES]
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

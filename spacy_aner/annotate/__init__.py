@@ -5,10 +5,10 @@ The names below are imported on first use, so that a submodule imports without s
 """
 from ..core.lazy import lazy_names
 
-__all__ = ["InputRecord", "InvalidInputError", "dumps_record", "read_records", "write_jsonl", "AnnotateStats",
-           "annotate_file", "annotate_records", "annotate_texts", "entity_records", "load_pipeline"]
-__getattr__, __dir__ = lazy_names(__name__, {
+_NAMES = {
     **{name: ".records" for name in ("InputRecord", "InvalidInputError", "dumps_record", "read_records", "write_jsonl")},
     **{name: ".runner" for name in ("AnnotateStats", "annotate_file", "annotate_records", "annotate_texts",
                                     "entity_records", "load_pipeline")},
-})
+}
+__all__ = list(_NAMES)
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

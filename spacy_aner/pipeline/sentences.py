@@ -68,7 +68,7 @@ def tagger_text(text: str) -> str:
     them in one token ("...", "..", as spaCy's own tokenizer leaves them; the CAMeL tokenizer
     splits them) is read as its last mark, and the ellipsis "…" as ".": a sentence ends there,
     and it is never read as part of a name."""
-    if text and text[-1] in RUN_CHARS and (len(text) > 1 or text == "…") and not text.strip(RUN_CHARS):
+    if text and not text.strip(RUN_CHARS) and (len(text) > 1 or text == "…"):
         return "." if text[-1] == "…" else text[-1]
     return text
 
