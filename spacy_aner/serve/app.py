@@ -9,9 +9,11 @@ Routes:
 * ``POST /render``: ``{"text": str}`` -> ``{"html": displaCy's markup, "entities": [...]}``;
 * ``GET /health``: status, version, limits and batching counts.
 
-Every refused request gets a JSON ``{"error": message}``: 400 for a malformed body, 413
-over the limits, 503 when the queue is full or the server stops before the request's
-batch is done, 404/405 for a wrong path or method (``/ner/`` included: no redirects).
+Every refused request that uvicorn can parse as HTTP gets a JSON ``{"error": message}``: 400
+for a malformed body, 408 for a body that stalls, 413 over the limits, 415 for a compressed
+body, 503 when the queue is full or the server stops before the request's batch is done,
+404/405 for a wrong path or method (``/ner/`` included: no redirects). A request whose
+client closes the connection before its batch runs is taken out of the queue untagged.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from ..about import __version__
 from ..pipeline.display import render_records
 from .batcher import DEFAULT_MAX_DOCS, DEFAULT_MAX_QUEUED, DEFAULT_MAX_WAIT, Busy, MicroBatcher, ShuttingDown
 from .page import page
-from .payload import DEFAULT_MAX_BYTES, DEFAULT_MAX_TEXTS, RequestError, parse_json, read_body, request_texts
+from .payload import (BODY_TIMEOUT_S, DEFAULT_MAX_BYTES, DEFAULT_MAX_TEXTS, RequestError, parse_json, read_body,
+                      request_texts)
 from .tagging import annotate_batch, component_name, drop_queued_calls
 
 DEFAULT_HOST = "127.0.0.1"
@@ -39,7 +42,7 @@ DEFAULT_PORT = 8080
 
 def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFAULT_MAX_TEXTS,
                max_batch: int = DEFAULT_MAX_DOCS, batch_wait: float = DEFAULT_MAX_WAIT,
-               model: Optional[str] = None) -> Starlette:
+               body_timeout: float = BODY_TIMEOUT_S, model: Optional[str] = None) -> Starlette:
     """The app for a loaded pipeline ``nlp``; ``model`` is what ``/health`` reports it as.
 
     ``max_batch`` texts at most go through one ``nlp.pipe`` call, gathered from the
@@ -53,18 +56,28 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
                            max_wait=batch_wait, max_queued=max_queued)
     max_length = getattr(nlp, "max_length", None)
     limits = {"max_bytes": max_bytes, "max_texts": max_texts, "max_batch": max_batch, "batch_wait_s": batch_wait,
-              "max_queued": max_queued}
+              "max_queued": max_queued, "body_timeout_s": body_timeout}
     html_page = page(__version__)
 
     async def texts_of(request: Request):
-        body = await read_body(request, max_bytes)
+        body = await read_body(request, max_bytes, body_timeout)
         return request_texts(parse_json(body), max_texts=max_texts, max_length=max_length)
 
-    async def results_of(texts):
+    async def results_of(request: Request, texts):
+        """The texts' results; a client that closes its connection first takes its texts out of the queue."""
+        tagging = asyncio.ensure_future(batcher.submit(texts))
+        gone = asyncio.ensure_future(client_gone(request))
         try:
-            return await batcher.submit(texts)
-        except asyncio.CancelledError:  # only the server cancels a request (clients leaving do not): it is stopping
+            await asyncio.wait({tagging, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server cancels a handler only when it stops
+            tagging.cancel()
             raise ShuttingDown("the server stopped before this request was tagged") from None
+        finally:
+            gone.cancel()
+        if not tagging.done():
+            tagging.cancel()
+            raise ClientGone()
+        return tagging.result()
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(html_page)
@@ -75,7 +88,7 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
 
     async def ner(request: Request) -> JSONResponse:
         texts, single = await texts_of(request)
-        results = await results_of(texts)
+        results = await results_of(request, texts)
         if single:
             return JSONResponse({"entities": results[0]})
         return JSONResponse({"results": [{"entities": entities} for entities in results]})
@@ -84,7 +97,7 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
         texts, single = await texts_of(request)
         if not single:
             raise RequestError(400, '/render takes one text: {"text": "..."}')
-        entities = (await results_of(texts))[0]
+        entities = (await results_of(request, texts))[0]
         return JSONResponse({"html": render_records(texts[0], entities), "entities": entities})
 
     @contextlib.asynccontextmanager
@@ -100,12 +113,22 @@ def create_app(nlp, *, max_bytes: int = DEFAULT_MAX_BYTES, max_texts: int = DEFA
         routes=[Route("/", index), Route("/health", health), Route("/ner", ner, methods=["POST"]),
                 Route("/render", render, methods=["POST"])],
         exception_handlers={RequestError: refused, HTTPException: http_error, Busy: busy,
-                            ShuttingDown: shutting_down},
+                            ShuttingDown: shutting_down, ClientGone: client_closed},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # /ner/ is a 404 like any other wrong path, not an empty 307
     app.state.batcher = batcher
     return app
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its request was tagged."""
+
+
+async def client_gone(request: Request) -> None:
+    """Returns once the client has closed its connection (the request's body is read by then)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def error(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> JSONResponse:
@@ -126,6 +149,10 @@ async def busy(request: Request, exc: Any) -> JSONResponse:
 
 async def shutting_down(request: Request, exc: Any) -> JSONResponse:
     return error(503, str(exc))
+
+
+async def client_closed(request: Request, exc: Any) -> JSONResponse:
+    return error(499, "the client closed the connection before its result")  # nginx's code; nobody reads it
 
 
 def run(nlp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, access_log: bool = False,

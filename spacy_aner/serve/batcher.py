@@ -99,10 +99,23 @@ class MicroBatcher:
         if self._queued_docs + len(texts) > self.max_queued:
             raise Busy(f"{self._queued_docs:,} texts are waiting already (at most {self.max_queued:,})")
         future = asyncio.get_running_loop().create_future()
+        item = (texts, future)
         self._queued_docs += len(texts)
-        self._waiting.append((texts, future))
+        self._waiting.append(item)
         self._arrived.set()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._withdraw(item)
+            raise
+
+    def _withdraw(self, item: Request) -> None:
+        """A cancelled request still waiting leaves the queue, so that its texts neither count nor get tagged."""
+        for i, waiting in enumerate(self._waiting):
+            if waiting is item:
+                del self._waiting[i]
+                self._queued_docs -= len(item[0])
+                return
 
     def _work(self, jobs: queue.SimpleQueue) -> None:
         """The worker thread: each job's texts through ``run``, the outcome handed back to the loop."""

@@ -54,6 +54,8 @@ function cell(row, value, dir) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   errorBox.textContent = "";
+  result.replaceChildren();  // an error must not leave the last text's entities on show
+  table.hidden = true;
   const button = document.getElementById("submit");
   button.disabled = true;
   try {

@@ -7,6 +7,7 @@ requires, and are then annotated like any other character.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, List, Optional, Tuple
 
@@ -19,6 +20,8 @@ from ..core.jsonio import loads_json
 DEFAULT_MAX_BYTES = 1_000_000
 #: Texts in one ``{"texts": [...]}`` request at most.
 DEFAULT_MAX_TEXTS = 1_000
+#: Seconds a request body may go without a byte arriving.
+BODY_TIMEOUT_S = 30.0
 
 USAGE = 'send a JSON object: {"text": "..."} or {"texts": ["...", ...]}'
 
@@ -32,8 +35,13 @@ class RequestError(Exception):
         self.message = message
 
 
-async def read_body(request, max_bytes: int) -> bytes:
-    """The request body, or :class:`RequestError` 413 as soon as it is known to be over ``max_bytes``."""
+async def read_body(request, max_bytes: int, timeout: float = BODY_TIMEOUT_S) -> bytes:
+    """The request body, or :class:`RequestError`: 413 as soon as it is known to be over ``max_bytes``,
+    408 when no part of it arrives for ``timeout`` seconds (a client must not hold a connection
+    open forever by sending less than its ``Content-Length``), 415 if it is compressed."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise RequestError(415, f"Content-Encoding {encoding!r} is not supported: send the JSON uncompressed")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -41,14 +49,21 @@ async def read_body(request, max_bytes: int) -> bytes:
         if int(declared) > max_bytes:
             raise RequestError(413, f"request body of {int(declared):,} bytes is over the limit of {max_bytes:,} bytes")
     chunks, size = [], 0
+    stream = request.stream()
     try:
-        async for chunk in request.stream():
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(stream), timeout)
+            except StopAsyncIteration:
+                break
             size += len(chunk)
             if size > max_bytes:
                 raise RequestError(413, f"request body is over the limit of {max_bytes:,} bytes")
             chunks.append(chunk)
     except ClientDisconnect:  # nobody to answer; a 400 keeps it out of the error log
         raise RequestError(400, "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise RequestError(408, f"no part of the request body arrived for {timeout:g} s") from None
     return b"".join(chunks)
 
 

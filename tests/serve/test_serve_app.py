@@ -5,6 +5,7 @@ server error, so a 500 would fail these tests.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 
@@ -135,6 +136,61 @@ def test_over_the_size_limits_is_413(client):
     assert r.status_code == 413 and "21 texts in one request; at most 20" in r.json()["error"]
     r = client.post("/ner", content=b"{}", headers={"content-length": "abc"})
     assert r.status_code == 400
+
+
+def test_a_compressed_body_is_415(client):
+    r = client.post("/ner", content=b"\x1f\x8b\x08\x00", headers={"content-type": "application/json",
+                                                                 "content-encoding": "gzip"})
+    assert r.status_code == 415 and "Content-Encoding 'gzip' is not supported" in r.json()["error"]
+
+
+def post_through_asgi(app, messages):
+    """POST /ner straight through ASGI, the client side's ``receive()`` giving ``messages`` in turn
+    and then nothing ever again (a stalled client); the response's status and JSON."""
+    sent = []
+
+    async def scenario():
+        waiting = list(messages)
+
+        async def receive():
+            if waiting:
+                return waiting.pop(0)
+            await asyncio.Event().wait()
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/ner", "raw_path": b"/ner", "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1),
+                 "server": ("127.0.0.1", 80)}
+        await app.state.batcher.start()
+        try:
+            await asyncio.wait_for(app(scope, receive, send), 60)
+        finally:
+            await app.state.batcher.stop()
+
+    asyncio.run(scenario())
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+def test_a_body_that_stalls_gets_408(scrambled_nlp):
+    app = create_app(scrambled_nlp, body_timeout=0.2)
+    status, reply = post_through_asgi(app, [{"type": "http.request", "body": b'{"text": ', "more_body": True}])
+    assert status == 408 and reply == {"error": "no part of the request body arrived for 0.2 s"}
+
+
+def test_a_request_whose_client_leaves_before_its_batch_is_never_tagged(scrambled_nlp):
+    app = create_app(scrambled_nlp, batch_wait=2.0)  # the batch would start only after the client left
+    batcher = app.state.batcher
+    tagged = []
+    run = batcher.run
+    batcher.run = lambda texts: tagged.append(texts) or run(texts)
+    body = json.dumps({"texts": ["باريس", "لندن"]}).encode()
+    status, _ = post_through_asgi(app, [{"type": "http.request", "body": body, "more_body": False},
+                                        {"type": "http.disconnect"}])
+    assert status == 499 and tagged == []
 
 
 def test_just_under_the_limit_is_served(client, scrambled_nlp):

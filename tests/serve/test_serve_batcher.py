@@ -150,6 +150,27 @@ def test_a_cancelled_request_leaves_the_others_their_results(scrambled_nlp):
     assert cancelled and plain(kept[0]) == expected_entities(scrambled_nlp, "محمد يعيش في الرباط")
 
 
+def test_a_request_cancelled_while_waiting_leaves_the_queue_untagged(scrambled_nlp):
+    run = Recorder(scrambled_nlp)
+    batcher = MicroBatcher(run, max_wait=0.05, max_queued=3)
+
+    async def scenario():
+        await batcher.start()
+        try:
+            gone = asyncio.ensure_future(batcher.submit(["باريس", "لندن"]))
+            await asyncio.sleep(0)
+            gone.cancel()  # the client went away while its request waited for the batch
+            await asyncio.sleep(0)
+            # its two texts no longer count: three more fit in a queue of three
+            return await batcher.submit(["محمد يعيش في الرباط", "a", "b"])
+        finally:
+            await batcher.stop()
+
+    kept = asyncio.run(scenario())
+    assert plain(kept[0]) == expected_entities(scrambled_nlp, "محمد يعيش في الرباط")
+    assert run.calls == [["محمد يعيش في الرباط", "a", "b"]]
+
+
 def test_a_full_queue_refuses_instead_of_growing(scrambled_nlp):
     batcher = MicroBatcher(Recorder(scrambled_nlp), max_queued=2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import os
 import shutil
 import signal
@@ -119,6 +120,22 @@ def test_a_client_that_hangs_up_mid_body_leaves_the_server_well(server):
     assert httpx.post(f"{server}/ner", json={"text": TEXT}).status_code == 200
 
 
+def test_requests_whose_clients_hang_up_are_not_tagged(server):
+    """Requests queued behind a long batch whose clients close the connection leave the queue untagged."""
+    port = int(server.rsplit(":", 1)[1])
+    body = json.dumps({"texts": [TEXT] * 450}, ensure_ascii=False).encode()
+    before = httpx.get(f"{server}/health").json()["batching"]["docs"]
+    blocker = threading.Thread(target=lambda: httpx.post(f"{server}/ner", content=body, timeout=120))
+    blocker.start()
+    time.sleep(0.1)
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"POST /ner HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    blocker.join()
+    assert httpx.post(f"{server}/ner", json={"text": TEXT}).status_code == 200
+    assert httpx.get(f"{server}/health").json()["batching"]["docs"] - before == 450 + 1
+
+
 def test_concurrent_clients_share_batches(server):
     before = httpx.get(f"{server}/health").json()["batching"]
     n = 24
@@ -214,6 +231,7 @@ def test_the_page_in_headless_chromium(server, tmp_path):
             page.click("#submit")
             page.wait_for_function("document.getElementById('error').textContent.length > 0", timeout=30_000)
             error = page.inner_text("#error")
+            stale = page.locator("#result mark").count(), page.locator("#entities").is_visible()
         finally:
             browser.close()
     expected = httpx.post(f"{server}/ner", json={"text": text}).json()["entities"]
@@ -222,4 +240,4 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert rows == len(expected) and direction == "rtl"
     assert boxes["بيروت"]["x"] > boxes["الرباط"]["x"]  # right to left: the earlier name is further right
     assert colour_pixels(shot, ENTITY_COLORS["PERS"]) > 500 and colour_pixels(shot, ENTITY_COLORS["LOC"]) > 500
-    assert "over the limit" in error
+    assert "over the limit" in error and stale == (0, False)  # the earlier text's entities are gone
