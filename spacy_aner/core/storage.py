@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -237,15 +238,35 @@ def write_model(path: Path, config: ModelConfig, vocab: Vocabulary, graph: bytes
         (path / GAZETTEER_FILE).unlink()
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    """``np.save`` through a new file renamed over ``path``: ``array`` may be memory-mapped from
-    ``path`` itself (a model saved back over its own folder), and truncating that file in place
-    would crash the process (SIGBUS) as the rows are copied out of it."""
+def copy_model(source: Path, path: Path) -> None:
+    """The model files of folder ``source`` copied into folder ``path``, each through a new file
+    renamed over the old (see :func:`replace_file`); model files ``source`` lacks are removed
+    from ``path``, so that nothing of a model saved there before is read with this one."""
+    for name in MODEL_FILES:
+        if (source / name).is_file():
+            def copy(f, original=source / name) -> None:
+                with open(original, "rb") as src:
+                    shutil.copyfileobj(src, f)
+
+            replace_file(path / name, copy)
+        elif (path / name).exists():
+            (path / name).unlink()
+
+
+def replace_file(path: Path, write) -> None:
+    """``write(f)`` into a new file renamed over ``path``. A pipeline may have ``path`` memory-mapped
+    (its word table, or the array being saved itself, as when a model is saved back over its own
+    folder): rewriting the file in place would change what that pipeline reads, or crash its
+    process (SIGBUS) where the file got shorter."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
+            write(f)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    replace_file(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False))

@@ -15,8 +15,9 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 from spacy.vocab import Vocab
 
-from ..core.config import MODEL_FILES, ModelLoadError
+from ..core.config import ModelLoadError
 from ..core.gazetteer import UserNames
+from ..core.storage import copy_model
 from ..core.tagger import Tagger, check_threads
 from ..core.tags import Tagging, join_taggings
 from .consistency import with_recurrences
@@ -224,9 +225,7 @@ class AnerLSTM(Pipe):
         if not tagger.holds_files_of(source) or (tagger.cut and not in_place):
             tagger.write(path)
         elif not in_place:
-            for f in MODEL_FILES:
-                if (source / f).is_file():
-                    shutil.copyfile(source / f, path / f)
+            copy_model(source, path)
         self.user_names.write(path)
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "AnerLSTM":

@@ -24,6 +24,7 @@ from spacy.training import Example
 import spacy_aner
 from spacy_aner.core.config import (
     GRAPH_FILE,
+    MODEL_FILES,
     REQUIRED_FILES,
     VECTORS_FILE,
     ModelLoadError,
@@ -618,6 +619,29 @@ def test_a_model_rewritten_after_loading_is_not_what_copies_and_saves_take(scram
         saver.to_disk(tmp_path / "pipeline")
         assert tags(spacy.load(tmp_path / "pipeline")) == before
         assert "the loaded model" in (tmp_path / "pipeline" / "aner_lstm" / "training.json").read_text(encoding="utf-8")
+
+
+def test_saving_over_a_loaded_pipeline_leaves_it_as_it_was(shipped_model_dir, tiny_model_dir, tmp_path):
+    """Another model saved over the folder of a loaded pipeline (its word table memory-mapped from
+    there): the loaded one keeps its own vectors, where rewriting the file in place changed them
+    or, for a smaller table, crashed the process (SIGBUS). In a subprocess, which a crash kills."""
+    folder = str(tmp_path / "pipeline")
+    script = f"""
+import spacy, spacy_aner
+spacy_aner.load({str(shipped_model_dir)!r}).to_disk({folder!r})
+nlp = spacy.load({folder!r})
+text = "قال محمد إن الرباط جميلة " + " ".join(list(nlp.get_pipe("aner_lstm").tagger.vocab.words)[-50:])
+before = [(e.text, e.label_) for e in nlp(text).ents]
+spacy_aner.load({str(tiny_model_dir)!r}).to_disk({folder!r})
+nlp.get_pipe("aner_lstm").tagger.scorer.cache.clear()
+assert [(e.text, e.label_) for e in nlp(text).ents] == before and before
+print("unchanged")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "unchanged" in run.stdout, run.stderr[-3000:]
+    assert len(spacy.load(folder).get_pipe("aner_lstm").tagger.vocab.words) < 1000  # the tiny model now
+    saved = {p.name for p in (tmp_path / "pipeline" / "aner_lstm").iterdir()} & set(MODEL_FILES)
+    assert saved == {p.name for p in tiny_model_dir.iterdir()} & set(MODEL_FILES)  # none of the other's left
 
 
 def test_a_copy_of_a_pipeline_from_bytes_outlives_the_original(scrambled_model_dir):
