@@ -189,8 +189,11 @@ class AnerLSTM(Pipe):
         for doc, tagging in zip(docs, taggings):
             positions, words = tagger_words(doc)
             entities = tagging.entities
-            if self.consistency_window:
-                entities = with_recurrences(words, tagging, self.consistency_window)
+            if self.consistency_window and entities:
+                # a recurrence stays inside a sentence, as the names the network tags do
+                bounds = doc_sentence_bounds(doc, positions, words) if self.split_sentences else [(0, len(words))]
+                segments = [k for k, (a, b) in enumerate(bounds) for _ in range(a, b)]
+                entities = with_recurrences(words, tagging, self.consistency_window, segments)
             scored = doc_spans(doc, positions, entities, self.label_map, self.threshold)
             set_entities(doc, scored, self.name, self.overwrite_ents)
         return None

@@ -165,13 +165,14 @@ def propagate_over_sentences(sentences: Sequence[Sequence[str]], tags: Sequence[
     return out
 
 
-def with_recurrences(words: Sequence[str], tagging: Tagging, window: int) -> List[ScoredSpan]:
-    """``tagging``'s entities and their recurrences (:func:`find_recurrences`), in order.
+def with_recurrences(words: Sequence[str], tagging: Tagging, window: int,
+                     segments: Optional[Sequence[int]] = None) -> List[ScoredSpan]:
+    """``tagging``'s entities and their recurrences (:func:`find_recurrences`, inside ``segments``), in order.
 
     A recurrence takes the score of the mention it copies: the same words, tagged with
     the same label, nearest to it in the window.
     """
     score = {(a, b, label): p for a, b, label, p in tagging.entities}
     added = [(r.start, r.end, r.label, score[(r.source, r.source + r.end - r.start, r.label)])
-             for r in find_recurrences(words, tagging.tags, window)]
+             for r in find_recurrences(words, tagging.tags, window, segments)]
     return sorted(tagging.entities + added) if added else list(tagging.entities)

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_aner.core.tags import LABELS, TAGS, bio_to_spans
-from spacy_aner.pipeline.consistency import PROCLITICS, find_recurrences, propagate_labels, propagate_over_sentences
+from spacy_aner.core.tags import LABELS, TAGS, Tagging, bio_to_spans
+from spacy_aner.pipeline.consistency import (PROCLITICS, find_recurrences, propagate_labels, propagate_over_sentences,
+                                             with_recurrences)
 
 
 def test_untagged_recurrence_gets_the_label():
@@ -159,6 +160,13 @@ def test_a_recurrence_copies_the_nearest_mention_of_the_winning_label():
     tags = ["B-LOC", "O", "B-LOC", "O", "O", "O", "O", "O", "O", "B-PERS"]
     assert find_recurrences(words, tags, 10) == [(6, 7, "LOC", 2)]  # PERS at 9 is nearer but outvoted
     assert find_recurrences(words, tags, 0) == [] and find_recurrences([], [], 5) == []
+
+
+def test_recurrences_with_scores_stay_inside_their_segments():
+    words = "زار الدار البيضاء ثم الدار البيضاء".split()
+    tagging = Tagging(["O", "B-LOC", "I-LOC", "O", "O", "O"], [(1, 3, "LOC", 0.9)])
+    assert with_recurrences(words, tagging, 10) == [(1, 3, "LOC", 0.9), (4, 6, "LOC", 0.9)]
+    assert with_recurrences(words, tagging, 10, [0, 0, 0, 0, 1, 2]) == [(1, 3, "LOC", 0.9)]
 
 
 def test_a_recurrence_with_a_joined_proclitic_is_tagged_too():

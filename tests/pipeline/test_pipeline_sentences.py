@@ -124,3 +124,6 @@ def test_no_entity_runs_across_a_line_break_or_takes_in_end_marks(blank_tokenize
                                                       ("سارة خالد", "PERS")]
     assert [(e.text, e.label_) for e in nlp("وصل محمد... إلى الرباط").ents] == [("محمد", "PERS"),
                                                                                 ("الرباط", "LOC")]
+    # a recurrence of a name (document consistency) stays inside a sentence too
+    doc = nlp("وصل الرئيس إلى الدار البيضاء اليوم.\n\nالدار\n\nالبيضاء\n")
+    assert [(e.text, e.label_) for e in doc.ents] == [("الدار البيضاء", "LOC")]
