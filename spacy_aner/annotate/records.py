@@ -221,6 +221,22 @@ def reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
+#: Levels of lists and objects an id may have: it is written back, and Python's JSON writer
+#: recurses per level, so what one thread could parse another could fail to write.
+MAX_ID_DEPTH = 100
+
+
+def nesting_depth(value: Any) -> int:
+    """Levels of lists and objects in a parsed JSON value (0 for a scalar), counted without recursion."""
+    depth, level = 0, [value]
+    while True:
+        containers = [v for v in level if isinstance(v, (list, dict))]
+        if not containers:
+            return depth
+        depth += 1
+        level = [x for v in containers for x in (v.values() if isinstance(v, dict) else v)]
+
+
 def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
     """The record of one input line (its bytes without the line break): decoded, and parsed as JSONL
     when ``text_key`` is given; ``error`` says why a line has no document."""
@@ -242,6 +258,8 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
     doc_id = obj.get(id_key) if id_key is not None else None
     if id_key is not None and id_key not in obj:
         return InputRecord(number, None, error=f"no {id_key!r} key (the id key)")
+    if isinstance(doc_id, (list, dict)) and nesting_depth(doc_id) > MAX_ID_DEPTH:
+        return InputRecord(number, None, error=f"the id ({id_key!r}) is nested more than {MAX_ID_DEPTH} levels deep")
     if text_key not in obj:
         return InputRecord(number, None, doc_id, error=f"no {text_key!r} key (the text key)")
     text = obj[text_key]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import threading
@@ -288,15 +289,44 @@ class AnnotateStats:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
+#: Output paths naming one of this process's open descriptors, as shells and /proc give them.
+DESCRIPTOR_PATH = re.compile(r"/dev/(?:(stdout)|(stderr)|fd/(\d+))|/proc/(self|\d+)/fd/(\d+)")
+
+
+def output_descriptor(output: Union[str, os.PathLike]) -> Optional[int]:
+    """The open descriptor ``output`` names: 1 for ``-`` and ``/dev/stdout``, N for ``/dev/fd/N``
+    or ``/proc/self/fd/N``; None for any other path. Opening such a path would open its file
+    anew (truncating a file the shell appends to with ``>>``), so records go to the descriptor."""
+    text = str(output)
+    if text == STDIN:
+        return 1
+    match = DESCRIPTOR_PATH.fullmatch(text)
+    if match is None:
+        return None
+    stdout, stderr, fd, pid, proc_fd = match.groups()
+    if pid is not None and pid not in ("self", str(os.getpid())):
+        return None  # another process's descriptor: a path like any other
+    return 1 if stdout else 2 if stderr else int(fd or proc_fd)
+
+
 def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]) -> None:
     """Refuse, before any work, an input that is missing or a folder, and an output that is a
-    folder or the input itself (``ValueError``). A pipe, a device or ``<(command)`` is an input."""
+    folder or the input itself, stdout redirected to it included (``ValueError``). A pipe, a
+    device or ``<(command)`` is an input."""
     if str(source) != STDIN:
         if not os.path.exists(source):
             raise ValueError(f"file not found: {source}")
         if os.path.isdir(source):
             raise ValueError(f"cannot read {source}: it is a directory (give a file)")
-    if str(output) != STDIN:
+    fd = output_descriptor(output)
+    if fd is not None and str(source) != STDIN:
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(source))
+        except OSError:  # a closed descriptor: writing to it reports that
+            same = False
+        if same:  # `annotate in.txt >> in.txt` would read its own records back for ever
+            raise ValueError(f"the output ({'stdout' if str(output) == STDIN else output}) is the input file {source}")
+    elif str(output) != STDIN:
         if os.path.isdir(output):
             raise ValueError(f"cannot write {output}: it is a directory (give a file name)")
         if str(source) != STDIN and os.path.exists(output) and os.path.samefile(source, output):
@@ -304,9 +334,9 @@ def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]
 
 
 def writes_in_place(output: Union[str, os.PathLike]) -> bool:
-    """Whether records go straight to ``output`` (stdout, a device, a pipe) as they come, rather
-    than to a file that appears only when the run succeeds."""
-    return str(output) == STDIN or (os.path.exists(output) and not os.path.isfile(output))
+    """Whether records go straight to ``output`` (stdout or another open descriptor, a device, a
+    pipe) as they come, rather than to a file that appears only when the run succeeds."""
+    return output_descriptor(output) is not None or (os.path.exists(output) and not os.path.isfile(output))
 
 
 def write_replacing(records: Iterable[Dict[str, Any]], output: Path) -> None:
@@ -322,6 +352,11 @@ def write_replacing(records: Iterable[Dict[str, Any]], output: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def print_warning(message: str) -> None:
+    if sys.stderr is not None:  # started with stderr closed (2>&-): nowhere to warn
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.PathLike], *,
@@ -343,7 +378,7 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
     check_paths(source, output)
     text_key = resolve_text_key(source, text_key)
     name = source_name(source)
-    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    warn = warn or print_warning
     stats = AnnotateStats()
 
     def on_error(rec: InputRecord, problem: str) -> None:
@@ -360,7 +395,7 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
     results = annotate_records(nlp, records, text_key=text_key or "text", id_key=id_key, batch_size=batch_size,
                                n_process=n_process, on_error=on_error)
     bar = tqdm(unit=" docs", desc="annotate", file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
-               disable=not progress or not sys.stderr.isatty())
+               disable=not progress or sys.stderr is None or not sys.stderr.isatty())
 
     def counted(results: Iterable[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
         for rec in results:
@@ -371,9 +406,13 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
 
     start = time.perf_counter()
     try:
-        if writes_in_place(output):
-            # stdout, a device or a pipe (/dev/stdout, a FIFO): never replaced
-            write_jsonl(counted(results), output, flush_each=live)
+        fd = output_descriptor(output)
+        if fd is not None and fd != 1:
+            with os.fdopen(os.dup(fd), "wb") as out:  # the descriptor itself, at its offset
+                write_jsonl(counted(results), out, flush_each=live)
+        elif writes_in_place(output):
+            # stdout, a device or a pipe (a FIFO): never replaced
+            write_jsonl(counted(results), STDIN if fd == 1 else output, flush_each=live)
         else:
             output = Path(output)
             write_replacing(counted(results), output.resolve() if output.is_symlink() else output)

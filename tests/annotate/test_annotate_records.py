@@ -17,6 +17,7 @@ from spacy_aner.annotate.records import (
     InvalidInputError,
     dumps_record,
     is_live,
+    nesting_depth,
     read_records,
     resolve_text_key,
     with_pauses,
@@ -90,6 +91,20 @@ def test_json_that_python_refuses_otherwise_gives_error_records():
     assert (recs[4].text, recs[4].id, recs[4].error) == ("ok", 1, None)
     with pytest.raises(InvalidInputError, match=r"<stream>:1: invalid JSON \(nested too deeply\)"):
         list(read_records(io.BytesIO(b"\n".join(lines)), "text", "id"))
+
+
+def test_an_id_nested_deeper_than_the_writer_may_recurse_is_an_error_record():
+    """Read in a thread (a live input), JSON nested about 980 deep parsed, then failed to be
+    written back from the deeper stack of the main thread: a traceback, and the rest lost."""
+    def line(depth):
+        return b'{"text": "x", "id": ' + b"[" * depth + b"]" * depth + b"}"
+
+    recs = list(read_records(io.BytesIO(b"\n".join([line(100), line(101), line(980)])), "text", "id",
+                             skip_invalid=True))
+    assert recs[0].error is None and json.loads(dumps_record({"id": recs[0].id}))["id"] == recs[0].id
+    assert recs[1].error == "the id ('id') is nested more than 100 levels deep"
+    assert recs[2].error in (recs[1].error, "invalid JSON (nested too deeply)")  # as deep as the stack allows
+    assert [nesting_depth(v) for v in (1, "a", [], [1, 2], {"a": [{}]}, [[], [[[]]]])] == [0, 0, 1, 1, 3, 4]
 
 
 def test_stdin_is_read_as_bytes(monkeypatch):

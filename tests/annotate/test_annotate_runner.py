@@ -22,6 +22,7 @@ from spacy_aner.annotate.runner import (
     annotate_texts,
     entity_records,
     load_pipeline,
+    output_descriptor,
     text_problem,
 )
 from spacy_aner.core.config import GRAPH_FILE, VECTORS_FILE, ModelLoadError
@@ -307,6 +308,37 @@ def test_an_output_through_a_link_or_to_a_pipe_is_not_replaced(nlp, tmp_path):
     annotate_file(nlp, tmp_path / "in.txt", fifo, progress=False)
     reader.join(timeout=60)
     assert got == [expected] and fifo.is_fifo()
+
+
+def test_an_output_naming_an_open_descriptor_is_written_through_it(nlp, tmp_path):
+    """``-o /dev/stdout`` with stdout appended to a file (``>> log``): opening the path anew
+    truncated the file, or replaced it; the records now go through the descriptor, after what
+    it has, and what the shell writes next comes after them."""
+    import os
+
+    (tmp_path / "in.txt").write_text("محمد في الرباط\nباريس\n", encoding="utf-8")
+    annotate_file(nlp, tmp_path / "in.txt", tmp_path / "plain.jsonl", progress=False)
+    records = (tmp_path / "plain.jsonl").read_text(encoding="utf-8")
+    log = tmp_path / "log.jsonl"
+    log.write_text("HEADER\n", encoding="utf-8")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        for path in (f"/dev/fd/{fd}", f"/proc/self/fd/{fd}"):
+            annotate_file(nlp, tmp_path / "in.txt", path, progress=False)
+        os.write(fd, b"FOOTER\n")
+    finally:
+        os.close(fd)
+    assert log.read_text(encoding="utf-8") == "HEADER\n" + records * 2 + "FOOTER\n"
+    fd = os.open(tmp_path / "in.txt", os.O_WRONLY | os.O_APPEND)
+    try:
+        with pytest.raises(ValueError, match="is the input file"):
+            annotate_file(nlp, tmp_path / "in.txt", f"/dev/fd/{fd}", progress=False)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد في الرباط\nباريس\n"
+    assert [output_descriptor(p) for p in ("-", "/dev/stdout", "/dev/stderr", "/dev/fd/7", "/proc/self/fd/7",
+                                           f"/proc/{os.getpid()}/fd/3", "/proc/1/fd/3", "out.jsonl",
+                                           "/dev/null")] == [1, 1, 2, 7, 7, 3, None, None, None]
 
 
 def test_an_input_pipe_is_read_and_folders_are_refused_before_any_work(nlp, tmp_path):

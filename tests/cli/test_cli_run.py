@@ -398,6 +398,22 @@ def _annotate_subprocess(*args, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, timeout=600)
 
 
+def test_annotate_with_stdout_appended_to_its_input_or_stderr_closed(scrambled_model_dir, tmp_path):
+    """``annotate in.txt >> in.txt`` read its own records back for ever; with stderr closed
+    (``2>&-``) and no -q it crashed on the progress bar."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    (tmp_path / "in.txt").write_text("محمد في الرباط\n" * 20, encoding="utf-8")
+    with open(tmp_path / "in.txt", "ab") as out:
+        proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "--model", scrambled_model_dir],
+                              stdout=out, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 1 and b"the output (stdout) is the input file in.txt" in proc.stderr
+    assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد في الرباط\n" * 20
+    proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "-o", "out.jsonl", "--model",
+                           scrambled_model_dir], stdout=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600,
+                          preexec_fn=lambda: os.close(2))  # stderr closed in the child
+    assert proc.returncode == 0 and len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 20
+
+
 @pytest.mark.slow
 def test_annotate_with_one_and_two_processes_writes_identical_bytes(scrambled_model_dir, tmp_path):
     rng = random.Random(2)
