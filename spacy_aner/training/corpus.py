@@ -223,9 +223,13 @@ def prepare(data_dir: Path | str, out_dir: Path | str, dev_fraction: float = 0.0
     missing = [name for name in (TRAIN_FILE, TEST_FILE) if not (data_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{data_dir} lacks {', '.join(missing)} (the CAMeL Lab ANERCorp split)")
-    out_dir.mkdir(parents=True, exist_ok=True)
     train = read_conll(data_dir / TRAIN_FILE, strict=strict)
     test = read_conll(data_dir / TEST_FILE, strict=strict)
+    for name, corpus in ((TRAIN_FILE, train), (TEST_FILE, test)):
+        if not corpus.sentences:  # an empty, compressed or binary file: nothing to write
+            unreadable = f" ({len(corpus.problems):,} lines skipped as malformed)" if corpus.problems else ""
+            raise ValueError(f"{data_dir / name} has no sentences{unreadable}: give the plain-text release")
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the release was read
     parts = {"test": test.sentences}
     if dev_fraction > 0:
         parts["train"], parts["dev"] = split_dev(train.sentences, dev_fraction)

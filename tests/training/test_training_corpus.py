@@ -355,6 +355,22 @@ def test_prepare_strict_malformed(tmp_path):
     assert stats["train"]["words"] == 2
 
 
+def test_prepare_refuses_a_release_file_without_sentences(tmp_path):
+    """Empty, or gzip-compressed (every line skipped as not UTF-8): it wrote empty parts and succeeded."""
+    import gzip
+
+    data = _make_corpus_dir(tmp_path, "", "محمد B-PERS\n")
+    with pytest.raises(ValueError, match=rf"{TRAIN_FILE} has no sentences: give the plain-text release"):
+        prepare(data, tmp_path / "out")
+    (data / TEST_FILE).write_bytes(gzip.compress("محمد B-PERS\n".encode() * 50))
+    (data / TRAIN_FILE).write_text("محمد B-PERS\n", encoding="utf-8")
+    with pytest.warns(CorpusWarning), pytest.raises(ValueError, match=rf"{TEST_FILE} has no sentences \(\d+ lines"):
+        prepare(data, tmp_path / "out")
+    with pytest.raises(CorpusFormatError):
+        prepare(data, tmp_path / "out", strict=True)
+    assert not (tmp_path / "out").exists()  # nothing written, not even the folder
+
+
 def test_prepare_missing_files(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
