@@ -8,7 +8,7 @@ CAMeL Tools might leave out becomes a token of its own. Hence ``doc.text == text
 for every input and entity character offsets are exact on the raw text.
 
 Invisible characters that CAMeL Tools keeps inside words (direction marks, a byte-order
-mark, control characters such as NUL) are cut into tokens of their own
+mark, a zero-width space, control characters such as NUL) are cut into tokens of their own
 (:func:`is_invisible`), which the tagger skips as it skips whitespace: a name after a
 right-to-left mark is then tagged without the mark, and two names joined by a NUL are
 two words.
@@ -49,8 +49,9 @@ def _check_encodable(text: str) -> None:
         ) from None
 
 
-#: Direction marks and embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI) and the byte-order mark.
-_FORMAT_MARKS = "\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff"
+#: Direction marks and embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI), the byte-order mark and the
+#: zero-width space, an invisible word break on the web (joiners and soft hyphens stay in their word).
+_FORMAT_MARKS = "\u200b\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff"
 #: Control characters that are not whitespace (str.isspace covers \t \n \r \x0b \x0c \x1c-\x1f \x85).
 _CONTROLS = "".join(c for c in map(chr, range(0xA0)) if unicodedata.category(c) == "Cc" and not c.isspace())
 _INVISIBLE_RUN = re.compile(f"[{_FORMAT_MARKS}{re.escape(_CONTROLS)}]+")

@@ -348,6 +348,8 @@ def test_pipe_matches_call(nlp_camel):
     ("باريس\x00فرنسا", ["باريس", "\x00", "فرنسا"]),                # NUL between two names
     ("القاهرة\u200e\u202bلندن\u202c", ["القاهرة", "\u200e\u202b", "لندن", "\u202c"]),
     ("محمد\u200dعلي", ["محمد\u200dعلي"]),                          # a joiner stays inside its word
+    ("محمد\u200bإن", ["محمد", "\u200b", "إن"]),                  # a zero-width space breaks words
+    ("محمد\u200b إن", ["محمد", "\u200b", "إن"]),
 ])
 def test_invisible_characters_are_tokens_of_their_own(text, words):
     from spacy_aner.pipeline.tokenizer import is_invisible, split_words
