@@ -18,6 +18,7 @@ import numpy as np
 
 from .jsonio import loads_json
 from .normalize import normalize_word
+from .tags import LABELS
 from .vocab import proclitic_forms
 
 #: Names of more words than this are not kept (no list entry that long is a name).
@@ -215,6 +216,8 @@ def read_name_list(path: Path | str) -> List[Tuple[str, str]]:
                 raise GazetteerError(f"{path}:{n}: expected name<TAB>label")
         if not isinstance(text, str) or not isinstance(label, str) or not text.strip() or not label.strip():
             raise GazetteerError(f"{path}:{n}: a name and a label must be non-empty text")
+        if label.strip() not in LABELS:
+            raise GazetteerError(f"{path}:{n}: unknown label {label.strip()!r} (labels: {', '.join(LABELS)})")
         key = name_key(text)  # a name the matcher would drop is an error here, naming its line
         if not is_kept(key):
             raise GazetteerError(f"{path}:{n}: a name must have 1 to {MAX_NAME_WORDS} words, "
@@ -301,7 +304,7 @@ class UserNames:
             unknown = [x for x in labels if x not in known]
             if unknown:
                 raise GazetteerError(f"this model reads names labelled {', '.join(known)}; "
-                                     f"the gazetteers give {', '.join(unknown)}")
+                                     f"the gazetteers ({', '.join(self.sources) or 'saved'}) give {', '.join(unknown)}")
             tagger.add_names(Gazetteer.from_names(self.names, known))
         return tagger
 

@@ -3,6 +3,7 @@ entity's probability under the CRF."""
 from __future__ import annotations
 
 import multiprocessing
+import numbers
 import os
 from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +33,13 @@ Piece = Tuple[int, int, int, int, int]
 CallResult = Tuple[List[int], List[List[str]], np.ndarray]
 
 
-def check_threads(threads: int) -> int:
-    """``threads`` as given, if it is a thread count or 0 (one per core)."""
-    if threads < 0:
-        raise ValueError(f"threads must be 0 (one per core) or positive, got {threads}")
-    return threads
+def check_count(name: str, value, least: int = 1, zero: str = "") -> int:
+    """``value`` if it is a whole number of at least ``least`` (0 or 1), else a ``ValueError`` naming
+    the option ``name``, ``zero`` saying what 0 means. A config can hand over a string ("8")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        allowed = f"0 ({zero}) or a positive whole number" if least == 0 else "a positive whole number"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)
 
 
 def usable_cores() -> int:
@@ -103,7 +106,7 @@ class Tagger:
         self.meta = meta or {}
         self.gazetteer = gazetteer  # what the network reads: the model's lists and any user names
         self.model_gazetteer = gazetteer  # the model's own lists, as its files hold them
-        self.threads = check_threads(threads)
+        self.threads = check_count("threads", threads, 0, "one per core")
         self.records: Dict[str, bytes] = {}  # files of RECORD_FILES, written with the model
         self.source: Optional[Tuple[Path, tuple]] = None  # the directory loaded from, and its files_state
         self._pool: Optional[ThreadPoolExecutor] = None

@@ -18,7 +18,7 @@ from spacy.vocab import Vocab
 from ..core.config import ModelLoadError
 from ..core.gazetteer import UserNames
 from ..core.storage import copy_model
-from ..core.tagger import Tagger, check_threads
+from ..core.tagger import Tagger, check_count
 from ..core.tags import Tagging, join_taggings
 from .consistency import with_recurrences
 from .entities import check_label_map, check_threshold, doc_spans, output_labels, relabel_references, set_entities
@@ -111,21 +111,15 @@ class AnerLSTM(Pipe):
                  split_sentences: bool = True, threads: int = 0, members: int = 0, threshold: float = 0.0,
                  labels: Optional[Dict[str, str]] = None, gazetteers: Sequence[str] = (),
                  scorer: Optional[Callable] = None) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if consistency_window < 0:
-            raise ValueError(f"consistency_window must be 0 (off) or positive, got {consistency_window}")
         self.vocab = vocab
         self.name = name
         self.model_path = Path(model) if model else DEFAULT_MODEL
-        self.batch_size = batch_size
+        self.batch_size = check_count("batch_size", batch_size)
         self.overwrite_ents = overwrite_ents
-        self.consistency_window = consistency_window
+        self.consistency_window = check_count("consistency_window", consistency_window, 0, "off")
         self.split_sentences = split_sentences
-        self.threads = check_threads(threads)  # checked now: the tagger loads on first use
-        if members < 0:
-            raise ValueError(f"members must be 0 (all) or positive, got {members}")
-        self.members = members
+        self.threads = check_count("threads", threads, 0, "one per core")  # now: the tagger loads on first use
+        self.members = check_count("members", members, 0, "all")
         self.threshold = check_threshold(threshold)
         self.label_map = check_label_map(labels)
         self.user_names = UserNames.from_files(gazetteers)

@@ -126,6 +126,7 @@ def test_read_name_list_formats(tmp_path):
     ("a.jsonl", b"[" * 100_000 + b"]" * 100_000, r"a.jsonl:1: expected a JSON object"),
     ("a.tsv", "ــــ\tPERS\n".encode(), r"a.tsv:1: a name must have 1 to 8 words, 'ــــ' has 0"),
     ("a.tsv", ("اسم " * 9 + "\tPERS\n").encode(), r"a.tsv:1: a name must have 1 to 8 words, .* has 9"),
+    ("a.tsv", "محمد\tPERS\nأحمد\tPERSON\n".encode(), r"a.tsv:2: unknown label 'PERSON' \(labels: PERS, LOC"),
 ])
 def test_read_name_list_names_the_bad_line(tmp_path, name, content, problem):
     path = tmp_path / name
@@ -182,5 +183,6 @@ def test_user_names_from_files_saved_and_missing(tmp_path, gazetteer):
 def test_user_names_with_a_label_the_model_does_not_read(tmp_path, gazetteer):
     path = Path(tmp_path / "misc.tsv")
     path.write_text("العربية\tMISC\n", encoding="utf-8")
-    with pytest.raises(GazetteerError, match="reads names labelled PERS, LOC, ORG; the gazetteers give MISC"):
+    with pytest.raises(GazetteerError, match=r"reads names labelled PERS, LOC, ORG; the gazetteers \(.*misc.tsv\) "
+                                             r"give MISC"):
         UserNames.from_files([path]).added_to(FakeTagger(gazetteer))
