@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Dict, Iterable, Iterator, Optional, TypeVar, Union
+from typing import IO, Any, Dict, Iterable, Iterator, Optional, Tuple, TypeVar, Union
 
 from ..core.jsonio import loads_json
 
@@ -90,6 +90,28 @@ def source_name(source: Union[str, os.PathLike, IO[bytes]]) -> str:
     return "<stdin>" if str(source) == STDIN else str(source)
 
 
+#: Bytes of one input line at most: more than a document of ``nlp.max_length`` characters
+#: takes, even as JSON escapes. A longer line is read to its end in pieces, never whole.
+MAX_LINE_BYTES = 64 * 2 ** 20
+
+
+def bounded_lines(f: IO[bytes]) -> Iterator[Tuple[bytes, bool]]:
+    """Each line of ``f`` with its line break, and whether it was read whole: a line of more than
+    :data:`MAX_LINE_BYTES` bytes (a file without line breaks, ``/dev/zero``) is given as ``b""``."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line, True
+            continue
+        while True:  # skip the rest of the line, a piece at a time
+            rest = f.readline(MAX_LINE_BYTES)
+            if not rest or rest.endswith(b"\n"):
+                break
+        yield b"", False
+
+
 def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[str] = None,
                  id_key: Optional[str] = None, skip_invalid: bool = False,
                  own_stdin: bool = False) -> Iterator[InputRecord]:
@@ -111,7 +133,10 @@ def read_records(source: Union[str, os.PathLike, IO[bytes]], text_key: Optional[
     name = source_name(source)
     f, close = _open_binary(source, own_stdin)
     try:
-        for number, raw in enumerate(f, 1):
+        for number, (raw, whole) in enumerate(bounded_lines(f), 1):
+            if not whole:  # a document over nlp.max_length whatever it holds: an error record, as those are
+                yield InputRecord(number, None, error=f"a line of more than {MAX_LINE_BYTES:,} bytes (not read whole)")
+                continue
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM):]
             if raw.endswith(b"\n"):
@@ -258,6 +283,8 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
     doc_id = obj.get(id_key) if id_key is not None else None
     if id_key is not None and id_key not in obj:
         return InputRecord(number, None, error=f"no {id_key!r} key (the id key)")
+    if isinstance(doc_id, float) and not math.isfinite(doc_id):  # 1e400: JSON, but no double holds it
+        return InputRecord(number, None, error=f"the id ({id_key!r}) is a number too large to write back")
     if isinstance(doc_id, (list, dict)) and nesting_depth(doc_id) > MAX_ID_DEPTH:
         return InputRecord(number, None, error=f"the id ({id_key!r}) is nested more than {MAX_ID_DEPTH} levels deep")
     if text_key not in obj:

@@ -327,8 +327,15 @@ def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]
         if same:  # `annotate in.txt >> in.txt` would read its own records back for ever
             raise ValueError(f"the output ({'stdout' if str(output) == STDIN else output}) is the input file {source}")
     elif str(output) != STDIN:
+        if not str(output):
+            raise ValueError("the output path is empty (give a file name, or - for stdout)")
         if os.path.isdir(output):
             raise ValueError(f"cannot write {output}: it is a directory (give a file name)")
+        if str(output).endswith(os.sep):
+            raise ValueError(f"cannot write {output}: a path ending in {os.sep} names a folder (give a file name)")
+        blocking = next((p for p in Path(output).parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise ValueError(f"cannot write {output}: {blocking} is a file, not a folder")
         if str(source) != STDIN and os.path.exists(output) and os.path.samefile(source, output):
             raise ValueError(f"the output {output} is the input file")
 

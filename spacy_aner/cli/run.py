@@ -226,6 +226,8 @@ def label_map(options: list[str]) -> Dict[str, str]:
         source, sep, target = option.partition("=")
         if not sep or not source.strip():
             fail(f"--label {option!r}: give LABEL=NAME, e.g. PERS=PERSON, or MISC= to drop MISC")
+        if source.strip() in out and out[source.strip()] != target.strip():
+            fail(f"--label {source.strip()} is given twice, as {out[source.strip()]!r} and {target.strip()!r}")
         out[source.strip()] = target.strip()
     return out
 

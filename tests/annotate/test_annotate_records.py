@@ -103,8 +103,22 @@ def test_an_id_nested_deeper_than_the_writer_may_recurse_is_an_error_record():
                              skip_invalid=True))
     assert recs[0].error is None and json.loads(dumps_record({"id": recs[0].id}))["id"] == recs[0].id
     assert recs[1].error == "the id ('id') is nested more than 100 levels deep"
+    huge = next(read_records(io.BytesIO(b'{"text": "x", "id": -1e400}'), "text", "id", skip_invalid=True))
+    assert huge.error == "the id ('id') is a number too large to write back"  # it was written as "-Infinity"
     assert recs[2].error in (recs[1].error, "invalid JSON (nested too deeply)")  # as deep as the stack allows
     assert [nesting_depth(v) for v in (1, "a", [], [1, 2], {"a": [{}]}, [[], [[[]]]])] == [0, 0, 1, 1, 3, 4]
+
+
+def test_a_line_too_long_to_hold_is_skipped_in_pieces_as_an_error_record(monkeypatch):
+    """A file without line breaks (or /dev/zero) was read whole into memory."""
+    from spacy_aner.annotate import records
+
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 10)
+    data = b"short\n" + b"x" * 25 + b"\n" + b"y" * 10 + b"\n" + b"z" * 11
+    for skip_invalid in (False, True):
+        recs = list(read_records(io.BufferedReader(io.BytesIO(data), buffer_size=4), skip_invalid=skip_invalid))
+        assert [(r.line, r.text) for r in recs] == [(1, "short"), (2, None), (3, "y" * 10), (4, None)]
+        assert recs[1].error == recs[3].error == "a line of more than 10 bytes (not read whole)"
 
 
 def test_stdin_is_read_as_bytes(monkeypatch):

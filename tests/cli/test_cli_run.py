@@ -249,15 +249,16 @@ def test_annotate_writes_scores_and_applies_label_maps(scrambled_model_dir, scra
     assert [r["entities"] for r in renamed] == want
 
 
-@pytest.mark.parametrize("option,message", [
-    ("PERSON=PER", "'PERSON' is not a label of this component; it predicts PERS, LOC, ORG, MISC"),
-    ("PERS", "--label 'PERS': give LABEL=NAME"),
-    ("=PERSON", "--label '=PERSON': give LABEL=NAME"),
+@pytest.mark.parametrize("options,message", [
+    (["PERSON=PER"], "'PERSON' is not a label of this component; it predicts PERS, LOC, ORG, MISC"),
+    (["PERS"], "--label 'PERS': give LABEL=NAME"),
+    (["=PERSON"], "--label '=PERSON': give LABEL=NAME"),
+    (["PERS=A", "PERS=B"], "--label PERS is given twice, as 'A' and 'B'"),
 ])
-def test_annotate_refuses_a_bad_label_option(option, message, scrambled_model_dir, tmp_path):
+def test_annotate_refuses_a_bad_label_option(options, message, scrambled_model_dir, tmp_path):
     (tmp_path / "in.txt").write_text("محمد\n", encoding="utf-8")
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.jsonl"),
-                                 "--model", str(scrambled_model_dir), "--label", option])
+                                 "--model", str(scrambled_model_dir), *(x for o in options for x in ("--label", o))])
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out.jsonl").exists()
 
@@ -315,6 +316,11 @@ def test_annotate_argument_errors(scrambled_model_dir, tmp_path):
     assert result.exit_code == 1 and "it is a directory" in result.stderr  # refused before the model loads
     result = runner.invoke(app, ["annotate", str(tmp_path), "--model", "/nowhere"])
     assert result.exit_code == 1 and f"cannot read {tmp_path}: it is a directory" in result.stderr
+    for output, problem in (("", "the output path is empty"), (f"{tmp_path}/new/", "names a folder"),
+                            (f"{tmp_path}/in.txt/out.jsonl", "in.txt is a file, not a folder")):
+        result = runner.invoke(app, ["annotate", str(tmp_path / "in.txt"), "-o", output, "--model", "/nowhere"])
+        assert result.exit_code == 1 and problem in result.stderr, result.stderr
+    assert not (tmp_path / "new").exists()
     (tmp_path / "in.jsonl").write_text('{"text": "محمد", "line": 3}\n', encoding="utf-8")
     result = runner.invoke(app, ["annotate", str(tmp_path / "in.jsonl"), "--id-key", "line", "-o",
                                  str(tmp_path / "out.jsonl"), "--model", str(scrambled_model_dir)])
