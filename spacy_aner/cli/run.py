@@ -41,7 +41,7 @@ def evaluate(
     gold = {}
     for p in test_files:
         if not p.is_file():
-            fail(f"file not found: {p}")
+            fail(f"{p} is a directory (give CoNLL files)" if p.is_dir() else f"file not found: {p}")
         try:
             gold[p] = read_gold(p)  # every file checked before the model loads or anything is scored
         except ValueError as err:

@@ -108,7 +108,7 @@ def request_texts(obj: Any, *, max_texts: int = DEFAULT_MAX_TEXTS,
         raise RequestError(400, f"expected a JSON object, got {_a(json_type(obj))}: {USAGE}")
     unknown = sorted(set(obj) - {"text", "texts"})
     if unknown:
-        keys = ", ".join(map(repr, unknown))
+        keys = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else "")
         raise RequestError(400, f"unknown key{'s' if len(unknown) > 1 else ''} {keys}: {USAGE}")
     if ("text" in obj) == ("texts" in obj):
         raise RequestError(400, f"give exactly one of 'text' and 'texts': {USAGE}")

@@ -155,6 +155,8 @@ def test_evaluate_refuses_gold_files_it_cannot_score_before_loading_the_model(tm
         assert not (tmp_path / name).exists()
     result = runner.invoke(app, ["evaluate", str(tmp_path / "missing.conll"), "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "file not found" in result.stderr
+    result = runner.invoke(app, ["evaluate", str(tmp_path), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and f"{tmp_path} is a directory (give CoNLL files)" in result.stderr
 
 
 def test_evaluate_reports_a_broken_model(tiny_dev_file, tiny_model_dir, model_copy, tmp_path):

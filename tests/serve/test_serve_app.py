@@ -103,6 +103,8 @@ def test_a_byte_order_mark_and_escaped_control_characters_are_accepted(client, s
     (b"{}", 400, "give exactly one of 'text' and 'texts'"),
     (b'{"txt": "a"}', 400, "unknown key 'txt'"),
     (b'{"text": "a", "lang": "ar", "x": 1}', 400, "unknown keys 'lang', 'x'"),
+    (json.dumps({"text": "a", **{f"k{i}": 1 for i in range(8)}}).encode(), 400,
+     "unknown keys 'k0', 'k1', 'k2', 'k3', 'k4' and 3 more: send"),
     (b'{"text": "\xd9\x85\xff"}', 400, "request body is not valid UTF-8 (byte 12: invalid start byte)"),
     (b"\xff\xfe{\x00}\x00", 400, "not valid UTF-8"),
     ('{"text": "محمد\x00يعيش"}'.encode(), 400, "Invalid control character"),
