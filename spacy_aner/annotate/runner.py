@@ -30,22 +30,20 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
-import shutil
 import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..core.gazetteer import name_list_paths
 from ..pipeline.entities import span_scores
 from ..pipeline.loading import MAX_DOC_CHARS, load
-from .records import (PAUSE, STDIN, InputRecord, check_keys, is_live, read_records, resolve_text_key, source_name,
-                      with_pauses, write_jsonl)
+from .paths import check_paths, write_output
+from .records import (PAUSE, InputRecord, check_keys, is_live, read_records, resolve_text_key, source_name,
+                      with_pauses)
 
 #: Default number of documents per ``nlp.pipe`` batch.
 DEFAULT_BATCH_SIZE = 256
@@ -289,78 +287,6 @@ class AnnotateStats:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-#: Output paths naming one of this process's open descriptors, as shells and /proc give them.
-DESCRIPTOR_PATH = re.compile(r"/dev/(?:(stdout)|(stderr)|fd/(\d+))|/proc/(self|\d+)/fd/(\d+)")
-
-
-def output_descriptor(output: Union[str, os.PathLike]) -> Optional[int]:
-    """The open descriptor ``output`` names: 1 for ``-`` and ``/dev/stdout``, N for ``/dev/fd/N``
-    or ``/proc/self/fd/N``; None for any other path. Opening such a path would open its file
-    anew (truncating a file the shell appends to with ``>>``), so records go to the descriptor."""
-    text = str(output)
-    if text == STDIN:
-        return 1
-    match = DESCRIPTOR_PATH.fullmatch(text)
-    if match is None:
-        return None
-    stdout, stderr, fd, pid, proc_fd = match.groups()
-    if pid is not None and pid not in ("self", str(os.getpid())):
-        return None  # another process's descriptor: a path like any other
-    return 1 if stdout else 2 if stderr else int(fd or proc_fd)
-
-
-def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]) -> None:
-    """Refuse, before any work, an input that is missing or a folder, and an output that is a
-    folder or the input itself, stdout redirected to it included (``ValueError``). A pipe, a
-    device or ``<(command)`` is an input."""
-    if str(source) != STDIN:
-        if not os.path.exists(source):
-            raise ValueError(f"file not found: {source}")
-        if os.path.isdir(source):
-            raise ValueError(f"cannot read {source}: it is a directory (give a file)")
-    fd = output_descriptor(output)
-    if fd is not None and str(source) != STDIN:
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(source))
-        except OSError:  # a closed descriptor: writing to it reports that
-            same = False
-        if same:  # `annotate in.txt >> in.txt` would read its own records back for ever
-            raise ValueError(f"the output ({'stdout' if str(output) == STDIN else output}) is the input file {source}")
-    elif str(output) != STDIN:
-        if not str(output):
-            raise ValueError("the output path is empty (give a file name, or - for stdout)")
-        if os.path.isdir(output):
-            raise ValueError(f"cannot write {output}: it is a directory (give a file name)")
-        if str(output).endswith(os.sep):
-            raise ValueError(f"cannot write {output}: a path ending in {os.sep} names a folder (give a file name)")
-        blocking = next((p for p in Path(output).parents if p.exists()), None)
-        if blocking is not None and not blocking.is_dir():
-            raise ValueError(f"cannot write {output}: {blocking} is a file, not a folder")
-        if str(source) != STDIN and os.path.exists(output) and os.path.samefile(source, output):
-            raise ValueError(f"the output {output} is the input file")
-
-
-def writes_in_place(output: Union[str, os.PathLike]) -> bool:
-    """Whether records go straight to ``output`` (stdout or another open descriptor, a device, a
-    pipe) as they come, rather than to a file that appears only when the run succeeds."""
-    return output_descriptor(output) is not None or (os.path.exists(output) and not os.path.isfile(output))
-
-
-def write_replacing(records: Iterable[Dict[str, Any]], output: Path) -> None:
-    """Write ``records`` to a temporary file beside ``output``, renamed over it at the end. A file
-    replaced keeps its permission bits (its hard links keep the old content)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        write_jsonl(records, tmp)
-        if output.exists():
-            shutil.copymode(output, tmp)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def print_warning(message: str) -> None:
     if sys.stderr is not None:  # started with stderr closed (2>&-): nowhere to warn
         print(f"warning: {message}", file=sys.stderr)
@@ -413,16 +339,7 @@ def annotate_file(nlp, source: Union[str, os.PathLike], output: Union[str, os.Pa
 
     start = time.perf_counter()
     try:
-        fd = output_descriptor(output)
-        if fd is not None and fd != 1:
-            with os.fdopen(os.dup(fd), "wb") as out:  # the descriptor itself, at its offset
-                write_jsonl(counted(results), out, flush_each=live)
-        elif writes_in_place(output):
-            # stdout, a device or a pipe (a FIFO): never replaced
-            write_jsonl(counted(results), STDIN if fd == 1 else output, flush_each=live)
-        else:
-            output = Path(output)
-            write_replacing(counted(results), output.resolve() if output.is_symlink() else output)
+        write_output(counted(results), output, flush_each=live)
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start

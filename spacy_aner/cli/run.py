@@ -165,7 +165,8 @@ def annotate(
     From a pipe, a record is written within about a second of its line.
     """
     from ..annotate.records import InvalidInputError, resolve_text_key
-    from ..annotate.runner import annotate_file, check_paths, load_pipeline, writes_in_place
+    from ..annotate.paths import check_paths, writes_in_place
+    from ..annotate.runner import annotate_file, load_pipeline
 
     if spark is not None:
         return annotate_on_spark(input_path, output, spark, model=model, text_key=text_key, id_key=id_key,

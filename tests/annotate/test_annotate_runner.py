@@ -22,9 +22,9 @@ from spacy_aner.annotate.runner import (
     annotate_texts,
     entity_records,
     load_pipeline,
-    output_descriptor,
     text_problem,
 )
+from spacy_aner.annotate.paths import output_descriptor
 from spacy_aner.core.config import GRAPH_FILE, VECTORS_FILE, ModelLoadError
 from spacy_aner.core.tagger import usable_cores
 
