@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Union
 
@@ -41,13 +42,15 @@ def check_paths(source: Union[str, os.PathLike], output: Union[str, os.PathLike]
         if os.path.isdir(source):
             raise ValueError(f"cannot read {source}: it is a directory (give a file)")
     fd = output_descriptor(output)
-    if fd is not None and str(source) != STDIN:
+    if fd is not None:
         try:
-            same = os.path.samestat(os.fstat(fd), os.stat(source))
-        except OSError:  # a closed descriptor: writing to it reports that
+            read = os.fstat(0) if str(source) == STDIN else os.stat(source)
+            same = stat.S_ISREG(read.st_mode) and os.path.samestat(os.fstat(fd), read)
+        except OSError:  # a closed descriptor: reading or writing it reports that
             same = False
-        if same:  # `annotate in.txt >> in.txt` would read its own records back for ever
-            raise ValueError(f"the output ({'stdout' if str(output) == STDIN else output}) is the input file {source}")
+        if same:  # `annotate in.txt >> in.txt` would read its own records back for ever (a terminal may be both)
+            raise ValueError(f"the output ({'stdout' if str(output) == STDIN else output}) is the input file "
+                             f"{'(stdin)' if str(source) == STDIN else source}")
     elif str(output) != STDIN:
         if not str(output):
             raise ValueError("the output path is empty (give a file name, or - for stdout)")

@@ -251,15 +251,20 @@ def reject_constant(name: str):
 MAX_ID_DEPTH = 100
 
 
-def nesting_depth(value: Any) -> int:
-    """Levels of lists and objects in a parsed JSON value (0 for a scalar), counted without recursion."""
+def id_problem(value: Any, id_key: str) -> Optional[str]:
+    """Why a parsed JSON id cannot be written back (None if it can): nested more than
+    :data:`MAX_ID_DEPTH` levels, or holding a number no double holds (``1e400``). Walked
+    level by level, without recursion."""
     depth, level = 0, [value]
-    while True:
+    while level:
+        if any(isinstance(v, float) and not math.isfinite(v) for v in level):
+            return f"the id ({id_key!r}) holds a number too large to write back"
         containers = [v for v in level if isinstance(v, (list, dict))]
-        if not containers:
-            return depth
-        depth += 1
+        depth += bool(containers)
+        if depth > MAX_ID_DEPTH:
+            return f"the id ({id_key!r}) is nested more than {MAX_ID_DEPTH} levels deep"
         level = [x for v in containers for x in (v.values() if isinstance(v, dict) else v)]
+    return None
 
 
 def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optional[str]) -> InputRecord:
@@ -283,10 +288,9 @@ def parse_line(raw: bytes, number: int, text_key: Optional[str], id_key: Optiona
     doc_id = obj.get(id_key) if id_key is not None else None
     if id_key is not None and id_key not in obj:
         return InputRecord(number, None, error=f"no {id_key!r} key (the id key)")
-    if isinstance(doc_id, float) and not math.isfinite(doc_id):  # 1e400: JSON, but no double holds it
-        return InputRecord(number, None, error=f"the id ({id_key!r}) is a number too large to write back")
-    if isinstance(doc_id, (list, dict)) and nesting_depth(doc_id) > MAX_ID_DEPTH:
-        return InputRecord(number, None, error=f"the id ({id_key!r}) is nested more than {MAX_ID_DEPTH} levels deep")
+    problem = id_problem(doc_id, id_key) if isinstance(doc_id, (list, dict, float)) else None
+    if problem is not None:
+        return InputRecord(number, None, error=problem)
     if text_key not in obj:
         return InputRecord(number, None, doc_id, error=f"no {text_key!r} key (the text key)")
     text = obj[text_key]

@@ -258,7 +258,7 @@ def replace_file(path: Path, write) -> None:
     (its word table, or the array being saved itself, as when a model is saved back over its own
     folder): rewriting the file in place would change what that pipeline reads, or crash its
     process (SIGBUS) where the file got shorter."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             write(f)

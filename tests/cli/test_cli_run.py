@@ -415,7 +415,15 @@ def test_annotate_with_stdout_appended_to_its_input_or_stderr_closed(scrambled_m
         proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "--model", scrambled_model_dir],
                               stdout=out, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600)
     assert proc.returncode == 1 and b"the output (stdout) is the input file in.txt" in proc.stderr
+    with open(tmp_path / "in.txt", "rb") as inp, open(tmp_path / "in.txt", "ab") as out:  # `- < in.txt >> in.txt`
+        proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "-", "--model", scrambled_model_dir],
+                              stdin=inp, stdout=out, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 1 and b"the output (stdout) is the input file (stdin)" in proc.stderr
     assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "محمد في الرباط\n" * 20
+    with open(os.devnull, "rb") as inp, open(os.devnull, "wb") as out:  # one device both ways: not a loop
+        proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "-", "--model", scrambled_model_dir],
+                              stdin=inp, stdout=out, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([sys.executable, "-m", "spacy_aner", "annotate", "in.txt", "-o", "out.jsonl", "--model",
                            scrambled_model_dir], stdout=subprocess.PIPE, cwd=tmp_path, env=env, timeout=600,
                           preexec_fn=lambda: os.close(2))  # stderr closed in the child
