@@ -136,7 +136,8 @@ def error(status: int, message: str, headers: Optional[Dict[str, str]] = None) -
 
 
 async def refused(request: Request, exc: Any) -> JSONResponse:
-    return error(exc.status, exc.message)
+    # after a stalled body the connection holds unread bytes: it cannot carry another request
+    return error(exc.status, exc.message, {"Connection": "close"} if exc.status == 408 else None)
 
 
 async def http_error(request: Request, exc: Any) -> JSONResponse:

@@ -148,7 +148,7 @@ def test_a_compressed_body_is_415(client):
 
 def post_through_asgi(app, messages):
     """POST /ner straight through ASGI, the client side's ``receive()`` giving ``messages`` in turn
-    and then nothing ever again (a stalled client); the response's status and JSON."""
+    and then nothing ever again (a stalled client); the response's status, JSON and headers."""
     sent = []
 
     async def scenario():
@@ -173,14 +173,16 @@ def post_through_asgi(app, messages):
             await app.state.batcher.stop()
 
     asyncio.run(scenario())
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    reply = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    return start["status"], reply, dict(start["headers"])
 
 
 def test_a_body_that_stalls_gets_408(scrambled_nlp):
     app = create_app(scrambled_nlp, body_timeout=0.2)
-    status, reply = post_through_asgi(app, [{"type": "http.request", "body": b'{"text": ', "more_body": True}])
+    status, reply, headers = post_through_asgi(app, [{"type": "http.request", "body": b'{"text": ', "more_body": True}])
     assert status == 408 and reply == {"error": "no part of the request body arrived for 0.2 s"}
+    assert headers[b"connection"] == b"close"
 
 
 def test_a_request_whose_client_leaves_before_its_batch_is_never_tagged(scrambled_nlp):
@@ -190,7 +192,7 @@ def test_a_request_whose_client_leaves_before_its_batch_is_never_tagged(scramble
     run = batcher.run
     batcher.run = lambda texts: tagged.append(texts) or run(texts)
     body = json.dumps({"texts": ["باريس", "لندن"]}).encode()
-    status, _ = post_through_asgi(app, [{"type": "http.request", "body": body, "more_body": False},
+    status, _, _ = post_through_asgi(app, [{"type": "http.request", "body": body, "more_body": False},
                                         {"type": "http.disconnect"}])
     assert status == 499 and tagged == []
 
