@@ -90,6 +90,17 @@ def _minor_range(version: str) -> str:
     return get_minor_version_range(version)
 
 
+def check_version(version: str) -> str:
+    """``version`` in its normal PEP 440 form, which the build needs; it also names the package
+    folder, so anything else (``1/../x``, ``abc``) is refused before a file is written."""
+    from packaging.version import InvalidVersion, Version  # a dependency of spaCy's
+
+    try:
+        return str(Version(version))
+    except (InvalidVersion, TypeError):
+        raise ValueError(f"version {version!r} is not a package version such as 1.0.0 (PEP 440)") from None
+
+
 def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = None, *, name: str = DEFAULT_NAME,
                   version: Optional[str] = None, license: Optional[str] = None, build: str = "wheel",
                   force: bool = False, silent: bool = True, members: int = 0) -> Path:
@@ -98,7 +109,7 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
 
     Returns the wheel (``build="wheel"``), the sdist (``"sdist"``) or the package folder
     (``"none"``). ``version`` defaults to spacy-aner's; ``license`` to :func:`model_license`.
-    Raises ValueError for a bad name, build or missing licence, or more members than the
+    Raises ValueError for a bad name, version, build or missing licence, or more members than the
     model has; FileExistsError if the package folder exists (unless ``force``); RuntimeError
     if spaCy's packaging fails.
     """
@@ -112,7 +123,7 @@ def build_package(output_dir: Union[str, Path], model: Union[str, Path, None] = 
     if build != "none" and not (has_build() or has_wheel()):
         raise RuntimeError("building a wheel or sdist needs the 'build' package: pip install build")
     model_dir = Path(model) if model is not None else DEFAULT_MODEL
-    version = version or __version__
+    version = check_version(__version__ if version is None else version)
     license = license or model_license(model_dir)
     if not license:
         raise ValueError(f"{model_dir} records no licence (no {LICENSE_FILE}, no 'license' in {META_FILE}): "

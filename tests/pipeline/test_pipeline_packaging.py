@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -105,6 +106,15 @@ def test_bad_arguments_fail_before_anything_is_written(tiny_model_dir, model_cop
         build_package(tmp_path / "a", tiny_model_dir, name="ar_")
     with pytest.raises(ValueError, match="build must be one of"):
         build_package(tmp_path / "a", tiny_model_dir, build="zip")
+    (tmp_path / "a" / "ar_aner_lstm-1").mkdir(parents=True)
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "keep.txt").write_text("precious", encoding="utf-8")
+    for version in ("1/../../victim", "abc", ""):  # the first named a folder outside, and force removed it
+        with pytest.raises(ValueError, match=rf"version {re.escape(repr(version))} is not a package version"):
+            build_package(tmp_path / "a", tiny_model_dir, version=version, build="none", force=True)
+    assert (tmp_path / "victim" / "keep.txt").read_text(encoding="utf-8") == "precious"
+    (tmp_path / "a" / "ar_aner_lstm-1").rmdir()
+    (tmp_path / "a").rmdir()
     bare = model_copy(tiny_model_dir)
     (bare / "meta.json").unlink()
     with pytest.raises(ValueError, match="records no licence"):
