@@ -126,7 +126,21 @@ def load_vectors(path: Path | str):
     * ``.mdl`` / ``.model``: a saved gensim ``Word2Vec`` (AraVec's format) or ``FastText`` model
     * ``.bin``: fastText binary (``load_facebook_vectors``) or word2vec binary
     * ``.txt`` / ``.vec`` (optionally ``.gz``/``.bz2``): word2vec text format with header
+
+    Vectors that are none, or hold NaN or infinity, are refused (``ValueError``): a network
+    trained or extended with them computes NaN and tags nothing.
     """
+    kv = read_vectors(path)
+    if not len(kv.index_to_key):
+        raise ValueError(f"{path} holds no word vectors")
+    bad = int((~np.isfinite(kv.vectors)).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{path}: {bad:,} word vectors hold NaN or infinite values")
+    return kv
+
+
+def read_vectors(path: Path | str):
+    """:func:`load_vectors` without its checks of the values."""
     from gensim.models import FastText, KeyedVectors, Word2Vec
     from gensim.models.fasttext import load_facebook_vectors
 

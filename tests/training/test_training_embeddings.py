@@ -114,6 +114,20 @@ def test_a_kv_file_that_is_not_keyed_vectors_is_an_error(kv, tmp_path):
             load_vectors(tmp_path / f"{name}.kv")
 
 
+def test_vectors_that_are_none_or_not_finite_are_refused(kv, tmp_path):
+    """Such vectors trained a model of NaN weights that tagged nothing, and train said it succeeded."""
+    from gensim.models import KeyedVectors
+
+    KeyedVectors(vector_size=4).save(str(tmp_path / "empty.kv"))
+    with pytest.raises(ValueError, match="empty.kv holds no word vectors"):
+        load_vectors(tmp_path / "empty.kv")
+    kv.vectors[1, 2] = np.nan
+    kv.vectors[3, 0] = np.inf
+    kv.save_word2vec_format(str(tmp_path / "nan.txt"))
+    with pytest.raises(ValueError, match="nan.txt: 2 word vectors hold NaN or infinite values"):
+        load_vectors(tmp_path / "nan.txt")
+
+
 def test_vectors_by_key_keeps_the_most_frequent_source_word(kv):
     assert vectors_by_key(kv) == {"احمد": 0, "القاهره": 2, "في": 3}  # أحمد comes first, احمد shares its key
 
