@@ -189,7 +189,7 @@ def test_train_refuses_empty_dev_before_building_anything(tmp_path):
     one = write_conll(tmp_path / "one.conll", [("محمد", "B-PERS")])
     with pytest.raises(ValueError, match="dev"):
         train(load_recipe({"paths": {"train": str(one)}}), tmp_path / "model", verbose=0)
-    assert not (tmp_path / "model" / META_FILE).exists()
+    assert not (tmp_path / "model").exists()  # not even an empty folder
 
 
 def test_an_interrupted_run_leaves_an_old_models_training_log_as_it_was(tiny_model_dir, model_copy, monkeypatch):
