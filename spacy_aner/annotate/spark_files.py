@@ -66,14 +66,18 @@ def spark_session(master: str, app_name: str = "spacy-aner annotate", conf: Opti
 
 
 def input_format(source: str, text_key: Optional[str]) -> str:
-    """``"parquet"``, ``"jsonl"`` or ``"text"``: by the suffix of the path or glob (for a local
-    directory, of the files in it), JSONL also when a text key is given."""
+    """``"parquet"``, ``"jsonl"`` or ``"text"``: by the suffix of the path (for a local folder or
+    glob, of the files it holds or matches; any case), JSONL also when a text key is given."""
     name = source.rstrip("/")
+    names = None  # the local files read: a folder's, or a glob's matches
     if os.path.isdir(name):
         names = [p.name for p in Path(name).iterdir() if not p.name.startswith((".", "_"))]
-        if names and all(n.endswith(PARQUET_SUFFIX) for n in names):
+    elif glob.has_magic(name) and "://" not in name:
+        names = [os.path.basename(p) for p in glob.glob(name)]
+    if names is not None:
+        if names and all(n.lower().endswith(PARQUET_SUFFIX) for n in names):
             return "parquet"
-        if any(n.endswith(PARQUET_SUFFIX) for n in names):
+        if any(n.lower().endswith(PARQUET_SUFFIX) for n in names):
             raise ValueError(f"{source} mixes Parquet files with others; give one format per folder")
         if text_key is None and names and all(n.lower().endswith(JSONL_SUFFIXES) for n in names):
             return "jsonl"

@@ -233,6 +233,17 @@ def label_map(options: list[str]) -> Dict[str, str]:
     return out
 
 
+def java_error(err) -> str:
+    """The first line of a Java exception raised through py4j (the Java stack trace left out)."""
+    try:
+        text = str(err.java_exception.toString())
+    except Exception:  # noqa: BLE001  (the JVM may be gone)
+        text = str(err)
+    lines = [line.strip(" :") for line in text.splitlines() if line.strip(" :")]
+    first = lines[0] if lines else type(err).__name__
+    return first if len(first) <= 600 else first[:600] + "..."
+
+
 def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_key, id_key, batch_size: int,
                       n_process: int, partitions, quiet: bool, labels: Dict[str, str], gazetteers: list,
                       members: int) -> None:
@@ -241,6 +252,7 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
     import warnings
 
     try:
+        from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
     except ImportError:
         fail("--spark needs pyspark and pyarrow: pip install 'spacy-aner[spark]' (and Java 17 or newer)")
@@ -257,6 +269,9 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
         fail("--spark writes a folder of part files: give -o DIR (DIR.parquet for Parquet)")
     if local_inputs_exist(output) and "://" not in output:
         fail(f"cannot write {output}: it exists")
+    if os.path.isdir(input_path) and "://" not in output and Path(output).resolve().is_relative_to(
+            Path(input_path).resolve()):  # a later run would read the records as input
+        fail(f"cannot write {output}: it is inside the input folder {input_path}")
     if id_key is not None and input_format(input_path, text_key) == "text":
         fail("--id-key needs JSONL or Parquet input: give --text-key (or a *.jsonl file)")
     if model is not None or labels or gazetteers or members:
@@ -278,6 +293,8 @@ def annotate_on_spark(input_path: str, output: str, master: str, *, model, text_
                              batch_size=batch_size, partitions=partitions)
     except (ValueError, FileExistsError, PySparkException) as err:  # a missing column, an output that exists, a path not found
         fail(str(err))
+    except Py4JJavaError as err:  # a Java error pyspark does not translate: a corrupt file, a bad output path
+        fail(f"the Spark job failed: {java_error(err)}")
     finally:
         session.stop()
     if not quiet:

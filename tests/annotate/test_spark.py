@@ -204,6 +204,25 @@ def test_input_format(tmp_path):
     (tmp_path / "d" / "more.jsonl").write_text('{"text": "محمد"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="mixes Parquet files with others"):  # its bytes are no text lines
         input_format(str(tmp_path / "d"), None)
+    (tmp_path / "upper").mkdir()  # read as text before: garbage records from Parquet bytes
+    (tmp_path / "upper" / "a.PARQUET").write_bytes(b"")
+    (tmp_path / "upper" / "part-1").write_bytes(b"")
+    assert input_format(str(tmp_path / "upper" / "*.PARQUET"), None) == "parquet"
+    (tmp_path / "upper" / "part-1").unlink()
+    assert input_format(str(tmp_path / "upper"), None) == "parquet"
+
+
+def test_a_java_error_is_one_line():
+    class JavaException:
+        def toString(self):
+            return "org.apache.spark.SparkException: [FAILED_READ_FILE] cannot read x.parquet\n\tat org.apache..."
+
+    class Failed(Exception):
+        java_exception = JavaException()
+
+    from spacy_aner.cli.run import java_error
+
+    assert java_error(Failed()) == "org.apache.spark.SparkException: [FAILED_READ_FILE] cannot read x.parquet"
 
 
 def test_a_parquet_column_named_line_is_refused_before_spark_reads_anything():
@@ -222,10 +241,13 @@ def test_a_parquet_column_named_line_is_refused_before_spark_reads_anything():
     (["IN", "-o", "OUT", "--id-key", "id"], "--id-key needs JSONL or Parquet input"),
     (["IN", "-o", "OUT", "--n-process", "2"], "--n-process does not apply with --spark"),
     (["IN", "-o", "OUT", "--members", "4"], "members=4, but the model in"),
+    (["DIR", "-o", "DIR/OUT"], "cannot write DIR/OUT: it is inside the input folder DIR"),
 ])
 def test_the_command_checks_its_arguments_before_starting_spark(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "IN").write_text("محمد\n", encoding="utf-8")
+    (tmp_path / "DIR").mkdir()
+    (tmp_path / "DIR" / "a.txt").write_text("محمد\n", encoding="utf-8")
     result = runner.invoke(app, ["annotate", *args, "--spark", "local[1]"])
     assert result.exit_code == 1 and message in result.output, result.output
     assert not (tmp_path / "OUT").exists()
