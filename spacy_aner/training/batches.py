@@ -139,6 +139,7 @@ def epoch_log_callback_class():
                 "seconds": round(time.perf_counter() - self.start, 1),
             })
             if self.log_path:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
                 self.log_path.write_text(json.dumps({"epochs": self.history}, indent=2))
 
     return EpochLog

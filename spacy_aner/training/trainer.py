@@ -156,43 +156,38 @@ def train(recipe: Recipe, output: Path | str, *, verbose: int = 1, command: str 
     tagger = Tagger(config, vocab, KerasScorer(network), gazetteer=gazetteer)
     data = batches_class()(chunk_sentences(train_sents, config.window), vocab, config.tags, t.batch_size, t.seed,
                            t.name_shortening, gazetteer, t.gazetteer_dropout)
-    existed = output.exists()
-    output.mkdir(parents=True, exist_ok=True)  # only once the data, vectors and names were read
+    # The folder appears with the first epoch's log, so a run that fails before makes none.
     # The log goes into place with the model: an interrupted run over an old model's folder
     # must not leave that model with another run's log (which a refit would replay).
     running_log = output / f".{TRAINING_LOG_FILE}.running"
-    try:
-        callbacks = callbacks_for(recipe, tagger, dev_sents, running_log, verbose)
-        start = time.perf_counter()
-        network.fit(data, epochs=t.epochs, callbacks=callbacks, verbose=verbose)
-        minutes = (time.perf_counter() - start) / 60
-        history = callbacks[0].history
-        dev_scores = None if recipe.refit else entity_scores([s.tags for s in dev_sents],
-                                                             tagger.predict([s.words for s in dev_sents]))
-        meta = {
-            "name": "aner_lstm",
-            "spacy_aner_version": __version__,
-            "command": command,
-            "config": recipe.to_dict(),
-            "train_sha256": sha256_file(recipe.paths.train),
-            "dev_sha256": sha256_file(recipe.paths.dev) if recipe.paths.dev else None,
-            "vectors": {"sha256": sha256_file(recipe.paths.vectors) if kv is not None else None,
-                        "source_keys": len(kv) if kv is not None else 0,
-                        "kept_rows": len(vocab.words), "rows_with_vectors": hits},
-            "gazetteer": None if gazetteer is None else {"sha256": sha256_file(recipe.paths.gazetteer),
-                                                         "names": gazetteer.counts()},
-            "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
-            "refit": recipe.refit,
-            "best_epoch": None if recipe.refit else max(history, key=lambda h: h["dev_f1"])["epoch"],
-            "epochs_run": len(history),
-            "training_minutes": round(minutes, 1),
-            "dev_scores": dev_scores,
-            "license": MODEL_LICENSE if kv is not None else "Trained on ANERCorp only; see README for data terms.",
-        }
-        save_network(output, config, vocab, network, meta, gazetteer)
-        running_log.replace(output / TRAINING_LOG_FILE)
-    finally:  # a run that failed before its first epoch leaves no empty folder behind
-        if not existed and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()
+    callbacks = callbacks_for(recipe, tagger, dev_sents, running_log, verbose)
+    start = time.perf_counter()
+    network.fit(data, epochs=t.epochs, callbacks=callbacks, verbose=verbose)
+    minutes = (time.perf_counter() - start) / 60
+    history = callbacks[0].history
+    dev_scores = None if recipe.refit else entity_scores([s.tags for s in dev_sents],
+                                                         tagger.predict([s.words for s in dev_sents]))
+    meta = {
+        "name": "aner_lstm",
+        "spacy_aner_version": __version__,
+        "command": command,
+        "config": recipe.to_dict(),
+        "train_sha256": sha256_file(recipe.paths.train),
+        "dev_sha256": sha256_file(recipe.paths.dev) if recipe.paths.dev else None,
+        "vectors": {"sha256": sha256_file(recipe.paths.vectors) if kv is not None else None,
+                    "source_keys": len(kv) if kv is not None else 0,
+                    "kept_rows": len(vocab.words), "rows_with_vectors": hits},
+        "gazetteer": None if gazetteer is None else {"sha256": sha256_file(recipe.paths.gazetteer),
+                                                     "names": gazetteer.counts()},
+        "sentences": {"train": len(train_sents), "dev": len(dev_sents)},
+        "refit": recipe.refit,
+        "best_epoch": None if recipe.refit else max(history, key=lambda h: h["dev_f1"])["epoch"],
+        "epochs_run": len(history),
+        "training_minutes": round(minutes, 1),
+        "dev_scores": dev_scores,
+        "license": MODEL_LICENSE if kv is not None else "Trained on ANERCorp only; see README for data terms.",
+    }
+    save_network(output, config, vocab, network, meta, gazetteer)
+    running_log.replace(output / TRAINING_LOG_FILE)
     return meta
 
