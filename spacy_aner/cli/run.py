@@ -224,12 +224,12 @@ def label_map(options: list[str]) -> Dict[str, str]:
     """``--label`` options (``PERS=PERSON``, ``MISC=`` to drop) as the component's ``labels``."""
     out: Dict[str, str] = {}
     for option in options:
-        source, sep, target = option.partition("=")
-        if not sep or not source.strip():
+        source, sep, target = (part.strip() for part in option.partition("="))
+        if not sep or not source:
             fail(f"--label {option!r}: give LABEL=NAME, e.g. PERS=PERSON, or MISC= to drop MISC")
-        if source.strip() in out and out[source.strip()] != target.strip():
-            fail(f"--label {source.strip()} is given twice, as {out[source.strip()]!r} and {target.strip()!r}")
-        out[source.strip()] = target.strip()
+        if out.get(source, target) != target:
+            fail(f"--label {source} is given twice, as {out[source]!r} and {target!r}")
+        out[source] = target
     return out
 
 
